@@ -1,0 +1,42 @@
+"""attnkit: attention mechanisms for PyTorch in one consistent, tested API.
+
+Conventions: batch first; boolean masks are True = may attend; causal masks align
+bottom-right; fully-masked queries get context 0. See the README for every family.
+"""
+
+from .functional import AdditiveParams, AttentionOutput, attend, masked_softmax, masks
+from .layers import (
+    CBAM,
+    AdditiveAttention,
+    AttentionGate,
+    FeedForwardAttention,
+    KVCache,
+    LocalAttention,
+    MultiHeadAttention,
+    MultiplicativeAttention,
+    SelfAttention,
+    SpatialAttention,
+    SqueezeExcite,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CBAM",
+    "AdditiveAttention",
+    "AdditiveParams",
+    "AttentionGate",
+    "AttentionOutput",
+    "FeedForwardAttention",
+    "KVCache",
+    "LocalAttention",
+    "MultiHeadAttention",
+    "MultiplicativeAttention",
+    "SelfAttention",
+    "SpatialAttention",
+    "SqueezeExcite",
+    "__version__",
+    "attend",
+    "masked_softmax",
+    "masks",
+]

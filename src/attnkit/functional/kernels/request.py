@@ -1,0 +1,46 @@
+"""The validated description of one attention call, shared by every kernel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from .. import masks
+from ..scores import ScoreFn
+
+
+@dataclass
+class Request:
+    """Inputs of ``attend`` after validation. ``mask`` is the user's mask only."""
+
+    q: Tensor  # (..., Tq, Dq)
+    k: Tensor  # (..., Tk, Dk)
+    v: Tensor  # (..., Tk, Dv)
+    score: object  # the name (str) or the callable the user gave
+    score_fn: ScoreFn
+    scale: float | None
+    mask: Tensor | None
+    causal: bool
+    window: tuple[int | None, int | None] | None
+    dropout_p: float
+    return_weights: bool
+
+    @property
+    def tq(self) -> int:
+        return self.q.shape[-2]
+
+    @property
+    def tk(self) -> int:
+        return self.k.shape[-2]
+
+    def structural_mask(self) -> Tensor | None:
+        """(Tq, Tk) causal/window mask, or None."""
+        dev = self.q.device
+        causal = masks.causal(self.tq, self.tk, dev) if self.causal else None
+        win = masks.window(self.tq, self.tk, *self.window, device=dev) if self.window else None
+        return masks.combine(causal, win)
+
+    def full_mask(self) -> Tensor | None:
+        """User mask AND causal AND window, broadcastable to (..., Tq, Tk); None if unmasked."""
+        return masks.combine(self.mask, self.structural_mask())

@@ -1,0 +1,99 @@
+"""torch's fused scaled-dot-product kernel, for the dot-product scores.
+
+Differences from calling ``F.scaled_dot_product_attention`` directly, all deliberate:
+causal masks align bottom-right (SDPA's ``is_causal`` aligns top-left when Tq != Tk), fully
+masked rows give context 0 on every backend, and weights can be returned: on CPU they are
+recomputed from the fused kernel's log-sum-exp L as exp(s - L) under the same mask.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..output import AttentionOutput
+from ..softmax import masked_softmax
+from .request import Request
+
+_DOT_SCORES = ("dot", "scaled_dot")
+
+
+def supports(req: Request) -> bool:
+    """SDPA computes softmax(q k^T * scale) v: the "dot" and "scaled_dot" scores only."""
+    return isinstance(req.score, str) and req.score in _DOT_SCORES
+
+
+def _effective_scale(req: Request) -> float:
+    if req.scale is not None:
+        return req.scale
+    return 1.0 if req.score == "dot" else 1.0 / math.sqrt(req.q.shape[-1])
+
+
+def _fused_with_lse(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, scale: float
+) -> tuple[Tensor, Tensor] | None:
+    """(context, logsumexp) from the CPU flash kernel, or None where it is unavailable."""
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is None or q.device.type != "cpu" or q.dim() != 4 or v.shape[-1] != q.shape[-1]:
+        return None
+    bias = None
+    if mask is not None:
+        bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device)
+        bias = bias.masked_fill(~mask, float("-inf"))
+    context, lse = op(q, k, v, 0.0, False, attn_mask=bias, scale=scale)
+    return context, lse
+
+
+def run(req: Request) -> AttentionOutput:
+    q, k, v = req.q, req.k, req.v
+    squeeze = q.dim() == 3
+    if squeeze:  # SDPA wants (B, H, T, D)
+        q, k, v = q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)
+    scale = _effective_scale(req)
+
+    mask = req.full_mask()
+    if mask is not None and squeeze and mask.dim() == 3:
+        mask = mask.unsqueeze(1)  # (B, 1, Tq, Tk)
+    is_causal = False
+    if req.causal and req.mask is None and req.window is None and req.tq == req.tk:
+        mask, is_causal = None, True  # the same lower triangle; lets SDPA skip masked blocks
+    row_ok = None
+    if mask is not None:
+        row_ok = mask.any(dim=-1, keepdim=True)  # (..., Tq, 1)
+        mask = mask | ~row_ok  # fully-masked rows attend everywhere here and are zeroed below
+
+    fused = None
+    if req.return_weights and req.dropout_p == 0 and not is_causal:
+        fused = _fused_with_lse(q, k, v, mask, scale)
+    if fused is not None:
+        context, lse = fused
+    else:
+        context = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=req.dropout_p, is_causal=is_causal, scale=scale
+        )
+        lse = None
+    if row_ok is not None:
+        context = context.masked_fill(~row_ok, 0.0)
+
+    weights = None
+    if req.return_weights:
+        real_mask = req.full_mask()
+        if real_mask is not None and squeeze and real_mask.dim() == 3:
+            real_mask = real_mask.unsqueeze(1)
+        scores = (q @ k.transpose(-2, -1)) * scale  # (B, H, Tq, Tk)
+        needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)
+        if lse is None or needs_grad:
+            # The fused kernel's log-sum-exp carries no gradient; differentiate the softmax.
+            weights = masked_softmax(scores, real_mask)
+        else:
+            weights = torch.exp(scores.float() - lse.unsqueeze(-1).float()).to(q.dtype)
+            if real_mask is not None:
+                weights = weights.masked_fill(~real_mask, 0.0)
+        if squeeze:
+            weights = weights.squeeze(1)
+    if squeeze:
+        context = context.squeeze(1)
+    return AttentionOutput(context, weights)

@@ -1,0 +1,24 @@
+"""nn.Modules with parameters; every attention layer returns ``AttentionOutput``."""
+
+from .additive import AdditiveAttention
+from .local import LocalAttention
+from .multihead import KVCache, MultiHeadAttention
+from .multiplicative import MultiplicativeAttention
+from .pooling import AttentionGate, FeedForwardAttention
+from .self_attention import SelfAttention
+from .vision import CBAM, ChannelAttention, SpatialAttention, SqueezeExcite
+
+__all__ = [
+    "CBAM",
+    "AdditiveAttention",
+    "AttentionGate",
+    "ChannelAttention",
+    "FeedForwardAttention",
+    "KVCache",
+    "LocalAttention",
+    "MultiHeadAttention",
+    "MultiplicativeAttention",
+    "SelfAttention",
+    "SpatialAttention",
+    "SqueezeExcite",
+]

@@ -1,0 +1,59 @@
+"""Bahdanau (additive) attention."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..functional import attend
+from ..functional.output import AttentionOutput
+from ..functional.scores import AdditiveParams, additive
+from .base import QKVAttention
+
+
+class AdditiveAttention(QKVAttention):
+    """Additive attention, Bahdanau, Cho & Bengio 2014 (arXiv:1409.0473), eq. 6:
+
+        e_ij = v^T tanh(W q_i + U k_j [+ b]),  a_i = softmax_j(e_ij),  c_i = sum_j a_ij v_j.
+
+    Shapes: query (B, Tq, Dq) or (B, Dq); keys (B, Tk, Dk); values (B, Tk, Dv), default keys.
+    Returns AttentionOutput(context (B, Tq, Dv), weights (B, Tq, Tk)).
+
+    Example:
+        >>> attn = AdditiveAttention(query_dim=64, key_dim=32, hidden_dim=48)
+        >>> lengths = torch.tensor([10, 7, 3, 1])
+        >>> out = attn(torch.randn(4, 64), torch.randn(4, 10, 32), lengths=lengths)
+        >>> out.context.shape, out.weights.shape
+        (torch.Size([4, 32]), torch.Size([4, 10]))
+    """
+
+    def __init__(
+        self, query_dim: int, key_dim: int, hidden_dim: int, *, bias: bool = False
+    ) -> None:
+        super().__init__()
+        self.query_dim, self.key_dim, self.hidden_dim = query_dim, key_dim, hidden_dim
+        self.query_proj = nn.Linear(query_dim, hidden_dim, bias=False)  # W
+        self.key_proj = nn.Linear(key_dim, hidden_dim, bias=False)  # U
+        self.v = nn.Parameter(torch.empty(hidden_dim))
+        self.bias = nn.Parameter(torch.zeros(hidden_dim)) if bias else None
+        nn.init.uniform_(self.v, -1 / math.sqrt(hidden_dim), 1 / math.sqrt(hidden_dim))
+
+    def params(self) -> AdditiveParams:
+        return AdditiveParams(self.query_proj.weight, self.key_proj.weight, self.v, self.bias)
+
+    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+        """e = v^T tanh(W q + U k + b): (B, Tq, Dq), (B, Tk, Dk) -> (B, Tq, Tk)."""
+        return additive(query, keys, self.params())
+
+    def _attend(self, query, keys, values, mask, return_weights) -> AttentionOutput:
+        return attend(
+            query,
+            keys,
+            values,
+            score="additive",
+            score_params=self.params(),
+            mask=mask,
+            return_weights=return_weights,
+        )

@@ -1,0 +1,149 @@
+"""Multi-head attention (Vaswani et al. 2017) with GQA/MQA and a KV cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..functional import attend
+from ..functional.output import AttentionOutput
+from .base import check_features, check_same_batch
+
+
+@dataclass
+class KVCache:
+    """Projected keys and values of the tokens seen so far, (B, kv_heads, T, D) each.
+
+    Pass the same object to successive ``MultiHeadAttention(..., cache=cache)`` calls; each call
+    appends its new keys/values. With ``causal=True`` the bottom-right alignment makes the new
+    queries see every cached token and the new ones up to themselves.
+    """
+
+    key: Tensor | None = None
+    value: Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.key is None else self.key.shape[-2]
+
+    def append(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """Add (B, kv_heads, T_new, D) keys/values; return all of them."""
+        if self.key is not None:
+            if self.key.shape[:2] != key.shape[:2]:
+                raise ValueError(
+                    f"cache holds batch/heads {tuple(self.key.shape[:2])}, "
+                    f"new keys have {tuple(key.shape[:2])}"
+                )
+            key = torch.cat([self.key, key], dim=-2)
+            value = torch.cat([self.value, value], dim=-2)
+        self.key, self.value = key, value
+        return key, value
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention, Vaswani et al. 2017 (arXiv:1706.03762), section 3.2.2:
+
+        MultiHead(Q, K, V) = Concat(head_1, ..., head_H) W^O,
+        head_h = softmax(Q W_h^Q (K W_h^K)^T / sqrt(D) + M) V W_h^V.
+
+    ``kv_heads`` < ``num_heads`` gives grouped-query attention (Ainslie et al. 2023; 1 = MQA):
+    query head h uses key/value head h // (num_heads // kv_heads).
+
+    Shapes: query (B, Tq, E); key (B, Tk, kdim) and value (B, Tk, vdim), both default to query.
+    ``mask`` is bool (True = may attend), broadcastable to (B, H, Tq, Tk); a 2-D (B, Tk) mask is a
+    key padding mask. Returns AttentionOutput(context (B, Tq, E), weights (B, H, Tq, Tk) when
+    ``need_weights``, else None).
+
+    Example:
+        >>> mha = MultiHeadAttention(64, num_heads=8, kv_heads=2)
+        >>> x = torch.randn(2, 10, 64)
+        >>> mha(x, causal=True, need_weights=True).weights.shape
+        torch.Size([2, 8, 10, 10])
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        kv_heads: int | None = None,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        dropout: float = 0.0,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        kv_heads = num_heads if kv_heads is None else kv_heads
+        if num_heads < 1 or embed_dim % num_heads:
+            raise ValueError(
+                f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
+        if kv_heads < 1 or num_heads % kv_heads:
+            raise ValueError(f"kv_heads ({kv_heads}) must divide num_heads ({num_heads})")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.embed_dim, self.num_heads, self.kv_heads = embed_dim, num_heads, kv_heads
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        self.head_dim = embed_dim // num_heads
+        self.dropout = dropout
+        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.k_proj = nn.Linear(self.kdim, kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(self.vdim, kv_heads * self.head_dim, bias=bias)
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+
+    def _split(self, x: Tensor, heads: int) -> Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, heads, self.head_dim).transpose(1, 2)  # (B, heads, T, D)
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor | None = None,
+        value: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
+        causal: bool = False,
+        need_weights: bool = False,
+        cache: KVCache | None = None,
+    ) -> AttentionOutput:
+        key = query if key is None else key
+        value = key if value is None else value
+        check_features("query", query, self.embed_dim)
+        check_features("key", key, self.kdim)
+        check_features("value", value, self.vdim)
+        check_same_batch(query=query, key=key, value=value)
+        if key.shape[1] != value.shape[1]:
+            raise ValueError(f"key and value lengths differ: {key.shape[1]} and {value.shape[1]}")
+
+        q = self._split(self.q_proj(query), self.num_heads)  # (B, H, Tq, D)
+        k = self._split(self.k_proj(key), self.kv_heads)  # (B, Hkv, Tk, D)
+        v = self._split(self.v_proj(value), self.kv_heads)  # (B, Hkv, Tk, D)
+        if cache is not None:
+            k, v = cache.append(k, v)
+        if self.kv_heads != self.num_heads:
+            group = self.num_heads // self.kv_heads
+            k = k.repeat_interleave(group, dim=1)  # (B, H, Tk, D)
+            v = v.repeat_interleave(group, dim=1)
+        if mask is not None and mask.dim() == 2:
+            mask = mask[:, None, None, :]  # key padding (B, Tk) -> (B, 1, 1, Tk)
+
+        out = attend(
+            q,
+            k,
+            v,
+            score="scaled_dot",
+            mask=mask,
+            causal=causal,
+            dropout_p=self.dropout if self.training else 0.0,
+            return_weights=need_weights,
+        )
+        b, _, tq, _ = out.context.shape
+        context = out.context.transpose(1, 2).reshape(b, tq, self.embed_dim)  # (B, Tq, E)
+        return AttentionOutput(self.out_proj(context), out.weights)
+
+    def extra_repr(self) -> str:
+        return (
+            f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, kv_heads={self.kv_heads}, "
+            f"kdim={self.kdim}, vdim={self.vdim}, dropout={self.dropout}"
+        )

@@ -1,0 +1,109 @@
+"""Channel and spatial attention for CNN feature maps (B, C, H, W)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..functional.output import AttentionOutput
+
+
+def _check_map(x: Tensor, channels: int | None) -> None:
+    if not isinstance(x, Tensor) or x.dim() != 4 or not x.is_floating_point():
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"expected a float feature map (B, C, H, W), got {shape}")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"expected {channels} channels, got shape {tuple(x.shape)}")
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-Excitation, Hu et al. 2018 (arXiv:1709.01507), eq. 2-4:
+
+        s = sigmoid(W_2 relu(W_1 GAP(x))),  output x * s per channel.
+
+    Shapes: x (B, C, H, W) -> same; weights (B, C, 1, 1) when ``return_weights``.
+
+    Example:
+        >>> SqueezeExcite(32, reduction=8)(torch.randn(2, 32, 7, 7)).shape
+        torch.Size([2, 32, 7, 7])
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        self.channels = channels
+        hidden = max(channels // reduction, 1)
+        self.fc = nn.Sequential(
+            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
+        )
+
+    def forward(self, x: Tensor, *, return_weights: bool = False) -> Tensor | AttentionOutput:
+        _check_map(x, self.channels)
+        s = torch.sigmoid(self.fc(x.mean(dim=(2, 3))))[:, :, None, None]  # (B, C, 1, 1)
+        y = x * s
+        return AttentionOutput(y, s) if return_weights else y
+
+
+class ChannelAttention(nn.Module):
+    """CBAM's channel attention: sigmoid(MLP(avgpool(x)) + MLP(maxpool(x))), shared MLP."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        avg, mx = x.mean(dim=(2, 3)), x.amax(dim=(2, 3))  # (B, C) each
+        return torch.sigmoid(self.mlp(avg) + self.mlp(mx))[:, :, None, None]  # (B, C, 1, 1)
+
+
+class SpatialAttention(nn.Module):
+    """CBAM's spatial attention, Woo et al. 2018 (arXiv:1807.06521), eq. 3:
+
+        s = sigmoid(conv_kxk([mean_c(x); max_c(x)])),  output x * s per position.
+
+    Shapes: x (B, C, H, W) -> same; weights (B, 1, H, W) when ``return_weights``.
+    """
+
+    def __init__(self, kernel_size: int = 7) -> None:
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}")
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def weights(self, x: Tensor) -> Tensor:
+        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        return torch.sigmoid(self.conv(pooled))  # (B, 1, H, W)
+
+    def forward(self, x: Tensor, *, return_weights: bool = False) -> Tensor | AttentionOutput:
+        _check_map(x, None)
+        s = self.weights(x)
+        y = x * s
+        return AttentionOutput(y, s) if return_weights else y
+
+
+class CBAM(nn.Module):
+    """Convolutional Block Attention Module, Woo et al. 2018: channel then spatial attention.
+
+    Shapes: x (B, C, H, W) -> same. With ``return_weights`` the weights are the pair
+    (channel (B, C, 1, 1), spatial (B, 1, H, W)).
+
+    Example:
+        >>> CBAM(16, reduction=4)(torch.randn(2, 16, 9, 9)).shape
+        torch.Size([2, 16, 9, 9])
+    """
+
+    def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7) -> None:
+        super().__init__()
+        self.channels = channels
+        self.channel = ChannelAttention(channels, reduction)
+        self.spatial = SpatialAttention(kernel_size)
+
+    def forward(self, x: Tensor, *, return_weights: bool = False) -> Tensor | AttentionOutput:
+        _check_map(x, self.channels)
+        c = self.channel(x)
+        x = x * c
+        s = self.spatial.weights(x)
+        y = x * s
+        return AttentionOutput(y, (c, s)) if return_weights else y
