@@ -1,0 +1,15 @@
+import os
+
+import pytest
+import torch
+
+from attnkit.functional.attend import ENV_IMPL
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_clean_env(monkeypatch):
+    """Every test starts from seed 0 and without a forced kernel."""
+    monkeypatch.delenv(ENV_IMPL, raising=False)
+    torch.manual_seed(0)
