@@ -41,7 +41,9 @@ def ref_scores(q: Tensor, k: Tensor, score="scaled_dot", params=None, scale=None
         uk = torch.einsum("...kd,hd->...kh", k, w_k)
         if len(params) > 3 and params[3] is not None:
             uk = uk + params[3].double()
-        s = torch.einsum("...qkh,h->...qk", torch.tanh(wq[..., :, None, :] + uk[..., None, :, :]), v)
+        s = torch.einsum(
+            "...qkh,h->...qk", torch.tanh(wq[..., :, None, :] + uk[..., None, :, :]), v
+        )
     else:
         s = score(q, k)
     return s if scale is None else s * scale

@@ -4,11 +4,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import attention_ref, ref_causal, ref_window
 
 import attnkit as ak
 from attnkit.functional.attend import ENV_IMPL, resolve_impl
 from attnkit.functional.scores import AdditiveParams
+from reference import attention_ref, ref_causal, ref_window
 
 IMPLS = ["eager", "sdpa"]
 SCORES = ["dot", "scaled_dot", "general", "additive", "callable"]
@@ -80,8 +80,18 @@ def test_attend_matches_float64_reference(impl, score, case, lead, tq, tk, d, dv
     q, k, v = make_qkv(lead, tq, tk, d, dv)
     fn, params = score_args(score, d, d)
     mask, causal, window = mask_case(case, lead, tq, tk)
-    out = ak.attend(q, k, v, score=fn, score_params=params, mask=mask, causal=causal,
-                    window=window, return_weights=True, impl=impl)
+    out = ak.attend(
+        q,
+        k,
+        v,
+        score=fn,
+        score_params=params,
+        mask=mask,
+        causal=causal,
+        window=window,
+        return_weights=True,
+        impl=impl,
+    )
     ref_ctx, ref_w = attention_ref(q, k, v, fn, params, full_ref_mask(mask, tq, tk, causal, window))
     torch.testing.assert_close(out.context.double(), ref_ctx, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(out.weights.double(), ref_w, atol=2e-6, rtol=1e-4)
@@ -101,8 +111,17 @@ def test_attend_gradients_match_reference(impl, score):
         if use_ref:
             ctx, w = attention_ref(q, k, v, fn, params, mask & ak.masks.causal(6, 9))
         else:
-            ctx, w = ak.attend(q, k, v, score=fn, score_params=params, mask=mask, causal=True,
-                               return_weights=True, impl=impl)
+            ctx, w = ak.attend(
+                q,
+                k,
+                v,
+                score=fn,
+                score_params=params,
+                mask=mask,
+                causal=True,
+                return_weights=True,
+                impl=impl,
+            )
         (ctx.sum() + (w * torch.arange(9.0)).sum()).backward()
         grads.append([t.grad.clone() for t in (q, k, v)])
     for got, want in zip(*grads, strict=True):
@@ -139,8 +158,9 @@ def test_rows_sum_to_one_and_masked_keys_get_zero(impl, score):
     fn, params = score_args(score, 8, 8)
     mask = torch.rand(3, 6, 11) > 0.5
     mask[..., 3] = True
-    w = ak.attend(q, k, v, score=fn, score_params=params, mask=mask, return_weights=True,
-                  impl=impl).weights
+    w = ak.attend(
+        q, k, v, score=fn, score_params=params, mask=mask, return_weights=True, impl=impl
+    ).weights
     torch.testing.assert_close(w.sum(-1), torch.ones(3, 6))
     assert (w[~mask] == 0).all()
 
@@ -180,8 +200,9 @@ def test_permutation_equivariance_and_invariance(tq, tk, heads, score, impl, see
     fn, params = score_args(score, 8, 8, dtype=torch.float64)
     pq, pk = torch.randperm(tq), torch.randperm(tk)
     base = ak.attend(q, k, v, score=fn, score_params=params, impl=impl).context
-    perm = ak.attend(q[..., pq, :], k[..., pk, :], v[..., pk, :], score=fn, score_params=params,
-                     impl=impl).context
+    perm = ak.attend(
+        q[..., pq, :], k[..., pk, :], v[..., pk, :], score=fn, score_params=params, impl=impl
+    ).context
     torch.testing.assert_close(perm, base[..., pq, :])
 
 
@@ -198,8 +219,9 @@ def test_dropout_only_when_asked():
 @pytest.mark.property
 def test_env_var_forces_a_kernel(monkeypatch):
     q, k, v = make_qkv((2,), 5, 5, 8)
-    req = ak.functional.kernels.Request(q, k, v, "scaled_dot", None, None, None, False, None,
-                                        0.0, False)
+    req = ak.functional.kernels.Request(
+        q, k, v, "scaled_dot", None, None, None, False, None, 0.0, False
+    )
     assert resolve_impl("auto", req) == "sdpa"
     monkeypatch.setenv(ENV_IMPL, "eager")
     assert resolve_impl("auto", req) == "eager"
@@ -222,8 +244,9 @@ def test_fully_masked_rows_give_zero_without_nan(impl, score, weights):
     mask = torch.ones(2, 1, 4, 6, dtype=torch.bool)
     mask[1, :, 2] = False  # query 2 of batch 1 sees nothing
     mask[0] = False  # batch 0 sees nothing at all
-    out = ak.attend(q, k, v, score=fn, score_params=params, mask=mask, return_weights=weights,
-                    impl=impl)
+    out = ak.attend(
+        q, k, v, score=fn, score_params=params, mask=mask, return_weights=weights, impl=impl
+    )
     assert (out.context[1, :, 2] == 0).all() and (out.context[0] == 0).all()
     if weights:
         assert (out.weights[1, :, 2] == 0).all()
@@ -270,8 +293,17 @@ def test_gradcheck_float64(impl, score):
     mask = torch.tensor([True, True, False, True])
 
     def f(q, k, v):
-        out = ak.attend(q, k, v, score=fn, score_params=params, mask=mask, causal=True,
-                        return_weights=True, impl=impl)
+        out = ak.attend(
+            q,
+            k,
+            v,
+            score=fn,
+            score_params=params,
+            mask=mask,
+            causal=True,
+            return_weights=True,
+            impl=impl,
+        )
         return out.context, out.weights
 
     assert torch.autograd.gradcheck(f, (q, k, v))

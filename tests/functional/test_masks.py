@@ -1,8 +1,8 @@
 import pytest
 import torch
-from reference import ref_causal, ref_window
 
 from attnkit import masks
+from reference import ref_causal, ref_window
 
 SIZES = [(1, 1), (4, 4), (2, 5), (5, 2), (7, 97)]
 
