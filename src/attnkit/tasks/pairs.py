@@ -1,0 +1,93 @@
+"""String-pair data sets: encoding, batching and TSV files."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .vocab import PAD, CharVocab
+
+
+class PairDataset(Dataset):
+    """(input, target) string pairs, encoded once into padded tensors.
+
+    ``src`` is (N, S) with lengths ``src_len``; ``tgt`` is (N, T+1), the target ids followed by
+    end-of-sequence and padding.
+    """
+
+    def __init__(
+        self, pairs: Sequence[tuple[str, str]], src_vocab: CharVocab, tgt_vocab: CharVocab
+    ) -> None:
+        if not pairs:
+            raise ValueError("the data set is empty")
+        self.pairs = list(pairs)
+        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        src = [src_vocab.encode(s) for s, _ in self.pairs]
+        tgt = [tgt_vocab.encode(t, eos=True) for _, t in self.pairs]
+        self.src_len = torch.tensor([len(s) for s in src])
+        self.src = _pad(src)
+        self.tgt = _pad(tgt)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
+        return self.src[i], self.src_len[i], self.tgt[i]
+
+    def batch(self, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(src (b, S'), src_len (b,), tgt (b, T')) trimmed to the longest in the batch."""
+        lengths = self.src_len[index]
+        tgt = self.tgt[index]
+        tgt_len = int((tgt != PAD).sum(1).max())
+        return self.src[index, : int(lengths.max())], lengths, tgt[:, :tgt_len]
+
+
+def _pad(seqs: list[list[int]]) -> Tensor:
+    out = torch.full((len(seqs), max(len(s) for s in seqs)), PAD, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+    return out
+
+
+def split(pairs: list[tuple[str, str]], held_out: float, seed: int):
+    """Shuffle with ``seed`` and split off a held-out share: (train, held_out)."""
+    if not 0 < held_out < 1:
+        raise ValueError(f"held_out must be in (0, 1), got {held_out}")
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(len(pairs) * held_out))
+    return [pairs[i] for i in order[n_val:]], [pairs[i] for i in order[:n_val]]
+
+
+def read_tsv(path: str | Path) -> list[tuple[str, str]]:
+    """Read ``input<TAB>target`` lines; blank lines are skipped.
+
+    Raises ValueError naming the first malformed line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such data file: {path}")
+    pairs = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if len(parts) != 2 or not parts[0] or not parts[1]:
+                raise ValueError(f"{path}:{n}: expected 'input<TAB>target', got {line[:60]!r}")
+            pairs.append((parts[0], parts[1]))
+    if not pairs:
+        raise ValueError(f"{path} holds no pairs")
+    return pairs
+
+
+def write_tsv(path: str | Path, pairs: Sequence[tuple[str, str]]) -> None:
+    with Path(path).open("w", encoding="utf-8") as f:
+        for a, b in pairs:
+            f.write(f"{a}\t{b}\n")
