@@ -19,7 +19,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+ONES = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+    "seventeen", "eighteen", "nineteen",
+)  # fmt: skip
 TENS = {2: "twenty", 3: "thirty", 4: "forty", 5: "fifty"}
 AM = ("a.m.", "a.m", "am")
 PM = ("p.m.", "p.m", "pm")
