@@ -1,36 +1,36 @@
-"""The ``attnkit`` command."""
+"""The ``attnkit`` command: demo, train, eval, predict, show, tour."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import showcase
+from .errors import UserError
 
-__all__ = ["main"]
-
-
-class UserError(Exception):
-    """An error the user can fix: printed as one line, exit code 2."""
+__all__ = ["UserError", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import seq2seq, showcase
+
     parser = argparse.ArgumentParser(
         prog="attnkit", description="Attention mechanisms: train, inspect, benchmark."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="a short tour of the attention families")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(func=showcase.run)
+    seq2seq.register(sub)
+    tour = sub.add_parser("tour", help="a short tour of the attention layers")
+    tour.add_argument("--seed", type=int, default=0)
+    tour.set_defaults(func=showcase.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from ..train.checkpoint import CheckpointError
+
+    args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, ValueError) as err:
+    except (UserError, CheckpointError, ValueError, FileNotFoundError) as err:
         print(f"attnkit {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -55,9 +55,15 @@ def _pad(seqs: list[list[int]]) -> Tensor:
 
 
 def split(pairs: list[tuple[str, str]], held_out: float, seed: int):
-    """Shuffle with ``seed`` and split off a held-out share: (train, held_out)."""
+    """Shuffle with ``seed`` and split off a held-out share: (train, held_out).
+
+    Repeated inputs are kept once, so no held-out input is ever seen in training.
+    """
     if not 0 < held_out < 1:
         raise ValueError(f"held_out must be in (0, 1), got {held_out}")
+    pairs = list(dict(pairs).items())  # one pair per distinct input, first occurrence order
+    if len(pairs) < 2:
+        raise ValueError(f"need at least 2 distinct inputs to split, got {len(pairs)}")
     order = list(range(len(pairs)))
     random.Random(seed).shuffle(order)
     n_val = max(1, round(len(pairs) * held_out))

@@ -1,0 +1,78 @@
+"""Attention heatmaps as PNG/SVG with matplotlib: input characters across, output down."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+# Fonts tried in order; DejaVu Sans (shipped with matplotlib) covers Latin and Cyrillic, the
+# others CJK when the system has one (e.g. Debian's fonts-wqy-microhei or fonts-noto-cjk).
+FONTS = ("DejaVu Sans", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
+         "Droid Sans Fallback", "Arial Unicode MS")  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _available_fonts() -> list[tuple[str, object]]:
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    found = []
+    for name in FONTS:
+        try:
+            path = font_manager.findfont(name, fallback_to_default=False)
+        except ValueError:
+            continue
+        found.append((name, FT2Font(path)))
+    return found
+
+
+def _label(ch: str) -> str:
+    """The character if some available font has a glyph for it, else its code point."""
+    if ch == " ":
+        return "␣"
+    for _, font in _available_fonts():
+        if font.get_char_index(ord(ch)):
+            return ch
+    return f"U+{ord(ch):04X}"
+
+
+def save_heatmap(
+    weights: torch.Tensor,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Draw a (T_out, S_in) weight matrix with labelled axes and a colour bar; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    w = weights.detach().float().cpu().numpy()
+    if w.shape != (len(outputs), len(inputs)):
+        raise ValueError(
+            f"weights {w.shape} do not match {len(outputs)} outputs x {len(inputs)} inputs"
+        )
+    fonts = [name for name, _ in _available_fonts()] or ["DejaVu Sans"]
+    with plt.rc_context({"font.family": fonts}):
+        fig, ax = plt.subplots(
+            figsize=(max(4, 0.32 * len(inputs) + 2), max(3, 0.32 * len(outputs) + 1.5))
+        )
+        im = ax.imshow(w, cmap="viridis", vmin=0, vmax=max(float(w.max()), 1e-6), aspect="auto")
+        ax.set_xticks(range(len(inputs)), [_label(c) for c in inputs])
+        ax.set_yticks(range(len(outputs)), [_label(c) for c in outputs])
+        ax.set_xlabel("input")
+        ax.set_ylabel("output")
+        if title:
+            ax.set_title("".join(c if c == " " else _label(c) for c in title))
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return path
