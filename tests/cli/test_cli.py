@@ -1,0 +1,121 @@
+"""Smoke tests of every command on tiny configurations."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from attnkit.cli import main
+from attnkit.tasks import write_tsv
+
+TINY = ["--hidden", "32", "--batch-size", "32", "--threads", "1"]
+
+
+def run_cli(*args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "attnkit.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=300)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt")
+    assert main(["train", "times", "--n", "600", "--epochs", "2", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_train_writes_a_checkpoint(checkpoint):
+    names = {p.name for p in checkpoint.iterdir()}
+    assert {"model.safetensors", "config.json", "trainer.pt"} <= names
+
+
+def test_predict_in_a_new_process_matches(checkpoint, capsys):
+    texts = ["quarter to six pm", "13.09", "noon"]
+    assert main(["predict", "--checkpoint", str(checkpoint), "--json", *texts]) == 0
+    here = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    proc = run_cli("predict", "--checkpoint", str(checkpoint), "--json", *texts)
+    assert proc.returncode == 0, proc.stderr
+    there = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert here == there
+    for row, text in zip(here, texts, strict=True):
+        assert row["input"] == text and isinstance(row["output"], str)
+        assert len(row["weights"]) == len(row["output"]) + 1  # one row per token and the end
+        assert all(len(r) == len(text) for r in row["weights"])
+
+
+def test_eval_json_and_unreadable_rows(checkpoint, tmp_path, capsys):
+    assert main(["eval", "--checkpoint", str(checkpoint), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["exact_match"] <= 1 and 0 <= result["char_accuracy"] <= 1
+    assert result["n"] > 0
+    data = tmp_path / "d.tsv"
+    write_tsv(data, [("noon", "12:00"), ("zwölf uhr", "12:00")])
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data", str(data), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["unreadable"] == 1 and "counted as wrong" in captured.err
+
+
+def test_show_and_plot(checkpoint, tmp_path, capsys):
+    png = tmp_path / "a.png"
+    assert main(["show", "--checkpoint", str(checkpoint), "13.09", "--out", str(png)]) == 0
+    assert png.stat().st_size > 1000 and "13.09" in capsys.readouterr().out
+    plots = tmp_path / "plots"
+    assert main(["predict", "--checkpoint", str(checkpoint), "noon", "--plot", str(plots)]) == 0
+    assert len(list(plots.glob("*.png"))) == 1
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["predict", "--checkpoint", "{ckpt}", "zwölf"], "never saw"),
+        (["predict", "--checkpoint", "{ckpt}", ""], "empty input"),
+        (["predict", "--checkpoint", "{ckpt}", "1" * 500], "longer than"),
+        (["show", "--checkpoint", "{ckpt}", "ß"], "never saw"),
+        (["predict", "--checkpoint", "/nonexistent/dir", "noon"], "no checkpoint directory"),
+        (["train", "--out", "/tmp/x"], "give a task"),
+        (["train", "times", "--data", "x.tsv", "--out", "/tmp/x"], "not both"),
+        (["eval", "--checkpoint", "{ckpt}", "--data", "/nonexistent.tsv"], "no such data file"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(checkpoint, args, message):
+    proc = run_cli(*[a.replace("{ckpt}", str(checkpoint)) for a in args])
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_train_on_a_users_tsv(tmp_path, capsys):
+    data = tmp_path / "upper.tsv"
+    words = ["cat", "dog", "bird", "fish", "lion", "bear", "wolf", "deer", "frog", "duck"]
+    write_tsv(data, [(w, w.upper()) for w in words * 3])
+    out = tmp_path / "ckpt"
+    assert main(["train", "--data", str(data), "--epochs", "1", "--out", str(out), *TINY]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"] == str(data) and config["task"] is None
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches(tmp_path):
+    args = ["train", "times", "--n", "3000", "--epochs", "3", *TINY]
+    full = run_cli(*args, "--out", str(tmp_path / "full"))
+    assert full.returncode == 0, full.stderr
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-m", "attnkit.cli", *args, "--out", str(cut)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 240
+    while not (cut / "trainer.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the second epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = run_cli(*args, "--out", str(cut), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch" in resumed.stdout
+    a = json.loads((tmp_path / "full" / "config.json").read_text())["metrics"]
+    b = json.loads((cut / "config.json").read_text())["metrics"]
+    assert a == b
