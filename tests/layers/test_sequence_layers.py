@@ -265,3 +265,16 @@ def test_sequence_layers_reject_bad_input():
         ak.FeedForwardAttention(6)(torch.randn(2, 4, 6), mask=torch.ones(2, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="mask must be bool"):
         ak.AttentionGate(6)(torch.randn(2, 4, 6), mask=torch.ones(2, 4))
+
+
+@pytest.mark.reference
+def test_additive_with_projected_keys_equals_the_plain_path():
+    attn = f64(ak.AdditiveAttention(6, 5, 7, bias=True))
+    q, k = rand(2, 6), rand(2, 8, 5)
+    lengths = torch.tensor([8, 3])
+    plain = attn(q, k, lengths=lengths)
+    fast = attn(q, k, lengths=lengths, projected_keys=attn.project_keys(k))
+    torch.testing.assert_close(fast.context, plain.context)
+    torch.testing.assert_close(fast.weights, plain.weights)
+    with pytest.raises(ValueError, match="projected_keys must be"):
+        attn(q, k, projected_keys=rand(2, 8, 6))

@@ -16,9 +16,11 @@ __all__ = [
     "AdditiveParams",
     "ScoreFn",
     "additive",
+    "additive_projected",
     "dot",
     "general",
     "get_score",
+    "project_keys",
     "scaled_dot",
 ]
 
@@ -58,12 +60,22 @@ def additive(q: Tensor, k: Tensor, params: AdditiveParams) -> Tensor:
 
     This reference form materialises a (..., Tq, Tk, Hd) tensor.
     """
-    wq = q @ params.w_q.T  # (..., Tq, Hd)
-    uk = k @ params.w_k.T  # (..., Tk, Hd)
-    if params.bias is not None:
-        uk = uk + params.bias
+    return additive_projected(q @ params.w_q.T, project_keys(k, params), params.v)
+
+
+def project_keys(k: Tensor, params: AdditiveParams) -> Tensor:
+    """U k + b, the key half of the additive score: (..., Tk, Dk) -> (..., Tk, Hd).
+
+    A decoder that attends to the same keys at every step computes this once.
+    """
+    uk = k @ params.w_k.T
+    return uk if params.bias is None else uk + params.bias
+
+
+def additive_projected(wq: Tensor, uk: Tensor, v: Tensor) -> Tensor:
+    """v^T tanh(wq_i + uk_j) from projected queries (..., Tq, Hd) and keys (..., Tk, Hd)."""
     hidden = torch.tanh(wq.unsqueeze(-2) + uk.unsqueeze(-3))  # (..., Tq, Tk, Hd)
-    return hidden @ params.v  # (..., Tq, Tk)
+    return hidden @ v  # (..., Tq, Tk)
 
 
 _NAMES = ("dot", "scaled_dot", "general", "additive")

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..functional import attend
 from ..functional.output import AttentionOutput
-from ..functional.scores import AdditiveParams, additive
+from ..functional.scores import AdditiveParams, additive, additive_projected, project_keys
 from .base import QKVAttention
 
 
@@ -46,6 +46,36 @@ class AdditiveAttention(QKVAttention):
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         """e = v^T tanh(W q + U k + b): (B, Tq, Dq), (B, Tk, Dk) -> (B, Tq, Tk)."""
         return additive(query, keys, self.params())
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """U k (+ b): (B, Tk, Dk) -> (B, Tk, Hd); pass it back as ``projected_keys=``."""
+        return project_keys(keys, self.params())
+
+    def forward(
+        self,
+        query: Tensor,
+        keys: Tensor,
+        values: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
+        lengths: Tensor | None = None,
+        return_weights: bool = True,
+        projected_keys: Tensor | None = None,
+    ) -> AttentionOutput:
+        """As the other layers. ``projected_keys`` = ``project_keys(keys)`` computed once saves
+        a decoder that attends to the same keys at every step from recomputing U k."""
+        query, keys, values, mask, single = self._prepare(query, keys, values, mask, lengths)
+        if projected_keys is None:
+            return self._finish(self._attend(query, keys, values, mask, return_weights), single)
+        if projected_keys.shape != (*keys.shape[:-1], self.hidden_dim):
+            raise ValueError(
+                f"projected_keys must be (B, Tk, Hd) = {(*keys.shape[:-1], self.hidden_dim)}, "
+                f"got {tuple(projected_keys.shape)}"
+            )
+        w_q, v = self.query_proj.weight, self.v
+        out = attend(query, keys, values, score=lambda q, _: additive_projected(q @ w_q.T,
+                     projected_keys, v), mask=mask, return_weights=return_weights)  # fmt: skip
+        return self._finish(out, single)
 
     def _attend(self, query, keys, values, mask, return_weights) -> AttentionOutput:
         return attend(

@@ -111,15 +111,18 @@ class Seq2Seq(nn.Module):
         return memory, valid, summary
 
     # -- one decoder step -----------------------------------------------------------------------
-    def step(self, y_prev, state, feed, memory, mask, summary, t):
-        """One output step: returns (logits (B, V), state, h~_t, weights (B, S) or None)."""
+    def step(self, y_prev, state, feed, memory, mask, summary, t, keys=None):
+        """One output step: returns (logits (B, V), state, h~_t, weights (B, S) or None).
+
+        ``keys``: the additive score's projected memory, computed once per input.
+        """
         emb = self.drop(self.tgt_embed(y_prev))  # (B, E)
         kind, weights = self.cfg.attention, None
         if kind == "none":
             context = summary
             state = self.cell(torch.cat([emb, context], -1), state)
         elif kind == "additive":  # Bahdanau: attend with s_{t-1}, then update
-            context, weights = self.attention(state, memory, mask=mask)
+            context, weights = self.attention(state, memory, mask=mask, projected_keys=keys)
             state = self.cell(torch.cat([emb, context], -1), state)
         else:  # Luong: update with input feeding, then attend with s_t
             state = self.cell(torch.cat([emb, feed], -1), state)
@@ -132,15 +135,16 @@ class Seq2Seq(nn.Module):
         memory, mask, summary = self.encode(src, src_len)
         state = torch.tanh(self.bridge(summary))
         feed = torch.zeros_like(state)
-        return memory, mask, summary, state, feed
+        keys = self.attention.project_keys(memory) if self.cfg.attention == "additive" else None
+        return memory, mask, summary, state, feed, keys
 
     def forward(self, src: Tensor, src_len: Tensor, tgt: Tensor) -> Tensor:
         """Teacher forcing: logits (B, T, V) for predicting tgt[:, t] from tgt[:, :t]."""
-        memory, mask, summary, state, feed = self._start(src, src_len)
+        memory, mask, summary, state, feed, keys = self._start(src, src_len)
         y_prev = torch.full_like(tgt[:, 0], SOS)
         logits = []
         for t in range(tgt.shape[1]):
-            out, state, feed, _ = self.step(y_prev, state, feed, memory, mask, summary, t)
+            out, state, feed, _ = self.step(y_prev, state, feed, memory, mask, summary, t, keys)
             logits.append(out)
             y_prev = tgt[:, t]
         return torch.stack(logits, dim=1)
@@ -154,13 +158,13 @@ class Seq2Seq(nn.Module):
     @torch.no_grad()
     def greedy(self, src: Tensor, src_len: Tensor) -> tuple[list[list[int]], Tensor]:
         """Batched greedy decoding: (ids per example without EOS, weights (B, T, S))."""
-        memory, mask, summary, state, feed = self._start(src, src_len)
+        memory, mask, summary, state, feed, keys = self._start(src, src_len)
         b, s = src.shape
         y = torch.full((b,), SOS, dtype=torch.long, device=src.device)
         done = torch.zeros(b, dtype=torch.bool, device=src.device)
         ids, weights = [], []
         for t in range(self.cfg.max_output_len):
-            out, state, feed, w = self.step(y, state, feed, memory, mask, summary, t)
+            out, state, feed, w = self.step(y, state, feed, memory, mask, summary, t, keys)
             y = out.argmax(-1)
             ids.append(y)
             weights.append(w if w is not None else torch.zeros(b, s, device=src.device))
@@ -174,7 +178,7 @@ class Seq2Seq(nn.Module):
     @torch.no_grad()
     def beam(self, src: Tensor, src_len: Tensor, width: int = 4) -> tuple[list[int], Tensor]:
         """Beam search for one input (src (1, S)): (best ids without EOS, weights (T, S))."""
-        memory, mask, summary, state, feed = self._start(src, src_len)
+        memory, mask, summary, state, feed, keys = self._start(src, src_len)
         beams = [(0.0, [], state, feed, [])]  # (log p, ids, state, h~, weights per step)
         finished = []
         for t in range(self.cfg.max_output_len):
@@ -183,8 +187,9 @@ class Seq2Seq(nn.Module):
             st = torch.cat([b[2] for b in beams])
             fd = torch.cat([b[3] for b in beams])
             out, st, fd, w = self.step(
-                y, st, fd, memory.expand(k, -1, -1), mask.expand(k, -1), summary.expand(k, -1), t
-            )
+                y, st, fd, memory.expand(k, -1, -1), mask.expand(k, -1), summary.expand(k, -1), t,
+                None if keys is None else keys.expand(k, -1, -1),
+            )  # fmt: skip
             logp = out.log_softmax(-1)  # (k, V)
             top = logp.topk(width, dim=-1)
             cands = []
