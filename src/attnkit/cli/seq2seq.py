@@ -13,6 +13,7 @@ import torch
 from ..models import ATTENTIONS, Seq2Seq, Seq2SeqConfig
 from ..tasks import CharVocab, PairDataset, char_accuracy, exact_match, generate, read_tsv, split
 from ..train import TrainConfig, evaluate, fit, load_model, predict
+from ..train.loop import decode_batches
 from ..viz import render_weights, save_heatmap
 from .errors import UserError
 
@@ -95,27 +96,28 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _load(path: str):
-    model, src_vocab, tgt_vocab, config = load_model(path)
-    return model, src_vocab, tgt_vocab, config
+def _input_problem(text: str, src_vocab: CharVocab, config: dict) -> str | None:
+    """Why the model cannot read ``text`` (empty, too long, unknown characters), or None."""
+    if not text:
+        return "empty input"
+    limit = config.get("max_input_len", 200)
+    if len(text) > limit:
+        return f"input of {len(text)} characters is longer than this model's {limit}"
+    unknown = src_vocab.unknown(text)
+    if unknown:
+        return f"input {text!r} has characters the model never saw: {', '.join(map(repr, unknown))}"
+    return None
 
 
 def _check_input(text: str, src_vocab: CharVocab, config: dict) -> None:
-    if not text:
-        raise UserError("empty input")
-    limit = config.get("max_input_len", 200)
-    if len(text) > limit:
-        raise UserError(f"input of {len(text)} characters is longer than this model's {limit}")
-    unknown = src_vocab.unknown(text)
-    if unknown:
-        raise UserError(
-            f"input {text!r} has characters the model never saw: {', '.join(map(repr, unknown))}"
-        )
+    problem = _input_problem(text, src_vocab, config)
+    if problem:
+        raise UserError(problem)
 
 
 def cmd_eval(args) -> int:
     _set_threads(args.threads)
-    model, src_vocab, tgt_vocab, config = _load(args.checkpoint)
+    model, src_vocab, tgt_vocab, config = load_model(args.checkpoint)
     if args.data:
         pairs = read_tsv(args.data)
     elif config.get("task"):
@@ -123,17 +125,16 @@ def cmd_eval(args) -> int:
         _, pairs = split(all_pairs, config["held_out"], config["seed"])
     else:
         raise UserError("this checkpoint was trained on a file: pass --data FILE.tsv")
-    ok = [(s, t) for s, t in pairs if _usable(s, src_vocab, config)]
-    skipped = len(pairs) - len(ok)
-    preds: dict[int, str] = {}
+    ok, bad = [], []
+    for pair in pairs:
+        (bad if _input_problem(pair[0], src_vocab, config) else ok).append(pair)
+    skipped = len(bad)
+    outputs = []
     if ok:
-        ds = PairDataset([(s, t) for s, t in ok], src_vocab, _extend(tgt_vocab, ok))
-        from ..train.loop import decode_batches
-
-        for i, ids in enumerate(decode_batches(model, ds)):
-            preds[i] = tgt_vocab.decode(ids)
-    outputs = [preds[i] for i in range(len(ok))] + [""] * skipped
-    targets = [t for _, t in ok] + [t for s, t in pairs if not _usable(s, src_vocab, config)]
+        ds = PairDataset(ok, src_vocab, _extend(tgt_vocab, ok))
+        outputs = [tgt_vocab.decode(ids) for ids in decode_batches(model, ds)]
+    outputs += [""] * skipped  # unreadable rows count as wrong
+    targets = [t for _, t in ok] + [t for _, t in bad]
     result = {
         "exact_match": exact_match(outputs, targets),
         "char_accuracy": char_accuracy(outputs, targets),
@@ -154,10 +155,6 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _usable(text: str, vocab: CharVocab, config: dict) -> bool:
-    return bool(text) and len(text) <= config.get("max_input_len", 200) and not vocab.unknown(text)
-
-
 def _extend(vocab: CharVocab, pairs) -> CharVocab:
     """Targets may hold characters the model cannot write; encode them for scoring only."""
     extra = {c for _, t in pairs for c in t} - set(vocab.stoi)
@@ -166,7 +163,7 @@ def _extend(vocab: CharVocab, pairs) -> CharVocab:
 
 def cmd_predict(args) -> int:
     _set_threads(args.threads)
-    model, src_vocab, tgt_vocab, config = _load(args.checkpoint)
+    model, src_vocab, tgt_vocab, config = load_model(args.checkpoint)
     for text in args.text:
         _check_input(text, src_vocab, config)
     results = predict(model, src_vocab, tgt_vocab, args.text, beam=args.beam)
@@ -182,7 +179,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_show(args) -> int:
-    model, src_vocab, tgt_vocab, config = _load(args.checkpoint)
+    model, src_vocab, tgt_vocab, config = load_model(args.checkpoint)
     _check_input(args.text, src_vocab, config)
     (out, weights), = predict(model, src_vocab, tgt_vocab, [args.text])  # fmt: skip
     print(f"{args.text} -> {out}\n")

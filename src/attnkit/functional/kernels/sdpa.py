@@ -54,10 +54,10 @@ def run(req: Request) -> AttentionOutput:
         q, k, v = q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)
     scale = _effective_scale(req)
 
-    mask = req.full_mask()
-    if mask is not None and squeeze and mask.dim() == 3:
-        mask = mask.unsqueeze(1)  # (B, 1, Tq, Tk)
-    is_causal = False
+    real_mask = req.full_mask()
+    if real_mask is not None and squeeze and real_mask.dim() == 3:
+        real_mask = real_mask.unsqueeze(1)  # (B, 1, Tq, Tk)
+    mask, is_causal = real_mask, False
     if req.causal and req.mask is None and req.window is None and req.tq == req.tk:
         mask, is_causal = None, True  # the same lower triangle; lets SDPA skip masked blocks
     row_ok = None
@@ -80,9 +80,6 @@ def run(req: Request) -> AttentionOutput:
 
     weights = None
     if req.return_weights:
-        real_mask = req.full_mask()
-        if real_mask is not None and squeeze and real_mask.dim() == 3:
-            real_mask = real_mask.unsqueeze(1)
         scores = (q @ k.transpose(-2, -1)) * scale  # (B, H, Tq, Tk)
         needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)
         if lse is None or needs_grad:
