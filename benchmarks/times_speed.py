@@ -24,7 +24,7 @@ KERAS_SECONDS = 73.0
 def one_run(seed: int, threads: int, opts) -> tuple[float | None, float, float]:
     target = opts.target
     args = argparse.Namespace(
-        task="times", data=None, attention="additive", epochs=opts.epochs, seed=seed, n=10_000,
+        task="times", data=None, attention=opts.attention, epochs=opts.epochs, seed=seed, n=10_000,
         batch_size=opts.batch_size, lr=opts.lr, hidden=opts.hidden, target=target,
         patience=opts.epochs, threads=threads, resume=False,
     )  # fmt: skip
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=96)
+    parser.add_argument("--attention", default="additive")
     args = parser.parse_args()
     print(f"{'threads':>7} {'seed':>4} {'to target s':>11} {'best exact':>10} {'total s':>8}")
     for threads in args.threads:

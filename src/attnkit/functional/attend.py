@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
+import torch
 from torch import Tensor
 
 from . import masks
@@ -30,6 +32,8 @@ def attend(
     scale: float | None = None,
     dropout_p: float = 0.0,
     return_weights: bool = False,
+    weights_rows: Sequence[int] | Tensor | None = None,
+    weights_heads: Sequence[int] | Tensor | None = None,
     impl: str = "auto",
 ) -> AttentionOutput:
     """Attention of queries over key/value pairs: context = softmax(score(q, k) + M) v.
@@ -40,17 +44,25 @@ def attend(
     Args:
         score: "dot" (Luong), "scaled_dot" (Vaswani, eq. 1), "general" (Luong; ``score_params``
             is W of shape (Dq, Dk)), "additive" (Bahdanau; ``score_params`` is
-            ``AdditiveParams(w_q, w_k, v[, bias])``), or a callable ``f(q, k) -> (..., Tq, Tk)``.
+            ``AdditiveParams(w_q, w_k, v[, bias])``), a callable ``f(q, k) -> (..., Tq, Tk)``
+            that works on any block of queries and keys, or "linear" (Katharopoulos et al.
+            2020: phi(q).phi(k) normalised, phi = elu + 1, instead of the softmax).
         mask: bool, True = may attend, broadcastable to (..., Tq, Tk).
         causal: query i sees keys j <= i + (Tk - Tq) (bottom-right aligned).
         window: (left, right): keep keys with i - left <= j <= i + right after the same
             alignment; either side may be None (unbounded).
         scale: replaces 1/sqrt(D) for "scaled_dot"; multiplies the logits of other scores.
         dropout_p: dropout on the weights; pass 0 when not training (layers do this).
-        return_weights: also return the (..., Tq, Tk) weights (before dropout).
-        impl: "auto", "eager" or "sdpa"; the environment variable ATTNKIT_ATTENTION_IMPL
-            overrides it. A kernel that cannot serve a request (sdpa with an additive score)
-            falls back to eager.
+        return_weights: also return the (..., Tq, Tk) weights (before dropout). The sdpa and
+            chunked kernels compute them from the log-sum-exp of their fast pass.
+        weights_rows: return the weights of these query rows only: (..., len(rows), Tk).
+        weights_heads: ... and of these heads only (dim -3 of 4-D inputs). With both, a long
+            sequence can be inspected without a (Tq, Tk) matrix per head.
+        impl: "auto", "eager", "sdpa", "chunked" or "linear"; the environment variable
+            ATTNKIT_ATTENTION_IMPL overrides it. "auto" takes sdpa for dot-product scores
+            ("general" included, as (q W) . k), chunked for large additive or callable scores
+            and eager for small ones (see ``resolve_impl``). A kernel that cannot serve a request
+            (sdpa with an additive score) falls back to eager (to linear for "linear").
 
     Returns:
         AttentionOutput(context (..., Tq, Dv), weights (..., Tq, Tk) or None). A query whose
@@ -75,18 +87,25 @@ def attend(
         raise ValueError(f"window must be a (left, right) pair, got {window!r}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    rows = _index("weights_rows", weights_rows, q.shape[-2])
+    heads = _index("weights_heads", weights_heads, q.shape[-3] if q.dim() == 4 else None)
     req = Request(
         q=q,
         k=k,
         v=v,
         score=score,
-        score_fn=get_score(score, score_params, scale),
+        score_fn=_linear_unsupported
+        if score == "linear"
+        else get_score(score, score_params, scale),
         scale=scale,
         mask=mask,
         causal=causal,
         window=tuple(window) if window is not None else None,
         dropout_p=dropout_p,
         return_weights=return_weights,
+        params=score_params,
+        weights_rows=rows,
+        weights_heads=heads,
     )
     return KERNELS[resolve_impl(impl, req)].run(req)
 
@@ -101,9 +120,51 @@ def resolve_impl(impl: str, req: Request) -> str:
     if impl not in _IMPLS:
         raise ValueError(f"unknown impl {impl!r}; expected one of {_IMPLS}")
     if impl == "auto":
-        # Returning weights costs the fused path a second pass; eager already has them.
-        impl = "eager" if req.return_weights else "sdpa"
-    return impl if KERNELS[impl].supports(req) else "eager"
+        impl = _auto(req)
+    if KERNELS[impl].supports(req):
+        return impl
+    return "linear" if req.score == "linear" else "eager"
+
+
+# Below these many score entries (times the hidden size, for additive) per call, eager's few
+# large operations beat the chunked kernel's loop over blocks.
+_SMALL_SCORES = 1 << 16
+_SMALL_ADDITIVE = 1 << 20
+
+
+def _auto(req: Request) -> str:
+    """The fastest exact kernel for ``req``, by score, size, weights, dropout and grad mode."""
+    if req.score == "linear":
+        return "linear"
+    n = req.q.numel() // req.q.shape[-1] * req.tk  # score entries: (...) * Tq * Tk
+    if req.score in ("dot", "scaled_dot", "general"):
+        # Weights cost the fused path a second pass over the scores; eager has them already.
+        small = n < _SMALL_SCORES
+        return "eager" if req.return_weights and small else "sdpa"
+    if req.dropout_p > 0:
+        return "eager"
+    if req.score == "additive":
+        hidden = AdditiveParams(*req.params).v.shape[-1]
+        return "eager" if n * hidden < _SMALL_ADDITIVE else "chunked"
+    return "chunked" if n >= _SMALL_SCORES and KERNELS["chunked"].supports(req) else "eager"
+
+
+def _linear_unsupported(q: Tensor, k: Tensor) -> Tensor:
+    raise ValueError('score="linear" has no softmax logits; it is served by the linear kernel')
+
+
+def _index(name: str, value: object, size: int | None) -> Tensor | None:
+    """Validate a weights_rows / weights_heads selection; return it as a 1-D long tensor."""
+    if value is None:
+        return None
+    if size is None:
+        raise ValueError(f"{name} needs 4-D (B, H, T, D) inputs")
+    idx = torch.as_tensor(value)
+    if idx.dim() != 1 or idx.dtype.is_floating_point or idx.dtype == torch.bool or not len(idx):
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of integer indices")
+    if int(idx.min()) < -size or int(idx.max()) >= size:
+        raise ValueError(f"{name} has an index outside [0, {size})")
+    return torch.where(idx < 0, idx + size, idx).long()
 
 
 def _check_inputs(q: Tensor, k: Tensor, v: Tensor, score: object, params: object) -> None:
@@ -139,7 +200,7 @@ def _check_inputs(q: Tensor, k: Tensor, v: Tensor, score: object, params: object
 
 def _check_score_dims(q: Tensor, k: Tensor, score: object, params: object) -> None:
     dq, dk = q.shape[-1], k.shape[-1]
-    if score in ("dot", "scaled_dot") and dq != dk:
+    if score in ("dot", "scaled_dot", "linear") and dq != dk:
         raise ValueError(f'score="{score}" needs q and k of equal dim D, got Dq={dq}, Dk={dk}')
     if score == "general" and isinstance(params, Tensor) and tuple(params.shape) != (dq, dk):
         raise ValueError(

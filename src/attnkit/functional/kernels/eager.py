@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
+from torch import Tensor
 
 from ..output import AttentionOutput
 from ..softmax import masked_softmax
+from . import linear
 from .request import Request
 
 
@@ -15,9 +17,26 @@ def supports(req: Request) -> bool:
 
 
 def run(req: Request) -> AttentionOutput:
-    """softmax(score(q, k) + M) v, written out. Memory O(Tq * Tk) per batch and head."""
-    scores = req.score_fn(req.q, req.k)  # (..., Tq, Tk)
-    weights = masked_softmax(scores, req.full_mask())
+    """softmax(score(q, k) + M) v, written out. Memory O(Tq * Tk) per batch and head.
+
+    For ``score="linear"`` the weights are phi(q_i).phi(k_j) normalised per row, written out.
+    """
+    if req.score == "linear":
+        weights = linear.quadratic_weights(
+            req, linear.feature_map(req.q), linear.feature_map(req.k)
+        )
+    else:
+        scores = req.score_fn(req.q, req.k)  # (..., Tq, Tk)
+        weights = masked_softmax(scores, req.full_mask())
     dropped = F.dropout(weights, req.dropout_p) if req.dropout_p > 0 else weights
     context = dropped @ req.v  # (..., Tq, Dv)
-    return AttentionOutput(context, weights if req.return_weights else None)
+    return AttentionOutput(context, select_weights(weights, req) if req.return_weights else None)
+
+
+def select_weights(weights: Tensor, req: Request) -> Tensor:
+    """The rows (dim -2) and heads (dim -3) of ``weights`` that ``req`` asks for."""
+    if req.weights_heads is not None:
+        weights = weights.index_select(-3, req.weights_heads.to(weights.device))
+    if req.weights_rows is not None:
+        weights = weights.index_select(-2, req.weights_rows.to(weights.device))
+    return weights

@@ -25,6 +25,9 @@ class Request:
     window: tuple[int | None, int | None] | None
     dropout_p: float
     return_weights: bool
+    params: object = None  # the score's parameters (general: W; additive: AdditiveParams)
+    weights_rows: Tensor | None = None  # return weights for these query rows only
+    weights_heads: Tensor | None = None  # ... and these heads only (dim -3 of 4-D inputs)
 
     @property
     def tq(self) -> int:

@@ -18,18 +18,19 @@ from ..output import AttentionOutput
 from ..softmax import masked_softmax
 from .request import Request
 
-_DOT_SCORES = ("dot", "scaled_dot")
+_DOT_SCORES = ("dot", "scaled_dot", "general")
 
 
 def supports(req: Request) -> bool:
-    """SDPA computes softmax(q k^T * scale) v: the "dot" and "scaled_dot" scores only."""
+    """SDPA computes softmax(q k^T * scale) v: the "dot" and "scaled_dot" scores, and "general"
+    as the dot product of (q W) with k."""
     return isinstance(req.score, str) and req.score in _DOT_SCORES
 
 
 def _effective_scale(req: Request) -> float:
     if req.scale is not None:
         return req.scale
-    return 1.0 if req.score == "dot" else 1.0 / math.sqrt(req.q.shape[-1])
+    return 1.0 / math.sqrt(req.q.shape[-1]) if req.score == "scaled_dot" else 1.0
 
 
 def _fused_with_lse(
@@ -49,6 +50,8 @@ def _fused_with_lse(
 
 def run(req: Request) -> AttentionOutput:
     q, k, v = req.q, req.k, req.v
+    if req.score == "general":
+        q = q @ req.params  # (..., Tq, Dk)
     squeeze = q.dim() == 3
     if squeeze:  # SDPA wants (B, H, T, D)
         q, k, v = q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)
@@ -80,17 +83,33 @@ def run(req: Request) -> AttentionOutput:
 
     weights = None
     if req.return_weights:
-        scores = (q @ k.transpose(-2, -1)) * scale  # (B, H, Tq, Tk)
-        needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)
-        if lse is None or needs_grad:
-            # The fused kernel's log-sum-exp carries no gradient; differentiate the softmax.
-            weights = masked_softmax(scores, real_mask)
-        else:
-            weights = torch.exp(scores.float() - lse.unsqueeze(-1).float()).to(q.dtype)
-            if real_mask is not None:
-                weights = weights.masked_fill(~real_mask, 0.0)
+        weights = _weights(req, q, k, lse, real_mask, scale)
         if squeeze:
             weights = weights.squeeze(1)
     if squeeze:
         context = context.squeeze(1)
     return AttentionOutput(context, weights)
+
+
+def _weights(req: Request, q, k, lse, mask, scale) -> Tensor:
+    """Weights (B, H', Tq', Tk) of the selected heads and rows only, from the log-sum-exp where
+    the fused kernel gave one; from a masked softmax over those rows where it did not, or where
+    q/k need gradients (the fused log-sum-exp carries none)."""
+    if req.weights_heads is not None:
+        heads = req.weights_heads.to(q.device)
+        q, k = q.index_select(1, heads), k.index_select(1, heads)
+        lse = None if lse is None else lse.index_select(1, heads)
+        if mask is not None and mask.dim() == 4 and mask.shape[1] != 1:
+            mask = mask.index_select(1, heads)
+    if req.weights_rows is not None:
+        rows = req.weights_rows.to(q.device)
+        q = q.index_select(2, rows)
+        lse = None if lse is None else lse.index_select(2, rows)
+        if mask is not None and mask.shape[-2] != 1:
+            mask = mask.index_select(mask.dim() - 2, rows)
+    scores = (q @ k.transpose(-2, -1)) * scale  # (B, H', Tq', Tk)
+    needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)
+    if lse is None or needs_grad:
+        return masked_softmax(scores, mask)
+    weights = torch.exp(scores.float() - lse.unsqueeze(-1).float()).to(q.dtype)
+    return weights if mask is None else weights.masked_fill(~mask, 0.0)
