@@ -1,4 +1,4 @@
-"""The ``attnkit`` command: demo, train, eval, predict, show, tour."""
+"""The ``attnkit`` command: demo, train, eval, predict, show, tour, bench."""
 
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ def build_parser() -> argparse.ArgumentParser:
     tour = sub.add_parser("tour", help="a short tour of the attention layers")
     tour.add_argument("--seed", type=int, default=0)
     tour.set_defaults(func=showcase.run)
+    bench = sub.add_parser("bench", help="benchmarks")
+    what = bench.add_subparsers(dest="bench", required=True)
+    attention = what.add_parser(
+        "attention", help="time and peak memory of every kernel against torch SDPA and naive"
+    )
+    from ..bench import attention as bench_attention
+
+    bench_attention.add_arguments(attention)
+    attention.set_defaults(func=bench_attention.main_args)
     return parser
 
 

@@ -1,6 +1,7 @@
 """nn.Modules with parameters; every attention layer returns ``AttentionOutput``."""
 
 from .additive import AdditiveAttention
+from .linear import LinearAttention, LinearState
 from .local import LocalAttention
 from .multihead import KVCache, MultiHeadAttention
 from .multiplicative import MultiplicativeAttention
@@ -15,6 +16,8 @@ __all__ = [
     "ChannelAttention",
     "FeedForwardAttention",
     "KVCache",
+    "LinearAttention",
+    "LinearState",
     "LocalAttention",
     "MultiHeadAttention",
     "MultiplicativeAttention",

@@ -1,0 +1,115 @@
+"""Multi-head linear attention (Katharopoulos et al. 2020) with its recurrent form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from ..functional import attend
+from ..functional.kernels.linear import recurrent_step
+from ..functional.output import AttentionOutput
+from .base import check_features, check_same_batch
+
+
+@dataclass
+class LinearState:
+    """The recurrent state of causal linear attention after t tokens, per head:
+    S = sum phi(k) v^T of shape (B, H, D, D) and z = sum phi(k) of shape (B, H, D)."""
+
+    s: Tensor
+    z: Tensor
+    length: int
+
+
+class LinearAttention(nn.Module):
+    """Multi-head linear attention, Katharopoulos et al. 2020 (arXiv:2006.16236):
+
+        head_h(Q, K, V)_i = phi(q_i)^T sum_j phi(k_j) v_j^T / phi(q_i)^T sum_j phi(k_j),
+
+    phi(x) = elu(x) + 1, with the same projections as ``MultiHeadAttention``. Time and memory
+    grow linearly with the sequence length. With ``causal=True`` the sums run over j <= i, and
+    ``step`` computes the same thing one token at a time from a constant-size state (the
+    "transformers are RNNs" form), for generation.
+
+    Shapes: query (B, Tq, E); key and value (B, Tk, E), both default to query; ``mask`` a key
+    padding mask (B, Tk) or any bool mask broadcastable to (B, H, Tq, Tk) (True = may attend;
+    one that varies per query costs O(Tq Tk)). Returns AttentionOutput(context (B, Tq, E),
+    weights (B, H, Tq, Tk) when ``need_weights``).
+
+    Example:
+        >>> attn = LinearAttention(32, num_heads=4)
+        >>> x = torch.randn(2, 100, 32)
+        >>> full = attn(x, causal=True).context
+        >>> state, steps = None, []
+        >>> for t in range(100):
+        ...     out, state = attn.step(x[:, t], state)
+        ...     steps.append(out)
+        >>> torch.allclose(full, torch.stack(steps, 1), atol=1e-5)
+        True
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int = 1, bias: bool = True) -> None:
+        super().__init__()
+        if num_heads < 1 or embed_dim % num_heads:
+            raise ValueError(
+                f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.head_dim = embed_dim // num_heads
+        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.k_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.v_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+
+    def _split(self, x: Tensor) -> Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor | None = None,
+        value: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
+        causal: bool = False,
+        need_weights: bool = False,
+    ) -> AttentionOutput:
+        key = query if key is None else key
+        value = key if value is None else value
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            check_features(name, x, self.embed_dim)
+        check_same_batch(query=query, key=key, value=value)
+        if key.shape[1] != value.shape[1]:
+            raise ValueError(f"key and value lengths differ: {key.shape[1]} and {value.shape[1]}")
+        if mask is not None and mask.dim() == 2:
+            mask = mask[:, None, None, :]  # key padding (B, Tk) -> (B, 1, 1, Tk)
+        q, k, v = self._split(self.q_proj(query)), self._split(self.k_proj(key)), self._split(
+            self.v_proj(value)
+        )
+        out = attend(q, k, v, score="linear", mask=mask, causal=causal,
+                     return_weights=need_weights)  # fmt: skip
+        b, _, tq, _ = out.context.shape
+        context = out.context.transpose(1, 2).reshape(b, tq, self.embed_dim)
+        return AttentionOutput(self.out_proj(context), out.weights)
+
+    def step(self, x: Tensor, state: LinearState | None = None) -> tuple[Tensor, LinearState]:
+        """Causal self-attention for one new token x (B, E) given the state of the tokens
+        before it (None at the start): (output (B, E), new state). Equal to position t of
+        ``forward(x_all, causal=True)``."""
+        check_features("x", x, self.embed_dim, ndims=(2,))
+        if state is not None and state.s.shape[0] != x.shape[0]:
+            raise ValueError(f"state has batch {state.s.shape[0]}, x has {x.shape[0]}")
+        heads = (x.shape[0], self.num_heads, self.head_dim)
+        q, k, v = (proj(x).view(heads) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        prev = None if state is None else (state.s, state.z)
+        context, (s, z) = recurrent_step(q, k, v, prev)  # (B, H, D)
+        out = self.out_proj(context.reshape(x.shape[0], self.embed_dim).to(x.dtype))
+        return out, LinearState(s, z, 1 if state is None else state.length + 1)
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+
+
+__all__ = ["LinearAttention", "LinearState"]
