@@ -81,16 +81,19 @@ def paths(score: str) -> dict[str, Callable[[dict], torch.Tensor]]:
         }
     if score == "additive":
         return {
-            "attend auto": lambda x: attend(x["q"], x["k"], x["v"], score="additive",
-                                            score_params=x["params"]).context,  # fmt: skip
+            "attend auto": lambda x: (
+                attend(x["q"], x["k"], x["v"], score="additive", score_params=x["params"]).context
+            ),  # fmt: skip
             "naive": lambda x: _naive_additive(x["q"], x["k"], x["v"], x["params"]),
         }
     if score == "linear_causal":
         return {
-            "attend linear": lambda x: attend(x["q"], x["k"], x["v"], score="linear",
-                                              causal=True).context,  # fmt: skip
+            "attend linear": lambda x: (
+                attend(x["q"], x["k"], x["v"], score="linear", causal=True).context
+            ),  # fmt: skip
             "torch sdpa causal": lambda x: F.scaled_dot_product_attention(
-                x["q"], x["k"], x["v"], is_causal=True),  # fmt: skip
+                x["q"], x["k"], x["v"], is_causal=True
+            ),  # fmt: skip
         }
     raise ValueError(f"unknown score {score!r}")
 
@@ -228,7 +231,8 @@ def plot(rows: list[dict], path: Path) -> None:
         for row, ylabel in ((0, "median time (s)"), (1, "peak extra memory (MiB)")):
             ax = axes[row][col]
             ax.set_xscale("log", base=2)
-            ax.set_yscale("log")
+            if any(min(line.get_ydata(), default=0) > 0 for line in ax.get_lines()):
+                ax.set_yscale("log")
             ax.set_xlabel("sequence length T")
             ax.set_ylabel(ylabel)
             ax.set_title(score)
@@ -249,10 +253,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head-dim", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=64, help="additive score's hidden size")
     parser.add_argument("--backward", action="store_true", help="time forward + backward")
-    parser.add_argument("--budget", type=float, default=30.0,
-                        help="skip sizes whose call would take longer (s, extrapolated)")
-    parser.add_argument("--max-gib", type=float, default=8.0,
-                        help="skip materialising paths that would need more memory")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        help="skip sizes whose call would take longer (s, extrapolated)",
+    )
+    parser.add_argument(
+        "--max-gib",
+        type=float,
+        default=8.0,
+        help="skip materialising paths that would need more memory",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip memory measurements")
     parser.add_argument("--out", default="benchmarks/out", help="where JSON and plot go")
 

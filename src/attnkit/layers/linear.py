@@ -85,8 +85,10 @@ class LinearAttention(nn.Module):
             raise ValueError(f"key and value lengths differ: {key.shape[1]} and {value.shape[1]}")
         if mask is not None and mask.dim() == 2:
             mask = mask[:, None, None, :]  # key padding (B, Tk) -> (B, 1, 1, Tk)
-        q, k, v = self._split(self.q_proj(query)), self._split(self.k_proj(key)), self._split(
-            self.v_proj(value)
+        q, k, v = (
+            self._split(self.q_proj(query)),
+            self._split(self.k_proj(key)),
+            self._split(self.v_proj(value)),
         )
         out = attend(q, k, v, score="linear", mask=mask, causal=causal,
                      return_weights=need_weights)  # fmt: skip

@@ -33,11 +33,12 @@ BLOCK_K = 512
 
 def supports(req: Request) -> bool:
     """Every score but "linear"; no dropout (its mask would have to be replayed per block); a
-    callable score only when no gradient is needed (its parameters are out of reach)."""
+    callable score only under ``torch.no_grad()``: parameters it closes over are out of the
+    kernel's reach, so their gradients could not be computed."""
     if req.dropout_p > 0 or req.score == "linear":
         return False
     if callable(req.score):
-        return not _needs_grad(req)
+        return not torch.is_grad_enabled()
     return True
 
 
@@ -280,9 +281,13 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def attention(
-    req: Request, block_q: int = BLOCK_Q, block_k: int = BLOCK_K
+    req: Request, block_q: int | None = None, block_k: int | None = None
 ) -> tuple[Tensor, Tensor, Core, Masking]:
-    """(context in the accumulation dtype, log-sum-exp (..., Tq), core, masking)."""
+    """(context in the accumulation dtype, log-sum-exp (..., Tq), core, masking).
+
+    Block sizes default to the module's BLOCK_Q and BLOCK_K.
+    """
+    block_q, block_k = block_q or BLOCK_Q, block_k or BLOCK_K
     acc = _acc_dtype(req.q.dtype)
     core = make_core(req, acc)
     masking = Masking.of(req)
@@ -302,7 +307,7 @@ def weights_from_lse(
     lse: Tensor,
     rows: Sequence[int] | Tensor | None = None,
     heads: Sequence[int] | Tensor | None = None,
-    block_k: int = BLOCK_K,
+    block_k: int | None = None,
 ) -> Tensor:
     """a = exp(s - L) for the selected query rows (and heads, dim -3), key block by key block.
 
@@ -324,6 +329,7 @@ def weights_from_lse(
     else:
         row_idx = torch.as_tensor(rows, dtype=torch.long, device=q.device)
         q, lse = q.index_select(-2, row_idx), lse.index_select(-1, row_idx)
+    block_k = block_k or BLOCK_K
     sub = Masking(masking.tq, masking.tk, masking.upper, masking.lower, mask, q.device)
     pieces = []
     for j0, j1 in _blocks(masking.tk, block_k):
