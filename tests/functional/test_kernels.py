@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from reference import attention_ref, ref_causal, ref_window
 
 import attnkit as ak
 from attnkit.functional import masks
 from attnkit.functional.attend import ENV_IMPL, resolve_impl
 from attnkit.functional.kernels import Request, chunked, fused, linear
 from attnkit.functional.scores import AdditiveParams, get_score
+from reference import attention_ref, ref_causal, ref_window
 
 F64 = torch.float64
 
