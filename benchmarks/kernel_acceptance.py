@@ -116,7 +116,11 @@ def interleaved_ratio(fn_a, fn_b, repeats):
             t0 = time.perf_counter()
             fn()
             sink.append(time.perf_counter() - t0)
-    return statistics.median(ta) / statistics.median(tb), statistics.median(ta), statistics.median(tb)
+    return (
+        statistics.median(ta) / statistics.median(tb),
+        statistics.median(ta),
+        statistics.median(tb),
+    )
 
 
 def main() -> None:
@@ -171,8 +175,8 @@ def main() -> None:
         q, k, v = (torch.randn(1, 8, 8192, 64) for _ in range(3))
         with torch.no_grad():
             ratio, ta, tb = interleaved_ratio(
-                lambda: ak.attend(q, k, v, score="linear", causal=True),
-                lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                lambda q=q, k=k, v=v: ak.attend(q, k, v, score="linear", causal=True),
+                lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
                 max(args.repeats, 5),
             )
         report[f"linear_vs_sdpa_causal_T8192_{threads}t"] = {"ratio": ratio, "linear_s": ta,
