@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
 import attnkit as ak
+from attnkit.bench.attention import median_seconds
 
 
 def naive(q, k, v):
@@ -38,16 +37,6 @@ def paths_for(q, k, v) -> dict:
     }
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 1024])
@@ -67,7 +56,7 @@ def main() -> None:
             q, k, v = (torch.randn(args.batch, args.heads, t, args.dim) for _ in range(3))
             paths = paths_for(q, k, v)
             with torch.inference_mode():
-                timed = {name: median_time(fn, args.repeats) for name, fn in paths.items()}
+                timed = {name: median_seconds(fn, args.repeats) for name, fn in paths.items()}
             base = timed["torch sdpa"]
             for name, sec in timed.items():
                 rows.append(dict(threads=threads, T=t, path=name, median_s=sec, ratio=sec / base))

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 import attnkit as ak
-from attnkit.bench.attention import _rss_bytes
+from attnkit.bench.attention import _rss_bytes, median_seconds
 
 GIB = 1 << 30
 
@@ -97,16 +97,6 @@ def _peak_main(case: str, threads: int) -> None:
     print(json.dumps(_rss_bytes("VmHWM") - before))
 
 
-def median_time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def interleaved_ratio(fn_a, fn_b, repeats):
     """median(a) / median(b) with the calls alternating, so drift affects both alike."""
     fn_a(), fn_b()
@@ -133,7 +123,7 @@ def main() -> None:
     # 1. additive fwd+bwd, 1 thread
     torch.set_num_threads(1)
     fast, naive = CASES["additive_fast"](), CASES["additive_naive"]()
-    t_fast, t_naive = median_time(fast, args.repeats), median_time(naive, args.repeats)
+    t_fast, t_naive = median_seconds(fast, args.repeats), median_seconds(naive, args.repeats)
     m_fast, m_naive = peak_in_child("additive_fast", 1), peak_in_child("additive_naive", 1)
     report["additive_b8_t512_h128_fwd_bwd_1t"] = {
         "attnkit_s": t_fast, "naive_s": t_naive, "speedup": t_naive / t_fast,

@@ -117,15 +117,19 @@ def call(score: str, path: str, inputs: dict, backward: bool) -> None:
         out.sum().backward()
 
 
-def time_path(score, path, inputs, backward, repeats) -> float:
-    """Median seconds of ``repeats`` calls after one warm-up."""
-    call(score, path, inputs, backward)
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls of ``fn`` after one warm-up call."""
+    fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        call(score, path, inputs, backward)
+        fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def time_path(score, path, inputs, backward, repeats) -> float:
+    return median_seconds(lambda: call(score, path, inputs, backward), repeats)
 
 
 def _rss_bytes(field: str) -> int | None:
