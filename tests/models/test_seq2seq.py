@@ -21,9 +21,10 @@ def batch():
     return src, src_len, tgt
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["two-grus", "shared-encoder"])
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_every_kind_trains(attention):
-    model = tiny(attention).train()
+def test_every_kind_trains(attention, shared):
+    model = tiny(attention, shared_encoder=shared).train()
     src, src_len, tgt = batch()
     assert model(src, src_len, tgt).shape == (3, 5, 9)
     loss = model.loss(src, src_len, tgt)
@@ -33,10 +34,11 @@ def test_every_kind_trains(attention):
 
 
 @pytest.mark.property
+@pytest.mark.parametrize("shared", [False, True], ids=["two-grus", "shared-encoder"])
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_padding_is_never_read(attention):
+def test_padding_is_never_read(attention, shared):
     """An example decodes the same alone and in a batch padded to a longer input."""
-    model = tiny(attention, dropout=0.0).eval()
+    model = tiny(attention, dropout=0.0, shared_encoder=shared).eval()
     src, src_len, _ = batch()
     ids, weights = model.greedy(src, src_len)
     for i in range(3):
@@ -74,3 +76,16 @@ def test_beam_of_width_one_is_greedy(attention):
 def test_config_validation():
     with pytest.raises(ValueError, match="attention must be one of"):
         Seq2SeqConfig(10, 10, attention="concat")
+
+
+def test_shared_encoder_reads_both_directions():
+    """The backward half of the memory at position 0 depends on the last character."""
+    model = tiny("additive", dropout=0.0, shared_encoder=True).eval()
+    src, src_len, _ = batch()
+    memory, _, _ = model.encode(src[:1], src_len[:1])
+    changed = src[:1].clone()
+    changed[0, 6] = 3 if changed[0, 6] != 3 else 4
+    memory2, _, _ = model.encode(changed, src_len[:1])
+    half = memory.shape[-1] // 2
+    assert not torch.allclose(memory[0, 0, half:], memory2[0, 0, half:])
+    torch.testing.assert_close(memory[0, 0, :half], memory2[0, 0, :half])  # forward: causal
