@@ -19,7 +19,7 @@ from .errors import UserError
 
 DEFAULT_N = {"dates": 30_000, "times": 10_000}
 HELD_OUT = 0.2
-MODEL = dict(embed_dim=32, hidden_dim=96, attn_dim=48, dropout=0.0, shared_encoder=True)
+MODEL = dict(embed_dim=32, hidden_dim=96, attn_dim=48, dropout=0.0)
 DEMO_INPUTS = [
     "Wednesday, September 14, 1994", "14.09.94", "3 mars 2021", "1 января 2000 г.",
     "2021年3月14日", "sábado, 4 de julio de 1998", "5. Mai 1999", "DEC 25, 2049", "7/4/76",
