@@ -39,24 +39,29 @@ bool in_range(const T* x, int64_t count) {
   return m <= T(kLimit);  // false for NaN too: then the direct path propagates it
 }
 
+// exp(2a) and exp(2b^T) for a block, or nothing (fast = false) where they could overflow.
 template <typename T>
-void exp2x(const T* x, T* out, int64_t count) {
-  for (int64_t t = 0; t < count; ++t) out[t] = std::exp(T(2) * x[t]);
-}
+struct Exps {
+  bool fast;
+  std::vector<T> ea, ebt;
+  Exps(const T* a, const T* bt, int64_t na, int64_t nb)
+      : fast(in_range(a, na) && in_range(bt, nb)) {
+    if (!fast) return;
+    ea.resize(na);
+    ebt.resize(nb);
+    for (int64_t t = 0; t < na; ++t) ea[t] = std::exp(T(2) * a[t]);
+    for (int64_t t = 0; t < nb; ++t) ebt[t] = std::exp(T(2) * bt[t]);
+  }
+};
 
 template <typename T>
 void forward(const T* a, const T* bt, const T* v, T* s, int64_t N, int64_t I, int64_t J,
              int64_t H, int threads) {
-  const bool fast = in_range(a, N * I * H) && in_range(bt, N * H * J);
-  std::vector<T> ea, ebt;
+  const Exps<T> ex(a, bt, N * I * H, N * H * J);
+  const bool fast = ex.fast;
+  const std::vector<T>&ea = ex.ea, &ebt = ex.ebt;
   T vsum = 0;
   for (int64_t h = 0; h < H; ++h) vsum += v[h];
-  if (fast) {
-    ea.resize(N * I * H);
-    ebt.resize(N * H * J);
-    exp2x(a, ea.data(), N * I * H);
-    exp2x(bt, ebt.data(), N * H * J);
-  }
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t row = 0; row < N * I; ++row) {
     const int64_t n = row / I;
@@ -85,14 +90,9 @@ void forward(const T* a, const T* bt, const T* v, T* s, int64_t N, int64_t I, in
 template <typename T>
 void backward(const T* a, const T* bt, const T* v, const T* ds, T* da, T* dbt, T* dv, int64_t N,
               int64_t I, int64_t J, int64_t H, int threads) {
-  const bool fast = in_range(a, N * I * H) && in_range(bt, N * H * J);
-  std::vector<T> ea, ebt;
-  if (fast) {
-    ea.resize(N * I * H);
-    ebt.resize(N * H * J);
-    exp2x(a, ea.data(), N * I * H);
-    exp2x(bt, ebt.data(), N * H * J);
-  }
+  const Exps<T> ex(a, bt, N * I * H, N * H * J);
+  const bool fast = ex.fast;
+  const std::vector<T>&ea = ex.ea, &ebt = ex.ebt;
   // Tasks: (n, chunk of keys). More chunks than batch entries only when threads would idle.
   int64_t chunks = 1;
   if (N < threads) chunks = std::min<int64_t>((threads + N - 1) / N, std::max<int64_t>(J / 16, 1));
@@ -162,8 +162,6 @@ void backward(const T* a, const T* bt, const T* v, const T* ds, T* da, T* dbt, T
 }  // namespace
 
 extern "C" {
-
-int attnkit_additive_abi() { return 1; }
 
 void attnkit_additive_fwd_f32(const float* a, const float* bt, const float* v, float* s, int64_t N,
                               int64_t I, int64_t J, int64_t H, int threads) {

@@ -15,17 +15,17 @@ user mask is all False. A query with no visible key gets context 0, L = -inf and
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
 
 from ..output import AttentionOutput
-from ..scores import AdditiveParams
+from ..scores import AdditiveParams, additive_projected, project_keys, scaled_dot
 from . import fused
-from .request import Request
+from .request import Request, acc_dtype, pick
 
 BLOCK_Q = 256
 BLOCK_K = 512
@@ -69,14 +69,6 @@ class Core:
     fn: Callable[..., Tensor]
 
 
-def _dot_fn(scale: float) -> Callable[..., Tensor]:
-    return lambda qb, kb: (qb @ kb.transpose(-2, -1)) * scale
-
-
-def _additive_torch(ab: Tensor, bb: Tensor, v: Tensor) -> Tensor:
-    return torch.tanh(ab.unsqueeze(-2) + bb.unsqueeze(-3)) @ v
-
-
 def _additive_fused(ab: Tensor, bb: Tensor, v: Tensor) -> Tensor:
     lead = ab.shape[:-2]
     s = fused.additive_block(ab.reshape(-1, *ab.shape[-2:]), bb.reshape(-1, *bb.shape[-2:]), v)
@@ -91,23 +83,20 @@ def make_core(req: Request, dtype: torch.dtype) -> Core:
     """The block score for ``req``, computing in ``dtype``."""
     q, k = req.q.to(dtype), req.k.to(dtype)
     score, scale = req.score, req.scale
-    if score == "dot":
-        return Core(q, k, (), _dot_fn(1.0 if scale is None else scale))
-    if score == "scaled_dot":
-        return Core(q, k, (), _dot_fn(1.0 / math.sqrt(q.shape[-1]) if scale is None else scale))
-    if score == "general":
-        w = req.params.to(dtype)
-        return Core(q @ w, k, (), _dot_fn(1.0 if scale is None else scale))
-    if score == "additive":
-        p = AdditiveParams(*req.params)
-        a = q @ p.w_q.to(dtype).T
-        b = k @ p.w_k.to(dtype).T
-        if p.bias is not None:
-            b = b + p.bias.to(dtype)
-        block = _additive_fused if use_fused(dtype, q.device) else _additive_torch
-        if scale is None:
-            return Core(a, b, (p.v.to(dtype),), block)
-        return Core(a, b, (p.v.to(dtype),), lambda ab, bb, v: block(ab, bb, v) * scale)
+    if score in ("dot", "scaled_dot"):
+        return Core(q, k, (), req.score_fn)
+    if score == "general":  # (q W) . k: W's gradient flows through the projection
+        return Core(
+            q @ req.params.to(dtype),
+            k,
+            (),
+            partial(scaled_dot, scale=1.0 if scale is None else scale),
+        )
+    if score == "additive":  # W q and U k + b once, outside the kernel; v per block
+        p = AdditiveParams(*(None if t is None else t.to(dtype) for t in req.params))
+        block = _additive_fused if use_fused(dtype, q.device) else additive_projected
+        fn = block if scale is None else (lambda ab, bb, v: block(ab, bb, v) * scale)
+        return Core(q @ p.w_q.T, project_keys(k, p), (p.v,), fn)
     fn = req.score_fn  # a callable: forward only (see supports)
     return Core(q, k, (), lambda qb, kb: fn(qb, kb).to(dtype))
 
@@ -180,8 +169,14 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
 
 
 # -- the kernel ------------------------------------------------------------------------------------
-def _forward(core, masking, v, params, block_q, block_k) -> tuple[Tensor, Tensor]:
-    q, k = core.q, core.k
+def _for_exp(lse: Tensor) -> Tensor:
+    """L with -inf (rows that see no key) turned to +inf, so that exp(s - L) is 0 there."""
+    return torch.where(torch.isneginf(lse), float("inf"), lse)
+
+
+def _forward(core: Core, masking: Masking, v: Tensor, block_q: int, block_k: int):
+    """(context (..., Tq, Dv), log-sum-exp (..., Tq)) by online softmax."""
+    q, k, params = core.q, core.k, core.params
     lead, acc = q.shape[:-2], v.dtype
     out = q.new_zeros((*lead, masking.tq, v.shape[-1]), dtype=acc)
     lse = q.new_full((*lead, masking.tq), float("-inf"), dtype=acc)
@@ -216,8 +211,7 @@ class _Chunked(torch.autograd.Function):
     @staticmethod
     def forward(ctx, setup, q, k, v, *params):
         fn, masking, block_q, block_k = setup
-        core = Core(q, k, params, fn)
-        out, lse = _forward(core, masking, v, params, block_q, block_k)
+        out, lse = _forward(Core(q, k, params, fn), masking, v, block_q, block_k)
         ctx.setup = setup
         ctx.save_for_backward(q, k, v, out, lse, *params)
         return out, lse
@@ -233,7 +227,7 @@ class _Chunked(torch.autograd.Function):
         delta = (d_out * out).sum(dim=-1)  # (..., Tq): sum_j p_ij dP_ij
         if d_lse is not None:
             delta = delta - d_lse.to(acc)  # d lse_i / d s_ij = p_ij
-        lse_b = torch.where(torch.isneginf(lse), float("inf"), lse)  # empty rows: p = 0
+        lse_b = _for_exp(lse)
         dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
         dparams = [torch.zeros_like(p) for p in params]
         for j0, j1 in _blocks(masking.tk, block_k):
@@ -257,27 +251,20 @@ class _Chunked(torch.autograd.Function):
                 if need[2]:
                     dv[..., j0:j1, :] += p.transpose(-2, -1) @ g_out
                 ds = p * (g_out @ vb.transpose(-2, -1) - delta[..., i0:i1, None])
-                wanted = [(t, slot) for t, slot, n in
-                          ((qb, ("q", None), need[0]), (kb, ("k", None), need[1]),
-                           *((pt, ("p", i), n) for i, (pt, n) in enumerate(zip(ps, need[3:],
-                                                                              strict=True))))
-                          if n]  # fmt: skip
-                if not wanted:
+                flags = (need[0], need[1], *need[3:])  # q, k, params: not v
+                chosen = [t for t, n in zip((qb, kb, *ps), flags, strict=True) if n]
+                if not chosen:
                     continue
-                grads = torch.autograd.grad(s, [t for t, _ in wanted], ds)
-                for g, (_, (kind, idx)) in zip(grads, wanted, strict=True):
-                    if kind == "q":
-                        dq[..., i0:i1, :] += g
-                    elif kind == "k":
-                        dk[..., j0:j1, :] += g
-                    else:
-                        dparams[idx] += g
+                grads = iter(torch.autograd.grad(s, chosen, ds))
+                if need[0]:
+                    dq[..., i0:i1, :] += next(grads)
+                if need[1]:
+                    dk[..., j0:j1, :] += next(grads)
+                for d, n in zip(dparams, need[3:], strict=True):
+                    if n:
+                        d += next(grads)
         return (None, dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
                 *(d if n else None for d, n in zip(dparams, need[3:], strict=True)))  # fmt: skip
-
-
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def attention(
@@ -288,7 +275,7 @@ def attention(
     Block sizes default to the module's BLOCK_Q and BLOCK_K.
     """
     block_q, block_k = block_q or BLOCK_Q, block_k or BLOCK_K
-    acc = _acc_dtype(req.q.dtype)
+    acc = acc_dtype(req.q.dtype)
     core = make_core(req, acc)
     masking = Masking.of(req)
     v = req.v.to(acc)
@@ -297,7 +284,7 @@ def attention(
         out, lse = _Chunked.apply(setup, core.q, core.k, v, *core.params)
     else:
         with torch.no_grad():
-            out, lse = _forward(core, masking, v, core.params, block_q, block_k)
+            out, lse = _forward(core, masking, v, block_q, block_k)
     return out, lse, core, masking
 
 
@@ -305,52 +292,28 @@ def weights_from_lse(
     core: Core,
     masking: Masking,
     lse: Tensor,
-    rows: Sequence[int] | Tensor | None = None,
-    heads: Sequence[int] | Tensor | None = None,
+    rows: Tensor | None = None,
+    heads: Tensor | None = None,
     block_k: int | None = None,
 ) -> Tensor:
     """a = exp(s - L) for the selected query rows (and heads, dim -3), key block by key block.
 
     Memory is that of the weights returned: (..., rows, Tk). Differentiable when the inputs are.
     """
-    q, k, params = core.q, core.k, core.params
-    mask = masking.mask
-    if heads is not None:
-        heads = torch.as_tensor(heads, dtype=torch.long, device=q.device)
-        q, k, lse = (
-            q.index_select(-3, heads),
-            k.index_select(-3, heads),
-            lse.index_select(-2, heads),
-        )
-        if mask is not None:
-            mask = _select_heads(mask, heads, q.dim())
-    if rows is None:
-        row_idx = torch.arange(masking.tq, device=q.device)
-    else:
-        row_idx = torch.as_tensor(rows, dtype=torch.long, device=q.device)
-        q, lse = q.index_select(-2, row_idx), lse.index_select(-1, row_idx)
-    block_k = block_k or BLOCK_K
-    sub = Masking(masking.tq, masking.tk, masking.upper, masking.lower, mask, q.device)
+    q, k, lse = pick(core.q, heads, -3), pick(core.k, heads, -3), pick(lse, heads, -2)
+    sub = Masking(masking.tq, masking.tk, masking.upper, masking.lower,
+                  pick(masking.mask, heads, -3), q.device)  # fmt: skip
+    row_idx = torch.arange(masking.tq, device=q.device) if rows is None else rows.to(q.device)
+    q, lse = pick(q, rows, -2), _for_exp(pick(lse, rows, -1)).unsqueeze(-1)
     pieces = []
-    for j0, j1 in _blocks(masking.tk, block_k):
+    for j0, j1 in _blocks(masking.tk, block_k or BLOCK_K):
         skip, m = sub.block(row_idx, j0, j1)
         if skip:
             pieces.append(q.new_zeros((*q.shape[:-1], j1 - j0)))
             continue
-        s = core.fn(q, k[..., j0:j1, :], *params)
-        w = torch.exp(s - torch.where(torch.isneginf(lse), float("inf"), lse).unsqueeze(-1))
-        if m is not None:
-            w = w.masked_fill(~m, 0.0)
-        pieces.append(w)
+        w = torch.exp(core.fn(q, k[..., j0:j1, :], *core.params) - lse)
+        pieces.append(w if m is None else w.masked_fill(~m, 0.0))
     return torch.cat(pieces, dim=-1)
-
-
-def _select_heads(mask: Tensor, heads: Tensor, ndim: int) -> Tensor:
-    if mask.dim() < 3 or ndim < 4:
-        return mask
-    if mask.shape[-3] == 1:
-        return mask
-    return mask.index_select(-3, heads)
 
 
 def run(req: Request) -> AttentionOutput:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor
 
 from ..output import AttentionOutput
 from ..softmax import masked_softmax
@@ -30,13 +29,4 @@ def run(req: Request) -> AttentionOutput:
         weights = masked_softmax(scores, req.full_mask())
     dropped = F.dropout(weights, req.dropout_p) if req.dropout_p > 0 else weights
     context = dropped @ req.v  # (..., Tq, Dv)
-    return AttentionOutput(context, select_weights(weights, req) if req.return_weights else None)
-
-
-def select_weights(weights: Tensor, req: Request) -> Tensor:
-    """The rows (dim -2) and heads (dim -3) of ``weights`` that ``req`` asks for."""
-    if req.weights_heads is not None:
-        weights = weights.index_select(-3, req.weights_heads.to(weights.device))
-    if req.weights_rows is not None:
-        weights = weights.index_select(-2, req.weights_rows.to(weights.device))
-    return weights
+    return AttentionOutput(context, req.select_weights(weights) if req.return_weights else None)

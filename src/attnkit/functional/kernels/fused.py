@@ -38,6 +38,10 @@ _tried = False
 _P, _I64 = ctypes.c_void_p, ctypes.c_int64
 
 
+def _disabled() -> bool:
+    return os.environ.get(ENV_DISABLE, "").strip() not in ("", "0")
+
+
 def _cache_dir() -> Path:
     root = os.environ.get("ATTNKIT_CACHE") or Path.home() / ".cache" / "attnkit"
     return Path(root) / "ext"
@@ -85,7 +89,7 @@ def _load() -> ctypes.CDLL | None:
         if _tried:
             return _lib
         _tried = True
-        if os.environ.get(ENV_DISABLE, "").strip() not in ("", "0"):
+        if _disabled():
             return None
         try:
             lib = ctypes.CDLL(str(build()))
@@ -104,9 +108,7 @@ def _load() -> ctypes.CDLL | None:
 
 def available() -> bool:
     """True if the compiled library loads (building it on the first call)."""
-    if os.environ.get(ENV_DISABLE, "").strip() not in ("", "0"):
-        return False
-    return _load() is not None
+    return not _disabled() and _load() is not None
 
 
 def _suffix(dtype: torch.dtype) -> str:

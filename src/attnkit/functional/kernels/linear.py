@@ -26,7 +26,7 @@ from torch import Tensor
 
 from .. import masks
 from ..output import AttentionOutput
-from .request import Request
+from .request import Request, acc_dtype
 
 CHUNK = 64
 
@@ -38,10 +38,6 @@ def feature_map(x: Tensor) -> Tensor:
 
 def supports(req: Request) -> bool:
     return req.score == "linear"
-
-
-def _acc(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _divide(num: Tensor, den: Tensor) -> Tensor:
@@ -65,8 +61,7 @@ def quadratic_weights(req: Request, fq: Tensor, fk: Tensor) -> Tensor:
     full = req.full_mask()
     if full is not None:
         kernel = kernel.masked_fill(~full, 0.0)
-    den = kernel.sum(dim=-1, keepdim=True)
-    return torch.where(den > 0, kernel / torch.where(den > 0, den, 1.0), 0.0)
+    return _divide(kernel, kernel.sum(dim=-1))
 
 
 def causal_num_den(
@@ -119,12 +114,7 @@ def recurrent_step(
 def run(req: Request) -> AttentionOutput:
     if req.window is not None:
         raise ValueError("linear attention does not support window=; use causal= or a mask")
-    if req.q.shape[-1] != req.k.shape[-1]:
-        raise ValueError(
-            f'score="linear" needs q and k of equal dim D, got {req.q.shape[-1]} and '
-            f"{req.k.shape[-1]}"
-        )
-    acc = _acc(req.q.dtype)
+    acc = acc_dtype(req.q.dtype)
     fq, fk, v = feature_map(req.q.to(acc)), feature_map(req.k.to(acc)), req.v.to(acc)
     key_only, key_mask = _key_mask(req.mask)
     weights = None
@@ -132,9 +122,7 @@ def run(req: Request) -> AttentionOutput:
         full = quadratic_weights(req, fq, fk)
         context = full @ v
         if req.return_weights:
-            from .eager import select_weights
-
-            weights = select_weights(full, req).to(req.q.dtype)
+            weights = req.select_weights(full).to(req.q.dtype)
         return AttentionOutput(context.to(req.q.dtype), weights)
     if key_mask is not None:
         fk = fk * key_mask.unsqueeze(-1).to(acc)  # masked keys leave both sums

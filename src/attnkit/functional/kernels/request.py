@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from .. import masks
@@ -47,3 +48,20 @@ class Request:
     def full_mask(self) -> Tensor | None:
         """User mask AND causal AND window, broadcastable to (..., Tq, Tk); None if unmasked."""
         return masks.combine(self.mask, self.structural_mask())
+
+    def select_weights(self, weights: Tensor) -> Tensor:
+        """The heads (dim -3) and query rows (dim -2) of full weights that were asked for."""
+        return pick(pick(weights, self.weights_heads, -3), self.weights_rows, -2)
+
+
+def pick(x: Tensor | None, index: Tensor | None, dim: int) -> Tensor | None:
+    """``x.index_select(dim, index)``; ``x`` unchanged where there is no index, or where ``x``
+    lacks that dim or broadcasts along it (size 1), as a mask may."""
+    if x is None or index is None or x.dim() < -dim or x.shape[dim] == 1:
+        return x
+    return x.index_select(dim, index.to(x.device))
+
+
+def acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Accumulation dtype: float64 stays, everything else accumulates in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..output import AttentionOutput
 from ..softmax import masked_softmax
-from .request import Request
+from .request import Request, pick
 
 _DOT_SCORES = ("dot", "scaled_dot", "general")
 
@@ -95,18 +95,9 @@ def _weights(req: Request, q, k, lse, mask, scale) -> Tensor:
     """Weights (B, H', Tq', Tk) of the selected heads and rows only, from the log-sum-exp where
     the fused kernel gave one; from a masked softmax over those rows where it did not, or where
     q/k need gradients (the fused log-sum-exp carries none)."""
-    if req.weights_heads is not None:
-        heads = req.weights_heads.to(q.device)
-        q, k = q.index_select(1, heads), k.index_select(1, heads)
-        lse = None if lse is None else lse.index_select(1, heads)
-        if mask is not None and mask.dim() == 4 and mask.shape[1] != 1:
-            mask = mask.index_select(1, heads)
-    if req.weights_rows is not None:
-        rows = req.weights_rows.to(q.device)
-        q = q.index_select(2, rows)
-        lse = None if lse is None else lse.index_select(2, rows)
-        if mask is not None and mask.shape[-2] != 1:
-            mask = mask.index_select(mask.dim() - 2, rows)
+    heads, rows = req.weights_heads, req.weights_rows
+    q, k, mask = pick(pick(q, heads, -3), rows, -2), pick(k, heads, -3), pick(mask, heads, -3)
+    lse, mask = pick(pick(lse, heads, -2), rows, -1), pick(mask, rows, -2)
     scores = (q @ k.transpose(-2, -1)) * scale  # (B, H', Tq', Tk)
     needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)
     if lse is None or needs_grad:
