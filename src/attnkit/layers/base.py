@@ -29,6 +29,37 @@ def check_same_batch(**tensors: Tensor) -> None:
         raise ValueError(f"batch sizes differ: {sizes}")
 
 
+def multihead_inputs(
+    query: Tensor, key: Tensor | None, value: Tensor | None, dims: tuple[int, int, int]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Default key to query and value to key; check (B, T, dim) shapes, batches and lengths."""
+    key = query if key is None else key
+    value = key if value is None else value
+    for name, x, dim in zip(("query", "key", "value"), (query, key, value), dims, strict=True):
+        check_features(name, x, dim)
+    check_same_batch(query=query, key=key, value=value)
+    if key.shape[1] != value.shape[1]:
+        raise ValueError(f"key and value lengths differ: {key.shape[1]} and {value.shape[1]}")
+    return query, key, value
+
+
+def heads_mask(mask: Tensor | None) -> Tensor | None:
+    """A key padding mask (B, Tk) as (B, 1, 1, Tk); other masks unchanged."""
+    return mask[:, None, None, :] if mask is not None and mask.dim() == 2 else mask
+
+
+def split_heads(x: Tensor, heads: int) -> Tensor:
+    """(B, T, heads * D) -> (B, heads, T, D)."""
+    b, t, e = x.shape
+    return x.view(b, t, heads, e // heads).transpose(1, 2)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """(B, H, T, D) -> (B, T, H * D)."""
+    b, h, t, d = x.shape
+    return x.transpose(1, 2).reshape(b, t, h * d)
+
+
 class QKVAttention(nn.Module):
     """Base of layers that score a query against keys: Additive, Multiplicative, Local.
 

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from ..functional import attend
 from ..functional.kernels.linear import recurrent_step
 from ..functional.output import AttentionOutput
-from .base import check_features, check_same_batch
+from .base import check_features, heads_mask, merge_heads, multihead_inputs, split_heads
 
 
 @dataclass
@@ -62,10 +62,6 @@ class LinearAttention(nn.Module):
         self.v_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
 
-    def _split(self, x: Tensor) -> Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-
     def forward(
         self,
         query: Tensor,
@@ -76,25 +72,12 @@ class LinearAttention(nn.Module):
         causal: bool = False,
         need_weights: bool = False,
     ) -> AttentionOutput:
-        key = query if key is None else key
-        value = key if value is None else value
-        for name, x in (("query", query), ("key", key), ("value", value)):
-            check_features(name, x, self.embed_dim)
-        check_same_batch(query=query, key=key, value=value)
-        if key.shape[1] != value.shape[1]:
-            raise ValueError(f"key and value lengths differ: {key.shape[1]} and {value.shape[1]}")
-        if mask is not None and mask.dim() == 2:
-            mask = mask[:, None, None, :]  # key padding (B, Tk) -> (B, 1, 1, Tk)
-        q, k, v = (
-            self._split(self.q_proj(query)),
-            self._split(self.k_proj(key)),
-            self._split(self.v_proj(value)),
-        )
-        out = attend(q, k, v, score="linear", mask=mask, causal=causal,
+        query, key, value = multihead_inputs(query, key, value, (self.embed_dim,) * 3)
+        q, k, v = (split_heads(proj(x), self.num_heads) for proj, x in
+                   ((self.q_proj, query), (self.k_proj, key), (self.v_proj, value)))  # fmt: skip
+        out = attend(q, k, v, score="linear", mask=heads_mask(mask), causal=causal,
                      return_weights=need_weights)  # fmt: skip
-        b, _, tq, _ = out.context.shape
-        context = out.context.transpose(1, 2).reshape(b, tq, self.embed_dim)
-        return AttentionOutput(self.out_proj(context), out.weights)
+        return AttentionOutput(self.out_proj(merge_heads(out.context)), out.weights)
 
     def step(self, x: Tensor, state: LinearState | None = None) -> tuple[Tensor, LinearState]:
         """Causal self-attention for one new token x (B, E) given the state of the tokens

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..functional import attend
 from ..functional.output import AttentionOutput
-from .base import check_features, check_same_batch
+from .base import heads_mask, merge_heads, multihead_inputs, split_heads
 
 
 @dataclass
@@ -92,10 +92,6 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = nn.Linear(self.vdim, kv_heads * self.head_dim, bias=bias)
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
 
-    def _split(self, x: Tensor, heads: int) -> Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, heads, self.head_dim).transpose(1, 2)  # (B, heads, T, D)
-
     def forward(
         self,
         query: Tensor,
@@ -107,40 +103,28 @@ class MultiHeadAttention(nn.Module):
         need_weights: bool = False,
         cache: KVCache | None = None,
     ) -> AttentionOutput:
-        key = query if key is None else key
-        value = key if value is None else value
-        check_features("query", query, self.embed_dim)
-        check_features("key", key, self.kdim)
-        check_features("value", value, self.vdim)
-        check_same_batch(query=query, key=key, value=value)
-        if key.shape[1] != value.shape[1]:
-            raise ValueError(f"key and value lengths differ: {key.shape[1]} and {value.shape[1]}")
-
-        q = self._split(self.q_proj(query), self.num_heads)  # (B, H, Tq, D)
-        k = self._split(self.k_proj(key), self.kv_heads)  # (B, Hkv, Tk, D)
-        v = self._split(self.v_proj(value), self.kv_heads)  # (B, Hkv, Tk, D)
+        query, key, value = multihead_inputs(query, key, value,
+                                             (self.embed_dim, self.kdim, self.vdim))  # fmt: skip
+        q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, Tq, D)
+        k = split_heads(self.k_proj(key), self.kv_heads)  # (B, Hkv, Tk, D)
+        v = split_heads(self.v_proj(value), self.kv_heads)  # (B, Hkv, Tk, D)
         if cache is not None:
             k, v = cache.append(k, v)
         if self.kv_heads != self.num_heads:
             group = self.num_heads // self.kv_heads
             k = k.repeat_interleave(group, dim=1)  # (B, H, Tk, D)
             v = v.repeat_interleave(group, dim=1)
-        if mask is not None and mask.dim() == 2:
-            mask = mask[:, None, None, :]  # key padding (B, Tk) -> (B, 1, 1, Tk)
-
         out = attend(
             q,
             k,
             v,
             score="scaled_dot",
-            mask=mask,
+            mask=heads_mask(mask),
             causal=causal,
             dropout_p=self.dropout if self.training else 0.0,
             return_weights=need_weights,
         )
-        b, _, tq, _ = out.context.shape
-        context = out.context.transpose(1, 2).reshape(b, tq, self.embed_dim)  # (B, Tq, E)
-        return AttentionOutput(self.out_proj(context), out.weights)
+        return AttentionOutput(self.out_proj(merge_heads(out.context)), out.weights)
 
     def extra_repr(self) -> str:
         return (
