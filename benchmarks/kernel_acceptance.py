@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 import attnkit as ak
-from attnkit.bench.attention import _rss_bytes, median_seconds
+from attnkit.bench.attention import median_seconds, naive_additive, peak_extra_bytes
 
 GIB = 1 << 30
 
@@ -37,13 +37,6 @@ def additive_case(b, t, d, hidden, grad):
     layer = ak.AdditiveAttention(d, d, hidden)
     x = torch.randn(b, t, d, requires_grad=grad)
     return layer, x
-
-
-def naive_additive(layer, x):
-    """The materialising form: v^T tanh(W q_i + U k_j) over a (B, T, T, hidden) tensor."""
-    a, u = layer.query_proj(x), layer.key_proj(x)
-    s = torch.tanh(a.unsqueeze(2) + u.unsqueeze(1)) @ layer.v
-    return torch.softmax(s, dim=-1) @ x
 
 
 CASES = {
@@ -61,7 +54,10 @@ def _additive_run(b, t, d, hidden, naive, grad):
 
     def go():
         with torch.set_grad_enabled(grad):
-            out = naive_additive(layer, x) if naive else layer(x, x, return_weights=False).context
+            if naive:  # the materialising form: a (B, T, T, hidden) tensor
+                out = naive_additive(x, x, x, layer.params())
+            else:
+                out = layer(x, x, return_weights=False).context
             if grad:
                 out.sum().backward()
 
@@ -90,11 +86,7 @@ def _peak_main(case: str, threads: int) -> None:
     torch.set_num_threads(threads)
     if case.startswith("additive"):
         _additive_run(1, 16, 8, 8, naive=False, grad=True)()  # builds/loads the library
-    go = CASES[case]()
-    Path("/proc/self/clear_refs").write_text("5")
-    before = _rss_bytes("VmRSS")
-    go()
-    print(json.dumps(_rss_bytes("VmHWM") - before))
+    print(json.dumps(peak_extra_bytes(CASES[case]())))
 
 
 def interleaved_ratio(fn_a, fn_b, repeats):

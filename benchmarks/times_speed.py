@@ -16,18 +16,18 @@ import statistics
 import tempfile
 import time
 
-from attnkit.cli.seq2seq import train_model
+from attnkit.cli.seq2seq import train_args, train_model
 
 KERAS_SECONDS = 73.0
 
 
 def one_run(seed: int, threads: int, opts) -> tuple[float | None, float, float]:
     target = opts.target
-    args = argparse.Namespace(
-        task="times", data=None, attention=opts.attention, epochs=opts.epochs, seed=seed, n=10_000,
-        batch_size=opts.batch_size, lr=opts.lr, hidden=opts.hidden, target=target,
-        patience=opts.epochs, threads=threads, resume=False,
-    )  # fmt: skip
+    args = train_args(["times", "--out", "", "--attention", opts.attention, "--epochs",
+                       str(opts.epochs), "--seed", str(seed), "--n", "10000", "--batch-size",
+                       str(opts.batch_size), "--lr", str(opts.lr), "--hidden", str(opts.hidden),
+                       "--target", str(target), "--patience", str(opts.epochs), "--threads",
+                       str(threads)])  # fmt: skip
     with tempfile.TemporaryDirectory() as out:
         args.out = out
         t0 = time.perf_counter()

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..functional import attend
-from ..functional.scores import AdditiveParams
+from ..functional.scores import AdditiveParams, additive
 
 GIB = 1 << 30
 
@@ -58,15 +58,13 @@ def make_inputs(score: str, t: int, shape: Shape, seed: int = 0) -> dict:
     return {"q": q, "k": k, "v": v, "params": params}
 
 
-def _naive_additive(q, k, v, p):
-    s = torch.tanh((q @ p.w_q.T).unsqueeze(-2) + (k @ p.w_k.T).unsqueeze(-3)) @ p.v
-    return torch.softmax(s, dim=-1) @ v
+def naive_additive(q, k, v, p: AdditiveParams):
+    """softmax(v^T tanh(W q + U k)) v over a materialised (..., Tq, Tk, hidden) tensor."""
+    return torch.softmax(additive(q, k, p), dim=-1) @ v
 
 
-def _naive_dot(q, k, v, causal=False):
+def _naive_dot(q, k, v):
     s = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
-    if causal:
-        s = s.masked_fill(~torch.ones(s.shape[-2:], dtype=torch.bool).tril(), float("-inf"))
     return torch.softmax(s, dim=-1) @ v
 
 
@@ -84,7 +82,7 @@ def paths(score: str) -> dict[str, Callable[[dict], torch.Tensor]]:
             "attend auto": lambda x: (
                 attend(x["q"], x["k"], x["v"], score="additive", score_params=x["params"]).context
             ),  # fmt: skip
-            "naive": lambda x: _naive_additive(x["q"], x["k"], x["v"], x["params"]),
+            "naive": lambda x: naive_additive(x["q"], x["k"], x["v"], x["params"]),
         }
     if score == "linear_causal":
         return {
@@ -146,12 +144,18 @@ def measure_peak_here(score: str, path: str, t: int, shape: Shape) -> int | None
     """Peak extra resident memory of one call in this process, or None where unmeasurable."""
     inputs = make_inputs(score, t, shape)
     call(score, path, make_inputs(score, min(t, 64), shape), shape.backward)  # load libraries
+    return peak_extra_bytes(lambda: call(score, path, inputs, shape.backward))
+
+
+def peak_extra_bytes(fn: Callable[[], object]) -> int | None:
+    """How far resident memory rose above its level before ``fn()`` while it ran (Linux: the
+    high-water mark, reset through /proc/self/clear_refs), or None where unmeasurable."""
     try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets the high-water mark
+        Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         return None
     before = _rss_bytes("VmRSS")
-    call(score, path, inputs, shape.backward)
+    fn()
     peak = _rss_bytes("VmHWM")
     if before is None or peak is None:
         return None

@@ -12,7 +12,7 @@ import torch
 
 from ..models import ATTENTIONS, Seq2Seq, Seq2SeqConfig
 from ..tasks import CharVocab, PairDataset, char_accuracy, exact_match, generate, read_tsv, split
-from ..train import TrainConfig, evaluate, fit, load_model, predict
+from ..train import TrainConfig, fit, load_model, predict
 from ..train.loop import decode_batches
 from ..viz import render_weights, save_heatmap
 from .errors import UserError
@@ -46,6 +46,13 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=4)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+
+
+def train_args(argv: list[str]) -> argparse.Namespace:
+    """The ``train`` command's arguments, defaults included, as parsed from ``argv``."""
+    parser = argparse.ArgumentParser(prog="attnkit train")
+    add_train_args(parser)
+    return parser.parse_args(argv)
 
 
 def _load_pairs(args) -> tuple[list[tuple[str, str]], dict]:
@@ -191,15 +198,13 @@ def cmd_show(args) -> int:
 
 def cmd_demo(args) -> int:
     started = time.perf_counter()
-    ns = argparse.Namespace(
-        task="dates", data=None, out=args.out, attention="additive", epochs=args.epochs,
-        seed=args.seed, n=None, batch_size=128, lr=1e-2, hidden=MODEL["hidden_dim"],
-        target=None, patience=args.epochs, threads=args.threads, resume=False,
-    )  # fmt: skip
+    ns = train_args(["dates", "--out", args.out, "--epochs", str(args.epochs), "--seed",
+                     str(args.seed), "--patience", str(args.epochs)])  # fmt: skip
+    ns.threads = args.threads
     print("Training a character-level BiGRU encoder-decoder with Bahdanau attention to read")
     print("dates in 7 locales and write them as ISO 8601 (YYYY-MM-DD).\n")
     model, held_ds, config = train_model(ns)
-    m = evaluate(model, held_ds)
+    m = config["metrics"]  # the held-out evaluation of the best epoch, as saved
     print(f"\nheld-out: {m['n']} dates, exact match {m['exact_match']:.2%}, "
           f"character accuracy {m['char_accuracy']:.2%}\n")  # fmt: skip
     src_vocab, tgt_vocab = held_ds.src_vocab, held_ds.tgt_vocab
