@@ -7,6 +7,9 @@ import math
 import torch
 from torch import Tensor
 
+from attnkit.functional import masks
+from attnkit.functional.scores import AdditiveParams
+
 
 def ref_causal(tq: int, tk: int) -> Tensor:
     """Bottom-right causal mask written as loops."""
@@ -56,3 +59,63 @@ def attention_ref(q, k, v, score="scaled_dot", params=None, mask=None, scale=Non
         s = s.masked_fill(~mask, float("-inf"))
     w = torch.softmax(s, dim=-1).nan_to_num(0.0)
     return torch.einsum("...qk,...kd->...qd", w, v.double()), w
+
+
+# -- inputs shared by the attention tests -------------------------------------------------
+def score_args(score, dq, dk, dtype=torch.float32, hidden=6):
+    """(score, score_params) for ``attend``, and the same for the reference."""
+    if score == "general":
+        w = torch.randn(dq, dk, dtype=dtype) / math.sqrt(dq)
+        return score, w
+    if score == "additive":
+        p = AdditiveParams(
+            torch.randn(hidden, dq, dtype=dtype),
+            torch.randn(hidden, dk, dtype=dtype),
+            torch.randn(hidden, dtype=dtype),
+            torch.randn(hidden, dtype=dtype),
+        )
+        return score, p
+    if score == "callable":
+        return (lambda q, k: -torch.cdist(q, k)), None
+    return score, None
+
+
+def make_qkv(lead, tq, tk, d, dv=None, dtype=torch.float32, grad=False):
+    q = torch.randn(*lead, tq, d, dtype=dtype, requires_grad=grad)
+    k = torch.randn(*lead, tk, d, dtype=dtype, requires_grad=grad)
+    v = torch.randn(*lead, tk, dv or d, dtype=dtype, requires_grad=grad)
+    return q, k, v
+
+
+def full_ref_mask(mask, tq, tk, causal, window):
+    m = torch.ones(tq, tk, dtype=torch.bool)
+    if causal:
+        m = m & ref_causal(tq, tk)
+    if window is not None:
+        m = m & ref_window(tq, tk, *window)
+    return m if mask is None else m & mask
+
+
+MASK_CASES = ["none", "padding", "causal", "window", "random", "causal+padding"]
+
+
+def mask_case(case, lead, tq, tk):
+    """(mask, causal, window) for a named case; padding leaves some rows fully masked."""
+    b = lead[0]
+    mask, causal, window = None, False, None
+    if "padding" in case:
+        lengths = torch.randint(0, tk + 1, (b,))
+        lengths[0] = tk
+        pad = masks.padding(lengths, tk)
+        mask = pad[:, None, None, :] if len(lead) == 2 else pad[:, None, :]
+    if case in ("random", "fully_masked_rows"):
+        mask = torch.rand(*lead, tq, tk) > 0.3
+    if case == "fully_masked_rows":  # plus causal, with two rows that see no key at all
+        mask[..., 0, :] = False
+        mask[..., tq // 2, :] = False
+        causal = True
+    if "causal" in case:
+        causal = True
+    if case == "window":
+        window = (2, 1)
+    return mask, causal, window

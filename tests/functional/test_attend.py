@@ -1,5 +1,3 @@
-import math
-
 import pytest
 import torch
 from hypothesis import given, settings
@@ -8,65 +6,17 @@ from hypothesis import strategies as st
 import attnkit as ak
 from attnkit.functional.attend import ENV_IMPL, resolve_impl
 from attnkit.functional.scores import AdditiveParams
-from reference import attention_ref, ref_causal, ref_window
+from reference import (
+    MASK_CASES,
+    attention_ref,
+    full_ref_mask,
+    make_qkv,
+    mask_case,
+    score_args,
+)
 
 IMPLS = ["eager", "sdpa"]
 SCORES = ["dot", "scaled_dot", "general", "additive", "callable"]
-
-
-def score_args(score, dq, dk, dtype=torch.float32, hidden=6):
-    """(score, score_params) for ``attend``, and the same for the reference."""
-    if score == "general":
-        w = torch.randn(dq, dk, dtype=dtype) / math.sqrt(dq)
-        return score, w
-    if score == "additive":
-        p = AdditiveParams(
-            torch.randn(hidden, dq, dtype=dtype),
-            torch.randn(hidden, dk, dtype=dtype),
-            torch.randn(hidden, dtype=dtype),
-            torch.randn(hidden, dtype=dtype),
-        )
-        return score, p
-    if score == "callable":
-        return (lambda q, k: -torch.cdist(q, k)), None
-    return score, None
-
-
-def make_qkv(lead, tq, tk, d, dv=None, dtype=torch.float32, grad=False):
-    q = torch.randn(*lead, tq, d, dtype=dtype, requires_grad=grad)
-    k = torch.randn(*lead, tk, d, dtype=dtype, requires_grad=grad)
-    v = torch.randn(*lead, tk, dv or d, dtype=dtype, requires_grad=grad)
-    return q, k, v
-
-
-def full_ref_mask(mask, tq, tk, causal, window):
-    m = torch.ones(tq, tk, dtype=torch.bool)
-    if causal:
-        m = m & ref_causal(tq, tk)
-    if window is not None:
-        m = m & ref_window(tq, tk, *window)
-    return m if mask is None else m & mask
-
-
-MASK_CASES = ["none", "padding", "causal", "window", "random", "causal+padding"]
-
-
-def mask_case(case, lead, tq, tk):
-    """(mask, causal, window) for a named case; padding leaves some rows fully masked."""
-    b = lead[0]
-    mask, causal, window = None, False, None
-    if "padding" in case:
-        lengths = torch.randint(0, tk + 1, (b,))
-        lengths[0] = tk
-        pad = ak.masks.padding(lengths, tk)
-        mask = pad[:, None, None, :] if len(lead) == 2 else pad[:, None, :]
-    if case == "random":
-        mask = torch.rand(*lead, tq, tk) > 0.3
-    if "causal" in case:
-        causal = True
-    if case == "window":
-        window = (2, 1)
-    return mask, causal, window
 
 
 @pytest.mark.reference

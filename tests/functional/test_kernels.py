@@ -9,8 +9,8 @@ import attnkit as ak
 from attnkit.functional import masks
 from attnkit.functional.attend import ENV_IMPL, resolve_impl
 from attnkit.functional.kernels import Request, chunked, fused, linear
-from attnkit.functional.scores import AdditiveParams, get_score
-from reference import attention_ref, ref_causal, ref_window
+from attnkit.functional.scores import get_score
+from reference import attention_ref, full_ref_mask, mask_case, ref_causal, score_args
 
 F64 = torch.float64
 
@@ -22,35 +22,8 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(chunked, "BLOCK_K", 16)
 
 
-def _params(score, dq, dk, dtype=F64, hidden=6, bias=True):
-    if score == "general":
-        return torch.randn(dq, dk, dtype=dtype)
-    if score == "additive":
-        return AdditiveParams(torch.randn(hidden, dq, dtype=dtype),
-                              torch.randn(hidden, dk, dtype=dtype),
-                              torch.randn(hidden, dtype=dtype),
-                              torch.randn(hidden, dtype=dtype) if bias else None)  # fmt: skip
-    return None
-
-
-def _mask(case, lead, tq, tk):
-    if case == "none":
-        return None, {}
-    if case == "causal":
-        return ref_causal(tq, tk), {"causal": True}
-    if case == "window":
-        return ref_window(tq, tk, 3, 1), {"window": (3, 1)}
-    if case == "padding":
-        lengths = torch.randint(1, tk + 1, (lead[0],))
-        lengths[0] = tk
-        m = masks.padding(lengths, tk).view(lead[0], *([1] * (len(lead) - 1)), 1, tk)
-        return m, {"mask": m}
-    if case == "fully_masked_rows":  # random mask, some rows without any key, plus causal
-        m = torch.rand(*lead, tq, tk) > 0.4
-        m[..., 0, :] = False
-        m[..., tq // 2, :] = False
-        return m & ref_causal(tq, tk), {"mask": m, "causal": True}
-    raise AssertionError(case)
+def _params(score, dq, dk, dtype=F64, hidden=6):
+    return score_args(score, dq, dk, dtype, hidden)[1]
 
 
 SCORES = ["dot", "scaled_dot", "general", "additive"]
@@ -73,7 +46,9 @@ def test_chunked_matches_reference_forward_and_backward(small_blocks, score, cas
     k = torch.randn(*lead, tk, d, dtype=F64, requires_grad=True)
     v = torch.randn(*lead, tk, dv, dtype=F64, requires_grad=True)
     params = _params(score, d, d)
-    full_mask, kw = _mask(case, lead, tq, tk)
+    mask, causal, window = mask_case(case, lead, tq, tk)
+    full_mask = full_ref_mask(mask, tq, tk, causal, window)
+    kw = {"mask": mask, "causal": causal, "window": window}
     ref_ctx, ref_w = attention_ref(q, k, v, score, params, full_mask)
     out = ak.attend(q, k, v, score=score, score_params=params, impl="chunked",
                     return_weights=True, **kw)  # fmt: skip
