@@ -1,7 +1,9 @@
 import pytest
 import torch
 
+from attnkit.functional.kernels.native import ENV_DISABLE
 from attnkit.models import ATTENTIONS, PRESETS, Seq2Seq, Seq2SeqConfig
+from attnkit.models.gru import gru_supported
 from attnkit.tasks import EOS
 
 
@@ -89,3 +91,21 @@ def test_shared_encoder_reads_both_directions():
     half = memory.shape[-1] // 2
     assert not torch.allclose(memory[0, 0, half:], memory2[0, 0, half:])
     torch.testing.assert_close(memory[0, 0, :half], memory2[0, 0, :half])  # forward: causal
+
+
+@pytest.mark.skipif(not gru_supported(torch.zeros(1)), reason="no C++ compiler")
+@pytest.mark.reference
+@pytest.mark.parametrize("shared", [False, True], ids=["two-grus", "shared-encoder"])
+def test_compiled_encoder_equals_the_nn_gru_encoder(shared, monkeypatch):
+    """The compiled GRU path and the nn.GRU path give the same memory, loss and gradients."""
+    model = tiny("additive", dropout=0.0, shared_encoder=shared).double()
+    src, src_len, tgt = batch()
+    results = []
+    for disabled in ("0", "1"):
+        monkeypatch.setenv(ENV_DISABLE, disabled)
+        model.zero_grad()
+        memory, _, summary = model.encode(src, src_len)
+        model.loss(src, src_len, tgt).backward()
+        results.append([memory, summary] + [p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)

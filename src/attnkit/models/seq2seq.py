@@ -1,11 +1,12 @@
 """Character-level RNN encoder-decoder with attention.
 
 Encoder: a bidirectional GRU over the input characters, h_i = [h->_i; h<-_i] (Bahdanau et al.
-2014, section 3.2). The backward GRU reads each sequence reversed within its own length, so
-padding is never read (and this is faster on CPU than packed sequences). With
+2014, section 3.2). Each direction reads a row only up to its own length, so padding is never
+read. On a CPU both directions run in one call of the compiled recurrence of ``models/gru.py``
+(several times faster than ``nn.GRU`` at these sizes); elsewhere, or without a C++ compiler, the
+same ``nn.GRU`` modules run, the backward one over each row reversed within its length. With
 ``shared_encoder`` both directions use one GRU, told apart by a learned direction vector added
-to the input, and run as one batch of 2B sequences: half the operator calls per character, which
-is what an encoder step of this size costs on a CPU.
+to the input.
 Decoder: a GRU cell, one output character per step, with one of the attention kinds:
 
 - "none": the Sutskever et al. 2014 / Cho et al. 2014 baseline: the context is one fixed
@@ -28,6 +29,7 @@ from torch import Tensor, nn
 
 from ..layers import AdditiveAttention, LocalAttention, MultiplicativeAttention
 from ..tasks.vocab import EOS, PAD, SOS
+from .gru import gru, gru_supported, stacked_weights
 
 ATTENTIONS = ("none", "additive", "dot", "general", "scaled_dot", "local-m", "local-p")
 
@@ -104,11 +106,32 @@ class Seq2Seq(nn.Module):
         """(memory (B, S, H), key padding mask (B, S), final summary (B, H))."""
         emb = self.drop(self.src_embed(src))  # (B, S, E)
         b, s, _ = emb.shape
-        pos = torch.arange(s, device=src.device)[None, :]  # (1, S)
-        lengths = src_len.to(src.device)[:, None]  # (B, 1)
-        valid = pos < lengths  # (B, S)
+        lengths = src_len.to(src.device)
+        valid = torch.arange(s, device=src.device)[None, :] < lengths[:, None]  # (B, S)
+        if gru_supported(emb) and b and int(lengths.min()) >= 1:
+            memory = gru(emb, lengths, *self._encoder_weights(), reverse=(False, True))
+        else:
+            memory = self._encode_modules(emb, lengths, valid)
+        half = memory.shape[-1] // 2
+        last = memory.gather(1, (lengths - 1).clamp(min=0)[:, None, None].expand(b, 1, half))
+        # forward direction's end, backward direction's start
+        summary = torch.cat([last[:, 0], memory[:, 0, half:]], dim=-1)
+        return memory, valid, summary
+
+    def _encoder_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Both directions' GRU weights, stacked (see models/gru.py)."""
+        if not self.cfg.shared_encoder:
+            return stacked_weights(self.encoder_fwd, self.encoder_bwd)
+        g = self.encoder_fwd  # one GRU; each direction's vector, through W_ih, is a bias
+        w_ih, w_hh, b_ih, b_hh = stacked_weights(g, g)
+        return w_ih, w_hh, b_ih + self.direction @ g.weight_ih_l0.t(), b_hh
+
+    def _encode_modules(self, emb: Tensor, lengths: Tensor, valid: Tensor) -> Tensor:
+        """The same encoder through nn.GRU (other devices, or no compiled kernel)."""
+        b, s, _ = emb.shape
+        pos = torch.arange(s, device=emb.device)[None, :]
         # reversed-within-length order: position i <-> length - 1 - i; padding stays in place
-        rev = torch.where(valid, lengths - 1 - pos, pos)  # (B, S)
+        rev = torch.where(valid, lengths[:, None] - 1 - pos, pos)  # (B, S)
         reversed_emb = emb.gather(1, rev[..., None].expand_as(emb))
         if self.cfg.shared_encoder:
             both = torch.cat([emb + self.direction[0], reversed_emb + self.direction[1]])
@@ -118,10 +141,7 @@ class Seq2Seq(nn.Module):
             fwd, _ = self.encoder_fwd(emb)  # (B, S, H/2); padding comes after every real step
             bwd, _ = self.encoder_bwd(reversed_emb)
         bwd = bwd.gather(1, rev[..., None].expand_as(bwd))  # back to input order
-        memory = torch.cat([fwd, bwd], dim=-1) * valid[..., None]  # (B, S, H), 0 on padding
-        last = fwd.gather(1, (lengths - 1).clamp(min=0)[..., None].expand(b, 1, fwd.shape[-1]))
-        summary = torch.cat([last[:, 0], bwd[:, 0]], dim=-1)  # (B, H): forward end, backward start
-        return memory, valid, summary
+        return torch.cat([fwd, bwd], dim=-1) * valid[..., None]  # (B, S, H), 0 on padding
 
     # -- one decoder step -----------------------------------------------------------------------
     def step(self, y_prev, state, feed, memory, mask, summary, t, keys=None):
