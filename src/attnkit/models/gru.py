@@ -42,7 +42,7 @@ class _GRU(torch.autograd.Function):
         d, g, h = w_hh.shape
         # input projections of every position and direction at once: (B, T, D, 3H)
         gi = torch.addmm(b_ih.reshape(-1), x.reshape(b * t, e), w_ih.reshape(d * g, e).t())
-        out = x.new_zeros(b, t, d, h)
+        out = x.new_empty(b, t, d, h)  # written whole, zeros past each length
         saved = x.new_empty(b, t, d, 4 * h)
         wt_hh = w_hh.transpose(1, 2).contiguous()
         getattr(lib, f"attnkit_gru_fwd_{suffix(x.dtype)}")(
@@ -59,7 +59,7 @@ class _GRU(torch.autograd.Function):
         b, t, e = x.shape
         d, g, h = w_hh.shape
         grad = grad.contiguous()
-        d_gi = x.new_zeros(b, t, d, g)
+        d_gi = x.new_empty(b, t, d, g)
         dw_hh, db_hh = torch.zeros_like(w_hh), x.new_zeros(d, g)
         getattr(lib, f"attnkit_gru_bwd_{suffix(x.dtype)}")(
             grad.data_ptr(), out.data_ptr(), saved.data_ptr(), w_hh.contiguous().data_ptr(),

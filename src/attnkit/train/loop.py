@@ -79,7 +79,7 @@ def fit(
     order and dropout are seeded per epoch, ends exactly where an uninterrupted run would.
     Returns the trainer state (history of metrics and wall times, best score, epoch).
     """
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = _adam(list(model.parameters()), cfg.lr)
     steps = cfg.epochs * math.ceil(len(train) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(steps))
     state = {"epoch": 0, "best": -1.0, "bad_epochs": 0, "history": [], "elapsed": 0.0}
@@ -133,6 +133,14 @@ def fit(
             + ("  *" if improved else "")
         )
     return state
+
+
+def _adam(params: list, lr: float) -> torch.optim.Adam:
+    """Adam with the fused (one kernel per step) update where this torch and device have it."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
 
 
 def _finished(state: dict, cfg: TrainConfig) -> bool:

@@ -12,17 +12,16 @@
 //
 // Layouts (contiguous): gi, d_gi (B, T, D, 3H); out, grad_out (B, T, D, H); saved (B, T, D, 4H)
 // holds r, z, n and gh_n of every computed step; w_hh and dw_hh (D, 3H, H); wt_hh = w_hh
-// transposed per direction (D, H, 3H); b_hh, db_hh (D, 3H). Positions at or past a row's length
-// are left as the caller initialised them (zeros).
+// transposed per direction (D, H, 3H); b_hh, db_hh (D, 3H). out and d_gi are written whole:
+// zeros at and past a row's length.
 //
-// sigma and tanh go through a branch-free exp that the compiler vectorises (float: a degree-7
-// Taylor polynomial after range reduction, error below one float ulp; double: std::exp).
+// sigma and tanh go through the vectorisable exp of _vecmath.h.
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <vector>
+
+#include "_vecmath.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -30,37 +29,8 @@
 
 namespace {
 
-inline float exp_approx(float x) {
-  x = x < -87.0f ? -87.0f : x;  // branch-free with -fno-trapping-math; NaN passes through
-  x = x > 88.0f ? 88.0f : x;
-  const float shift = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to integer
-  const float n = (x * 1.44269504088896341f + shift) - shift;
-  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;  // x - n ln2, two-part ln2
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
-inline double exp_approx(double x) { return std::exp(x); }
-
-template <typename T>
-inline T sigmoid(T x) {
-  return T(1) / (T(1) + exp_approx(-x));
-}
-
-template <typename T>
-inline T tanh_(T x) {
-  return T(2) / (T(1) + exp_approx(T(-2) * x)) - T(1);
-}
+using attnkit::sigmoid;
+using attnkit::tanh_;
 
 // y[0:m] += sum_j w[j * ld + (0:m)] * x[j] for j < n, in register-sized column chunks so that
 // the accumulators stay in registers while the weights stream past.
@@ -103,6 +73,7 @@ void forward(const T* gi, const T* wt_hh, const T* b_hh, const int64_t* len, con
       const int64_t L = std::min(len[b], s.T);
       const T* w = wt_hh + d * H * G;
       const T* hp = zero.data();
+      for (int64_t t = L; t < s.T; ++t) std::fill_n(out + (s.step(b, t) + d) * H, H, T(0));
       for (int64_t k = 0; k < L; ++k) {
         const int64_t t = rev[d] ? L - 1 - k : k;
         const int64_t at = s.step(b, t) + d;
@@ -153,6 +124,7 @@ void backward(const T* grad_out, const T* out, const T* saved, const T* w_hh, co
       T* dw = dw_part.data() + (me * D + d) * G * H;
       T* db = db_part.data() + (me * D + d) * G;
       std::fill(grec.begin(), grec.end(), T(0));
+      for (int64_t t = L; t < s.T; ++t) std::fill_n(d_gi + (s.step(b, t) + d) * G, G, T(0));
       for (int64_t k = L - 1; k >= 0; --k) {  // k-th step of the recurrence, last first
         const int64_t t = rev[d] ? L - 1 - k : k;
         const int64_t at = s.step(b, t) + d;
@@ -213,7 +185,7 @@ void attnkit_gru_fwd_f64(const double* gi, const double* wt_hh, const double* b_
   forward<double>(gi, wt_hh, b_hh, len, rev, out, saved, Shape{B, T, D, H}, threads);
 }
 
-// d_gi, dw_hh and db_hh are accumulated into (pass zeros).
+// dw_hh and db_hh are accumulated into (pass zeros).
 void attnkit_gru_bwd_f32(const float* grad_out, const float* out, const float* saved,
                          const float* w_hh, const int64_t* len, const int32_t* rev, float* d_gi,
                          float* dw_hh, float* db_hh, int64_t B, int64_t T, int64_t D, int64_t H,

@@ -1,6 +1,7 @@
 """Small C++/OpenMP libraries built on first use with the system compiler, loaded by ctypes.
 
-Each library is one ``.cpp`` file next to this module with ``extern "C"`` entry points. It is
+Each library is one ``.cpp`` file next to this module (it may include the ``.h`` files here)
+with ``extern "C"`` entry points. It is
 compiled once per machine with the system C++ compiler (g++, or $CXX) into ``$ATTNKIT_CACHE``
 (default ``~/.cache/attnkit``), under a name that hashes the source, the compiler and the CPU;
 later processes load the cached file. Where no compiler is available, or
@@ -84,7 +85,8 @@ class Library:
         if not cxx:
             raise RuntimeError("no C++ compiler found (set CXX)")
         version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-        text = self.source.read_text()
+        headers = sorted(self.source.parent.glob("*.h"))  # what the sources may include
+        text = "\0".join(f.read_text() for f in [self.source, *headers])
         parts = [text, cxx, version, " ".join(_FLAGS), _cpu_flags(), platform.machine()]
         key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
         target = _cache_dir() / f"attnkit{self.source.stem}_{key}.so"
