@@ -10,6 +10,7 @@ import time
 import pytest
 
 from attnkit.cli import main
+from attnkit.cli.seq2seq import _fill_defaults, train_args
 from attnkit.tasks import write_tsv
 
 TINY = ["--hidden", "32", "--batch-size", "32", "--threads", "1"]
@@ -80,6 +81,8 @@ def test_show_and_plot(checkpoint, tmp_path, capsys):
         (["train", "--out", "/tmp/x"], "give a task"),
         (["train", "times", "--data", "x.tsv", "--out", "/tmp/x"], "not both"),
         (["eval", "--checkpoint", "{ckpt}", "--data", "/nonexistent.tsv"], "no such data file"),
+        (["train", "times", "--hidden", "33", "--out", "/tmp/x"], "even number"),
+        (["train", "times", "--epochs", "0", "--out", "/tmp/x"], "at least 1"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(checkpoint, args, message):
@@ -87,6 +90,21 @@ def test_user_errors_are_one_line_and_exit_2(checkpoint, args, message):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "argv,epochs,hidden",
+    [
+        (["times"], 8, 128),
+        (["dates"], 20, 96),
+        (["--data", "x.tsv"], 20, 96),
+        (["times", "--epochs", "3", "--hidden", "64"], 3, 64),
+    ],
+)
+def test_train_defaults_depend_on_the_task(argv, epochs, hidden):
+    args = train_args([*argv, "--out", "x"])
+    _fill_defaults(args)
+    assert (args.epochs, args.hidden) == (epochs, hidden)
 
 
 def test_train_on_a_users_tsv(tmp_path, capsys):

@@ -20,6 +20,9 @@ from .errors import UserError
 DEFAULT_N = {"dates": 30_000, "times": 10_000}
 HELD_OUT = 0.2
 MODEL = dict(embed_dim=32, hidden_dim=96, attn_dim=48, dropout=0.0)
+# per task: the cosine schedule's length (also the most epochs) and the decoder state size
+TRAIN_DEFAULTS = {"epochs": 20, "hidden": MODEL["hidden_dim"]}
+TASK_DEFAULTS = {"times": {"epochs": 8, "hidden": 128}}
 DEMO_INPUTS = [
     "Wednesday, September 14, 1994", "14.09.94", "3 mars 2021", "1 января 2000 г.",
     "2021年3月14日", "sábado, 4 de julio de 1998", "5. Mai 1999", "DEC 25, 2049", "7/4/76",
@@ -36,12 +39,14 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="a TSV file of input<TAB>target pairs instead of a task")
     p.add_argument("--out", required=True, help="checkpoint directory")
     p.add_argument("--attention", default="additive", choices=ATTENTIONS)
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, help="the learning-rate schedule's length and the most "
+                   "epochs (default: 8 for times, 20 otherwise)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n", type=int, help="generated pairs (default: 30000 dates, 10000 times)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--hidden", type=int, default=MODEL["hidden_dim"])
+    p.add_argument("--hidden", type=int, help="decoder state size; the encoder has half per "
+                   "direction (default: 128 for times, 96 otherwise)")  # fmt: skip
     p.add_argument("--target", type=float, help="stop at this held-out exact match (0..1)")
     p.add_argument("--patience", type=int, default=4)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -66,8 +71,18 @@ def _load_pairs(args) -> tuple[list[tuple[str, str]], dict]:
     return generate(args.task, n, args.seed), {"task": args.task, "n": n}
 
 
+def _fill_defaults(args) -> None:
+    """Epochs and model size the user left out, from the task's defaults."""
+    for name, value in {**TRAIN_DEFAULTS, **TASK_DEFAULTS.get(args.task, {})}.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.epochs < 1 or args.hidden < 2 or args.hidden % 2:
+        raise UserError("--epochs must be at least 1 and --hidden an even number of at least 2")
+
+
 def train_model(args, log=print) -> tuple[Seq2Seq, PairDataset, dict]:
     _set_threads(args.threads)
+    _fill_defaults(args)
     torch.manual_seed(args.seed)
     pairs, source = _load_pairs(args)
     train_pairs, held = split(pairs, HELD_OUT, args.seed)
