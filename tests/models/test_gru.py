@@ -133,3 +133,14 @@ def test_disabled_kernel_is_not_supported(monkeypatch):
     with pytest.raises(RuntimeError, match="compiled library"):
         w = stacked_weights(torch.nn.GRU(2, 2))
         gru(torch.zeros(1, 1, 2), torch.tensor([1]), *w, reverse=(False,))
+
+
+@needs_kernel
+@pytest.mark.robustness
+def test_second_derivatives_are_refused_clearly():
+    mods = grus(1, 3, 2)
+    x = torch.randn(2, 4, 3, dtype=F64, requires_grad=True)
+    out = gru(x, torch.tensor([4, 2]), *stacked_weights(*mods), reverse=(False,))
+    (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="twice|once_differentiable|does not require grad"):
+        g.sum().backward()

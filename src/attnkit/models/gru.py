@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..functional.kernels.native import I64, INT, PTR, Library, suffix
 
@@ -53,6 +54,7 @@ class _GRU(torch.autograd.Function):
         return out.view(b, t, d * h)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         lib = _LIB.get()
         x, lengths, rev, w_ih, w_hh, out, saved = ctx.saved_tensors

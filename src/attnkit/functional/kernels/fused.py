@@ -48,6 +48,7 @@ class _AdditiveBlock(torch.autograd.Function):
         return s
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, ds: Tensor):
         lib = _LIB.get()
         a, bt, v = ctx.saved_tensors
