@@ -144,3 +144,22 @@ def test_second_derivatives_are_refused_clearly():
     (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="twice|once_differentiable|does not require grad"):
         g.sum().backward()
+
+
+@needs_kernel
+@pytest.mark.property
+def test_gradients_repeat_bit_for_bit():
+    """Seeded training needs it: threads must not sum the weight gradients in varying order."""
+    mods = grus(2, 16, 24, torch.float32)
+    x = torch.randn(64, 20, 16)
+    lengths = torch.randint(1, 21, (64,))
+    w = [p.detach().requires_grad_() for p in stacked_weights(*mods)]
+    grad = torch.randn(64, 20, 48)
+
+    def grads():
+        return torch.autograd.grad(gru(x, lengths, *w, reverse=(False, True)), w, grad)
+
+    first = grads()
+    for _ in range(5):
+        for a, b in zip(first, grads(), strict=True):
+            assert torch.equal(a, b)

@@ -6,9 +6,12 @@
 //   h' = n + z * (h - n),    gh = W_hh h + b_hh,      gi = W_ih x + b_ih (computed by the caller).
 //
 // Every (row, direction) is an independent recurrence, so threads share nothing but the
-// weights and never wait for each other within a sequence; a row stops at its own length (the
-// padding after it is never computed). A direction marked "reverse" reads its row from the last
-// real position back to the first: the backward half of a bidirectional encoder.
+// weights and never wait for each other within a sequence. Tasks go to threads in a fixed
+// order and each thread's weight-gradient partial sums are added in thread order, so results
+// repeat bit for bit (for a given thread count), which seeded training relies on. A row stops
+// at its own length (the padding after it is never computed). A direction marked "reverse"
+// reads its row from the last real position back to the first: the backward half of a
+// bidirectional encoder.
 //
 // Layouts (contiguous): gi, d_gi (B, T, D, 3H); out, grad_out (B, T, D, H); saved (B, T, D, 4H)
 // holds r, z, n and gh_n of every computed step; w_hh and dw_hh (D, 3H, H); wt_hh = w_hh
@@ -67,7 +70,7 @@ void forward(const T* gi, const T* wt_hh, const T* b_hh, const int64_t* len, con
 #pragma omp parallel num_threads(threads)
   {
     std::vector<T> gh(G), zero(H, T(0));
-#pragma omp for schedule(dynamic, 4)
+#pragma omp for schedule(static, 1)
     for (int64_t task = 0; task < s.B * s.D; ++task) {
       const int64_t b = task / s.D, d = task % s.D;
       const int64_t L = std::min(len[b], s.T);
@@ -116,7 +119,7 @@ void backward(const T* grad_out, const T* out, const T* saved, const T* w_hh, co
     me = omp_get_thread_num();
 #endif
     std::vector<T> dgh(G), grec(H), zero(H, T(0));
-#pragma omp for schedule(dynamic, 4)
+#pragma omp for schedule(static, 1)
     for (int64_t task = 0; task < s.B * D; ++task) {
       const int64_t b = task / D, d = task % D;
       const int64_t L = std::min(len[b], s.T);
