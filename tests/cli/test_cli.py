@@ -10,7 +10,7 @@ import time
 import pytest
 
 from attnkit.cli import main
-from attnkit.cli.seq2seq import _fill_defaults, train_args
+from attnkit.cli.seq2seq import _fill_defaults, _resume_settings, train_args
 from attnkit.tasks import write_tsv
 
 TINY = ["--hidden", "32", "--batch-size", "32", "--threads", "1"]
@@ -105,6 +105,23 @@ def test_train_defaults_depend_on_the_task(argv, epochs, hidden):
     args = train_args([*argv, "--out", "x"])
     _fill_defaults(args)
     assert (args.epochs, args.hidden) == (epochs, hidden)
+
+
+def test_resume_takes_the_runs_model_and_refuses_another(tmp_path, capsys):
+    out = tmp_path / "run"
+    first = ["train", "times", "--n", "300", "--epochs", "2", "--attention", "dot", "--hidden",
+             "32", "--batch-size", "64", "--threads", "1", "--target", "0.0"]  # fmt: skip
+    assert main([*first, "--out", str(out)]) == 0  # stops after epoch 1 (target reached)
+    args = train_args(["times", "--out", str(out), "--resume"])
+    _resume_settings(args)
+    assert (args.hidden, args.attention, args.epochs) == (32, "dot", 2)
+    assert main(["train", "times", "--n", "300", "--out", str(out), "--resume", "--threads",
+                 "1", "--batch-size", "64"]) == 0  # fmt: skip
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    proc = run_cli("train", "times", "--n", "300", "--out", str(out), "--resume", "--hidden", "64")
+    assert proc.returncode == 2
+    assert "holds a model with --hidden 32 --attention dot" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_train_on_a_users_tsv(tmp_path, capsys):

@@ -21,7 +21,7 @@ DEFAULT_N = {"dates": 30_000, "times": 10_000}
 HELD_OUT = 0.2
 MODEL = dict(embed_dim=32, hidden_dim=96, attn_dim=48, dropout=0.0)
 # per task: the cosine schedule's length (also the most epochs) and the decoder state size
-TRAIN_DEFAULTS = {"epochs": 20, "hidden": MODEL["hidden_dim"]}
+TRAIN_DEFAULTS = {"epochs": 20, "hidden": MODEL["hidden_dim"], "attention": "additive"}
 TASK_DEFAULTS = {"times": {"epochs": 8, "hidden": 128}}
 DEMO_INPUTS = [
     "Wednesday, September 14, 1994", "14.09.94", "3 mars 2021", "1 января 2000 г.",
@@ -38,7 +38,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", nargs="?", choices=sorted(DEFAULT_N), help="a generated task")
     p.add_argument("--data", help="a TSV file of input<TAB>target pairs instead of a task")
     p.add_argument("--out", required=True, help="checkpoint directory")
-    p.add_argument("--attention", default="additive", choices=ATTENTIONS)
+    p.add_argument("--attention", choices=ATTENTIONS, help="(default: additive)")
     p.add_argument("--epochs", type=int, help="the learning-rate schedule's length and the most "
                    "epochs (default: 8 for times, 20 otherwise)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
@@ -72,7 +72,7 @@ def _load_pairs(args) -> tuple[list[tuple[str, str]], dict]:
 
 
 def _fill_defaults(args) -> None:
-    """Epochs and model size the user left out, from the task's defaults."""
+    """Epochs, model size and attention the user left out, from the task's defaults."""
     for name, value in {**TRAIN_DEFAULTS, **TASK_DEFAULTS.get(args.task, {})}.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -80,8 +80,28 @@ def _fill_defaults(args) -> None:
         raise UserError("--epochs must be at least 1 and --hidden an even number of at least 2")
 
 
+def _resume_settings(args) -> None:
+    """On --resume, the model and schedule of the run being continued, unless given."""
+    try:
+        saved = json.loads((Path(args.out) / "config.json").read_text(encoding="utf-8"))
+        hidden, attention = saved["model"]["hidden_dim"], saved["model"]["attention"]
+        epochs = saved["train_config"]["epochs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no finished epoch to continue: the run starts afresh
+    for name, value in (("hidden", hidden), ("attention", attention), ("epochs", epochs)):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if (args.hidden, args.attention) != (hidden, attention):
+        raise UserError(
+            f"{args.out} holds a model with --hidden {hidden} --attention {attention}; "
+            "resume it with those, or leave them out"
+        )
+
+
 def train_model(args, log=print) -> tuple[Seq2Seq, PairDataset, dict]:
     _set_threads(args.threads)
+    if args.resume:
+        _resume_settings(args)
     _fill_defaults(args)
     torch.manual_seed(args.seed)
     pairs, source = _load_pairs(args)
