@@ -13,6 +13,7 @@ import torch
 from ..models import ATTENTIONS, Seq2Seq, Seq2SeqConfig
 from ..tasks import CharVocab, PairDataset, char_accuracy, exact_match, generate, read_tsv, split
 from ..train import TrainConfig, fit, load_model, predict
+from ..train.checkpoint import read_config
 from ..train.loop import decode_batches
 from ..viz import render_weights, save_heatmap
 from .errors import UserError
@@ -20,7 +21,8 @@ from .errors import UserError
 DEFAULT_N = {"dates": 30_000, "times": 10_000}
 HELD_OUT = 0.2
 MODEL = dict(embed_dim=32, hidden_dim=96, attn_dim=48, dropout=0.0)
-# per task: the cosine schedule's length (also the most epochs) and the decoder state size
+# what train uses where the user gives nothing: the cosine schedule's length (also the most
+# epochs), the decoder state size and the attention, and where a task differs
 TRAIN_DEFAULTS = {"epochs": 20, "hidden": MODEL["hidden_dim"], "attention": "additive"}
 TASK_DEFAULTS = {"times": {"epochs": 8, "hidden": 128}}
 DEMO_INPUTS = [
@@ -82,12 +84,14 @@ def _fill_defaults(args) -> None:
 
 def _resume_settings(args) -> None:
     """On --resume, the model and schedule of the run being continued, unless given."""
+    saved = read_config(args.out)
+    if saved is None:
+        return  # no finished epoch to continue: the run starts afresh
     try:
-        saved = json.loads((Path(args.out) / "config.json").read_text(encoding="utf-8"))
         hidden, attention = saved["model"]["hidden_dim"], saved["model"]["attention"]
         epochs = saved["train_config"]["epochs"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return  # no finished epoch to continue: the run starts afresh
+    except (KeyError, TypeError):
+        raise UserError(f"{args.out}/config.json lacks the model settings to resume") from None
     for name, value in (("hidden", hidden), ("attention", attention), ("epochs", epochs)):
         if getattr(args, name) is None:
             setattr(args, name, value)

@@ -37,7 +37,7 @@ _LIB = Library("_gru.cpp", _SIG)
 
 class _GRU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, lengths, rev, w_ih, w_hh, b_ih, b_hh):
+    def forward(ctx, x, lengths, rev, w_ih, w_hh, b_ih, b_hh):  # all contiguous (see gru)
         lib = _LIB.get()
         b, t, e = x.shape
         d, g, h = w_hh.shape
@@ -47,7 +47,7 @@ class _GRU(torch.autograd.Function):
         saved = x.new_empty(b, t, d, 4 * h)
         wt_hh = w_hh.transpose(1, 2).contiguous()
         getattr(lib, f"attnkit_gru_fwd_{suffix(x.dtype)}")(
-            gi.data_ptr(), wt_hh.data_ptr(), b_hh.contiguous().data_ptr(), lengths.data_ptr(),
+            gi.data_ptr(), wt_hh.data_ptr(), b_hh.data_ptr(), lengths.data_ptr(),
             rev.data_ptr(), out.data_ptr(), saved.data_ptr(), b, t, d, h, torch.get_num_threads(),
         )  # fmt: skip
         ctx.save_for_backward(x, lengths, rev, w_ih, w_hh, out, saved)
@@ -64,7 +64,7 @@ class _GRU(torch.autograd.Function):
         d_gi = x.new_empty(b, t, d, g)
         dw_hh, db_hh = torch.zeros_like(w_hh), x.new_zeros(d, g)
         getattr(lib, f"attnkit_gru_bwd_{suffix(x.dtype)}")(
-            grad.data_ptr(), out.data_ptr(), saved.data_ptr(), w_hh.contiguous().data_ptr(),
+            grad.data_ptr(), out.data_ptr(), saved.data_ptr(), w_hh.data_ptr(),
             lengths.data_ptr(), rev.data_ptr(), d_gi.data_ptr(), dw_hh.data_ptr(),
             db_hh.data_ptr(), b, t, d, h, torch.get_num_threads(),
         )  # fmt: skip

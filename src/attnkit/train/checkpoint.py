@@ -65,6 +65,20 @@ def save_model(
     _atomic(directory / CONFIG, lambda p: Path(p).write_text(text, encoding="utf-8"))
 
 
+def read_config(directory: str | Path) -> dict | None:
+    """config.json as a dict, or None when there is none yet; CheckpointError if unreadable."""
+    path = Path(directory) / CONFIG
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is corrupt: {err}") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} is corrupt: not a JSON object")
+    return config
+
+
 def load_model(directory: str | Path) -> tuple[Seq2Seq, CharVocab, CharVocab, dict]:
     """(model in eval mode, src vocab, tgt vocab, config dict); CheckpointError if unusable."""
     directory = Path(directory)
@@ -73,8 +87,8 @@ def load_model(directory: str | Path) -> tuple[Seq2Seq, CharVocab, CharVocab, di
     for name in (MODEL, CONFIG):
         if not (directory / name).is_file():
             raise CheckpointError(f"{directory} is not a checkpoint: {name} is missing")
+    config = read_config(directory)
     try:
-        config = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
         cfg = Seq2SeqConfig(**config["model"])
         src_vocab = CharVocab.from_list(config["src_vocab"])
         tgt_vocab = CharVocab.from_list(config["tgt_vocab"])

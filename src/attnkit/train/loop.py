@@ -85,7 +85,12 @@ def fit(
     state = {"epoch": 0, "best": -1.0, "bad_epochs": 0, "history": [], "elapsed": 0.0}
     saved = checkpoint.load_trainer(out) if resume else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
+        try:
+            model.load_state_dict(saved["model"])
+        except RuntimeError as err:
+            raise checkpoint.CheckpointError(
+                f"the run in {out} was trained with another model size or attention: {err}"
+            ) from None
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
         state = {k: saved[k] for k in state}

@@ -9,9 +9,8 @@
 //
 // so each (i, j, h) costs one product, one division and a few multiply-adds instead of a tanh:
 // exp(2a) and exp(2b) are computed once per row (the vectorised exp of _vecmath.h). The
-// product has no cancellation, so the
-// error of tanh is at most a few units of 1e-7 absolute. It overflows only for |a| or
-// |b| > 40, where a block falls back to calling tanh itself.
+// product has no cancellation, so the error of tanh is at most a few units of 1e-7 absolute.
+// It overflows only for |a| or |b| > 40, where a block falls back to calling tanh itself.
 //
 // Layouts (all contiguous): a (N, I, H); bt = b transposed (N, H, J), so that the innermost
 // loop runs over keys j with unit stride and vectorises without horizontal sums;

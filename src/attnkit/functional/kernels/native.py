@@ -1,12 +1,11 @@
 """Small C++/OpenMP libraries built on first use with the system compiler, loaded by ctypes.
 
 Each library is one ``.cpp`` file next to this module (it may include the ``.h`` files here)
-with ``extern "C"`` entry points. It is
-compiled once per machine with the system C++ compiler (g++, or $CXX) into ``$ATTNKIT_CACHE``
-(default ``~/.cache/attnkit``), under a name that hashes the source, the compiler and the CPU;
-later processes load the cached file. Where no compiler is available, or
-``ATTNKIT_NO_EXTENSION=1`` is set, ``Library.get()`` returns None and callers use torch
-operations instead.
+with ``extern "C"`` entry points. It is compiled once per machine with the system C++ compiler
+(g++, or $CXX) into ``$ATTNKIT_CACHE`` (default ``~/.cache/attnkit``), under a name that hashes
+the sources, the compiler and the CPU; later processes load the cached file. Where no compiler
+is available, or ``ATTNKIT_NO_EXTENSION=1`` is set, ``Library.get()`` returns None and callers
+use torch operations instead.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ __all__ = ["ENV_DISABLE", "Library", "PTR", "I64", "INT", "suffix"]
 
 ENV_DISABLE = "ATTNKIT_NO_EXTENSION"
 PTR, I64, INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-# -fno-trapping-math lets the compiler vectorise branch-free clamps (see _gru.cpp)
+# -fno-trapping-math lets the compiler vectorise branch-free clamps (see _vecmath.h)
 _FLAGS = [
     "-O3",
     "-march=native",
