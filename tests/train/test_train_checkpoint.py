@@ -72,3 +72,15 @@ def test_training_learns(tmp_path):
     state = fit(model, train, held, cfg, tmp_path, {}, log=lambda s: None)
     assert state["history"][-1]["char_accuracy"] > state["history"][0]["char_accuracy"]
     assert state["best"] > 0.1  # whole strings right, from 0 at the start
+
+
+@pytest.mark.bad_input
+def test_resuming_into_another_model_size_is_a_checkpoint_error(tmp_path):
+    model, train, held = setup()
+    cfg = TrainConfig(epochs=1, batch_size=64, progress=False)
+    fit(model, train, held, cfg, tmp_path, {}, log=lambda s: None)
+    other = Seq2Seq(Seq2SeqConfig(model.cfg.src_vocab_size, model.cfg.tgt_vocab_size,
+                                  **{**PRESETS["tiny"], "hidden_dim": 16}))  # fmt: skip
+    with pytest.raises(CheckpointError, match="another model size or attention"):
+        fit(other, train, held, TrainConfig(epochs=2, batch_size=64, progress=False), tmp_path,
+            {}, resume=True, log=lambda s: None)  # fmt: skip
