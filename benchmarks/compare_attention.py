@@ -16,23 +16,21 @@ from pathlib import Path
 
 import torch
 
-from attnkit.cli.seq2seq import train_model
-from attnkit.train.loop import decode_batches
+from attnkit.recipes import seq2seq as recipe
 
 KINDS = ("none", "additive", "dot", "general", "local-p")
 BUCKETS = ((1, 10), (11, 15), (16, 20), (21, 25), (26, 30), (31, 99))
 
 
 def run(kind: str, opts) -> dict[str, float]:
-    args = argparse.Namespace(
-        task="dates", data=None, attention=kind, epochs=opts.epochs, seed=opts.seed, n=opts.n,
-        batch_size=128, lr=1e-2, hidden=opts.hidden, target=None, patience=opts.epochs,
-        threads=opts.threads, resume=False,
-    )  # fmt: skip
     with tempfile.TemporaryDirectory() as out:
-        args.out = out
-        model, held, _ = train_model(args, log=lambda s: None)
-    preds = [held.tgt_vocab.decode(ids) for ids in decode_batches(model, held)]
+        run = recipe.train(
+            "dates", out=out, n=opts.n, threads=opts.threads, progress=False, log=lambda s: None,
+            attention=kind, epochs=opts.epochs, seed=opts.seed, hidden_dim=opts.hidden,
+            patience=opts.epochs,
+        )  # fmt: skip
+    held = run.held_out
+    preds = run.task.decode_all(run.model, held)
     scores = {}
     for lo, hi in BUCKETS:
         hits = [p == t for p, (s, t) in zip(preds, held.pairs, strict=True) if lo <= len(s) <= hi]

@@ -21,29 +21,27 @@ import time
 
 import torch
 
-from attnkit.cli.seq2seq import train_args, train_model
-from attnkit.functional.kernels import fused
-from attnkit.models.gru import gru_supported
+from attnkit._ext import additive as fused
+from attnkit._ext.gru import gru_supported
+from attnkit.recipes import seq2seq as recipe
 
 KERAS_SECONDS = 73.0
 
 
 def one_run(seed: int, threads: int, opts) -> tuple[float | None, float, float]:
+    """What ``attnkit train times`` trains; epochs and hidden left out take its defaults."""
     target = opts.target
-    argv = ["times", "--out", "", "--attention", opts.attention, "--seed", str(seed), "--n",
-            "10000", "--batch-size", str(opts.batch_size), "--lr", str(opts.lr), "--target",
-            str(target), "--patience", "100", "--threads", str(threads)]  # fmt: skip
-    for name in ("epochs", "hidden"):  # left out: the train command's defaults for times
-        if getattr(opts, name) is not None:
-            argv += [f"--{name}", str(getattr(opts, name))]
-    args = train_args(argv)
     with tempfile.TemporaryDirectory() as out:
-        args.out = out
         t0 = time.perf_counter()
-        _, _, config = train_model(args, log=lambda s: None)
+        run = recipe.train(
+            "times", out=out, n=10_000, threads=threads, progress=False, log=lambda s: None,
+            attention=opts.attention, seed=seed, batch_size=opts.batch_size, lr=opts.lr,
+            target=target, patience=100, epochs=opts.epochs, hidden_dim=opts.hidden,
+        )  # fmt: skip
         total = time.perf_counter() - t0
-    reached = next((h["seconds"] for h in config["history"] if h["exact_match"] >= target), None)
-    return reached, config["metrics"]["exact_match"], total
+    history = run.config["history"]
+    reached = next((h["seconds"] for h in history if h["exact_match"] >= target), None)
+    return reached, run.config["metrics"]["exact_match"], total
 
 
 def main() -> None:

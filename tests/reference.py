@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import Tensor
 
-from attnkit.functional import masks
+from attnkit.functional import attend, masks
+from attnkit.functional.attend import ENV_IMPL
 from attnkit.functional.scores import AdditiveParams
 
 
@@ -119,3 +121,22 @@ def mask_case(case, lead, tq, tk):
     if case == "window":
         window = (2, 1)
     return mask, causal, window
+
+
+def forced(impl: str):
+    """``attend`` with ``impl`` forced as ATTNKIT_ATTENTION_IMPL forces it: that kernel where it
+    can serve the call, eager (linear for "linear") where it cannot; "auto" forces nothing."""
+
+    def call(*args, **kwargs):
+        before = os.environ.get(ENV_IMPL)
+        if impl != "auto":
+            os.environ[ENV_IMPL] = impl
+        try:
+            return attend(*args, **kwargs)
+        finally:
+            if before is None:
+                os.environ.pop(ENV_IMPL, None)
+            else:
+                os.environ[ENV_IMPL] = before
+
+    return call

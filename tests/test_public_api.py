@@ -31,10 +31,12 @@ def run(layer, kind):
         return layer(torch.randn(B, T, D), torch.randn(B, T + 1, D), lengths=LENGTHS + 1).context
     if kind == "mha":
         keep = ak.masks.padding(LENGTHS, T)
-        return layer(torch.randn(B, T, D), mask=keep, causal=True, need_weights=True).context
+        return layer(
+            torch.randn(B, T, D), key_padding_mask=keep, causal=True, return_weights=True
+        ).context
     if kind == "x":
         return layer(torch.randn(B, T, D), lengths=LENGTHS).context
-    return layer(torch.randn(B, D, 5, 5))
+    return layer(torch.randn(B, D, 5, 5)).context
 
 
 @pytest.mark.parametrize("name", LAYERS)

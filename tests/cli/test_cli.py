@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from attnkit.cli import main
-from attnkit.cli.seq2seq import _fill_defaults, _resume_settings, train_args
+from attnkit.cli import build_parser, main
+from attnkit.cli.seq2seq import train_settings
+from attnkit.recipes import seq2seq as recipe
 from attnkit.tasks import write_tsv
 
 TINY = ["--hidden", "32", "--batch-size", "32", "--threads", "1"]
@@ -81,8 +82,8 @@ def test_show_and_plot(checkpoint, tmp_path, capsys):
         (["train", "--out", "/tmp/x"], "give a task"),
         (["train", "times", "--data", "x.tsv", "--out", "/tmp/x"], "not both"),
         (["eval", "--checkpoint", "{ckpt}", "--data", "/nonexistent.tsv"], "no such data file"),
-        (["train", "times", "--hidden", "33", "--out", "/tmp/x"], "even number"),
-        (["train", "times", "--epochs", "0", "--out", "/tmp/x"], "at least 1"),
+        (["train", "times", "--hidden", "33", "--out", "/tmp/x"], "hidden_dim must be even"),
+        (["train", "times", "--epochs", "0", "--out", "/tmp/x"], "epochs must be an int >= 1"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(checkpoint, args, message):
@@ -102,26 +103,32 @@ def test_user_errors_are_one_line_and_exit_2(checkpoint, args, message):
     ],
 )
 def test_train_defaults_depend_on_the_task(argv, epochs, hidden):
-    args = train_args([*argv, "--out", "x"])
-    _fill_defaults(args)
-    assert (args.epochs, args.hidden) == (epochs, hidden)
+    """The command's defaults are the dataclasses', with the task's preset on top."""
+    args = build_parser().parse_args(["train", *argv, "--out", "x"])
+    model, train = recipe.resolve(args.task, train_settings(args))
+    assert (train.epochs, model.get("hidden_dim", 96)) == (epochs, hidden)
+    assert recipe.Seq2SeqConfig(10, 10).hidden_dim == 96
 
 
-def test_resume_takes_the_runs_model_and_refuses_another(tmp_path, capsys):
+def test_resume_takes_the_runs_settings_and_refuses_others(tmp_path, capsys):
     out = tmp_path / "run"
     first = ["train", "times", "--n", "300", "--epochs", "2", "--attention", "dot", "--hidden",
              "32", "--batch-size", "64", "--threads", "1", "--target", "0.0"]  # fmt: skip
     assert main([*first, "--out", str(out)]) == 0  # stops after epoch 1 (target reached)
-    args = train_args(["times", "--out", str(out), "--resume"])
-    _resume_settings(args)
-    assert (args.hidden, args.attention, args.epochs) == (32, "dot", 2)
-    assert main(["train", "times", "--n", "300", "--out", str(out), "--resume", "--threads",
-                 "1", "--batch-size", "64"]) == 0  # fmt: skip
+    assert main(["train", "--out", str(out), "--resume", "--threads", "1"]) == 0  # all its own
     assert "resuming after epoch 1" in capsys.readouterr().out
-    proc = run_cli("train", "times", "--n", "300", "--out", str(out), "--resume", "--hidden", "64")
-    assert proc.returncode == 2
-    assert "holds a model with --hidden 32 --attention dot" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["hidden_dim"] == 32 and config["config"]["attention"] == "dot"
+    assert config["train_config"]["batch_size"] == 64 and config["train_config"]["epochs"] == 2
+    for extra, message in [
+        (["--hidden", "64"], "holds a run with hidden_dim=32"),
+        (["--batch-size", "32"], "holds a run with batch_size=64"),
+        (["--n", "400"], "holds a run on n 300"),
+        (["--attention", "general", "--lr", "0.1"], "attention='dot', lr=0.01"),
+    ]:
+        proc = run_cli("train", "times", "--out", str(out), "--resume", *extra)
+        assert proc.returncode == 2, proc.stderr
+        assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_train_on_a_users_tsv(tmp_path, capsys):
@@ -131,7 +138,8 @@ def test_train_on_a_users_tsv(tmp_path, capsys):
     out = tmp_path / "ckpt"
     assert main(["train", "--data", str(data), "--epochs", "1", "--out", str(out), *TINY]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["data"] == str(data) and config["task"] is None
+    assert config["data"]["file"] == str(data) and config["task"]["name"] == "pairs"
+    assert main(["predict", "--checkpoint", str(out), "cat"]) == 0
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ from attnkit.functional.scores import AdditiveParams
 from reference import (
     MASK_CASES,
     attention_ref,
+    forced,
     full_ref_mask,
     make_qkv,
     mask_case,
@@ -30,7 +31,7 @@ def test_attend_matches_float64_reference(impl, score, case, lead, tq, tk, d, dv
     q, k, v = make_qkv(lead, tq, tk, d, dv)
     fn, params = score_args(score, d, d)
     mask, causal, window = mask_case(case, lead, tq, tk)
-    out = ak.attend(
+    out = forced(impl)(
         q,
         k,
         v,
@@ -40,7 +41,6 @@ def test_attend_matches_float64_reference(impl, score, case, lead, tq, tk, d, dv
         causal=causal,
         window=window,
         return_weights=True,
-        impl=impl,
     )
     ref_ctx, ref_w = attention_ref(q, k, v, fn, params, full_ref_mask(mask, tq, tk, causal, window))
     torch.testing.assert_close(out.context.double(), ref_ctx, atol=2e-5, rtol=1e-4)
@@ -61,7 +61,7 @@ def test_attend_gradients_match_reference(impl, score):
         if use_ref:
             ctx, w = attention_ref(q, k, v, fn, params, mask & ak.masks.causal(6, 9))
         else:
-            ctx, w = ak.attend(
+            ctx, w = forced(impl)(
                 q,
                 k,
                 v,
@@ -70,7 +70,6 @@ def test_attend_gradients_match_reference(impl, score):
                 mask=mask,
                 causal=True,
                 return_weights=True,
-                impl=impl,
             )
         (ctx.sum() + (w * torch.arange(9.0)).sum()).backward()
         grads.append([t.grad.clone() for t in (q, k, v)])
@@ -108,9 +107,7 @@ def test_rows_sum_to_one_and_masked_keys_get_zero(impl, score):
     fn, params = score_args(score, 8, 8)
     mask = torch.rand(3, 6, 11) > 0.5
     mask[..., 3] = True
-    w = ak.attend(
-        q, k, v, score=fn, score_params=params, mask=mask, return_weights=True, impl=impl
-    ).weights
+    w = forced(impl)(q, k, v, score=fn, score_params=params, mask=mask, return_weights=True).weights
     torch.testing.assert_close(w.sum(-1), torch.ones(3, 6))
     assert (w[~mask] == 0).all()
 
@@ -122,12 +119,12 @@ def test_rows_sum_to_one_and_masked_keys_get_zero(impl, score):
 def test_causal_outputs_ignore_the_future(impl, score, tq, tk):
     q, k, v = make_qkv((2,), tq, tk, 8)
     fn, params = score_args(score, 8, 8)
-    before = ak.attend(q, k, v, score=fn, score_params=params, causal=True, impl=impl).context
+    before = forced(impl)(q, k, v, score=fn, score_params=params, causal=True).context
     cut = tq - 2  # query i (aligned to key i + tk - tq) may only see keys up to that position
     k2, v2 = k.clone(), v.clone()
     k2[:, tk - tq + cut + 1 :] = torch.randn_like(k2[:, tk - tq + cut + 1 :])
     v2[:, tk - tq + cut + 1 :] = 100.0
-    after = ak.attend(q, k2, v2, score=fn, score_params=params, causal=True, impl=impl).context
+    after = forced(impl)(q, k2, v2, score=fn, score_params=params, causal=True).context
     torch.testing.assert_close(after[:, : cut + 1], before[:, : cut + 1])
     assert not torch.allclose(after[:, cut + 1 :], before[:, cut + 1 :])
 
@@ -149,9 +146,9 @@ def test_permutation_equivariance_and_invariance(tq, tk, heads, score, impl, see
     q, k, v = make_qkv(lead, tq, tk, 8, 5, dtype=torch.float64)
     fn, params = score_args(score, 8, 8, dtype=torch.float64)
     pq, pk = torch.randperm(tq), torch.randperm(tk)
-    base = ak.attend(q, k, v, score=fn, score_params=params, impl=impl).context
-    perm = ak.attend(
-        q[..., pq, :], k[..., pk, :], v[..., pk, :], score=fn, score_params=params, impl=impl
+    base = forced(impl)(q, k, v, score=fn, score_params=params).context
+    perm = forced(impl)(
+        q[..., pq, :], k[..., pk, :], v[..., pk, :], score=fn, score_params=params
     ).context
     torch.testing.assert_close(perm, base[..., pq, :])
 
@@ -175,7 +172,7 @@ def test_env_var_forces_a_kernel(monkeypatch):
     assert resolve_impl("auto", req) == "sdpa"
     monkeypatch.setenv(ENV_IMPL, "eager")
     assert resolve_impl("auto", req) == "eager"
-    assert resolve_impl("sdpa", req) == "eager"
+    assert resolve_impl("sdpa", req) == "eager"  # the variable wins over impl=
     monkeypatch.setenv(ENV_IMPL, "sdpa")
     req.score = "additive"  # sdpa cannot serve it: falls back to eager
     assert resolve_impl("auto", req) == "eager"
@@ -194,9 +191,7 @@ def test_fully_masked_rows_give_zero_without_nan(impl, score, weights):
     mask = torch.ones(2, 1, 4, 6, dtype=torch.bool)
     mask[1, :, 2] = False  # query 2 of batch 1 sees nothing
     mask[0] = False  # batch 0 sees nothing at all
-    out = ak.attend(
-        q, k, v, score=fn, score_params=params, mask=mask, return_weights=weights, impl=impl
-    )
+    out = forced(impl)(q, k, v, score=fn, score_params=params, mask=mask, return_weights=weights)
     assert (out.context[1, :, 2] == 0).all() and (out.context[0] == 0).all()
     if weights:
         assert (out.weights[1, :, 2] == 0).all()
@@ -210,12 +205,12 @@ def test_fully_masked_rows_give_zero_without_nan(impl, score, weights):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_huge_logits_stay_finite(impl):
     q, k, v = make_qkv((2,), 5, 7, 4, grad=True)
-    out = ak.attend(q * 1e2, k * 1e2, v, score="dot", return_weights=True, impl=impl)
+    out = forced(impl)(q * 1e2, k * 1e2, v, score="dot", return_weights=True)
     assert torch.isfinite(out.context).all() and torch.isfinite(out.weights).all()
     out.context.sum().backward()
     assert torch.isfinite(q.grad).all()
     fn = lambda q, k: torch.full((*q.shape[:-1], k.shape[-2]), 1e4) * torch.sign(q[..., :1])  # noqa: E731
-    out = ak.attend(q, k, v, score=fn, return_weights=True, impl=impl)
+    out = forced(impl)(q, k, v, score=fn, return_weights=True)
     assert torch.isfinite(out.weights).all()
 
 
@@ -229,7 +224,7 @@ def test_low_precision_error_at_most_twice_eager(dtype, case):
     lo = [t.to(dtype) for t in (q, k, v)]
     errors = {}
     for impl in IMPLS:
-        out = ak.attend(*lo, mask=mask, causal=causal, impl=impl, return_weights=True)
+        out = forced(impl)(*lo, mask=mask, causal=causal, return_weights=True)
         errors[impl] = (out.context.float() - ref).abs().max().item()
     assert errors["sdpa"] <= 2 * errors["eager"] + 1e-6, errors
 
@@ -243,7 +238,7 @@ def test_gradcheck_float64(impl, score):
     mask = torch.tensor([True, True, False, True])
 
     def f(q, k, v):
-        out = ak.attend(
+        out = forced(impl)(
             q,
             k,
             v,
@@ -252,7 +247,6 @@ def test_gradcheck_float64(impl, score):
             mask=mask,
             causal=True,
             return_weights=True,
-            impl=impl,
         )
         return out.context, out.weights
 

@@ -6,11 +6,12 @@ import pytest
 import torch
 
 import attnkit as ak
+from attnkit._ext import additive as fused
 from attnkit.functional import masks
 from attnkit.functional.attend import ENV_IMPL, resolve_impl
-from attnkit.functional.kernels import Request, chunked, fused, linear
+from attnkit.functional.kernels import Request, chunked, linear
 from attnkit.functional.scores import get_score
-from reference import attention_ref, full_ref_mask, mask_case, ref_causal, score_args
+from reference import attention_ref, forced, full_ref_mask, mask_case, ref_causal, score_args
 
 F64 = torch.float64
 
@@ -169,16 +170,18 @@ def test_chunked_callable_score_forward(small_blocks):
 
 
 @pytest.mark.robustness
-def test_callable_score_needing_grad_falls_back_to_eager():
+def test_callable_score_needing_grad_is_refused_by_an_explicit_chunked():
     w = torch.randn(8, 8, requires_grad=True)
     q = torch.randn(2, 5, 8)
     req = Request(q=q, k=q, v=q, score=lambda a, b: a @ w @ b.transpose(-2, -1),
                   score_fn=lambda a, b: a @ w @ b.transpose(-2, -1), scale=None, mask=None,
                   causal=False, window=None, dropout_p=0.0, return_weights=False)  # fmt: skip
-    assert resolve_impl("chunked", req) == "eager"
+    with pytest.raises(ValueError, match='impl="chunked" cannot serve this call: a callable'):
+        resolve_impl("chunked", req)
+    assert resolve_impl("auto", req) == "eager"
     with torch.no_grad():
         assert resolve_impl("chunked", req) == "chunked"
-    out = ak.attend(q, q, q, score=lambda a, b: a @ w @ b.transpose(-2, -1), impl="chunked")
+    out = ak.attend(q, q, q, score=lambda a, b: a @ w @ b.transpose(-2, -1))
     (g,) = torch.autograd.grad(out.context.sum(), w)
     assert g.abs().sum() > 0
 
@@ -189,7 +192,7 @@ def test_chunked_low_precision_within_eager_error(dtype):
     q, k, v = (torch.randn(2, 4, 300, 32) for _ in range(3))
     ref, _ = attention_ref(q, k, v, mask=ref_causal(300, 300))
     lo = [x.to(dtype) for x in (q, k, v)]
-    err = {impl: (ak.attend(*lo, causal=True, impl=impl).context.double() - ref).abs().max()
+    err = {impl: (forced(impl)(*lo, causal=True).context.double() - ref).abs().max()
            for impl in ("eager", "chunked")}  # fmt: skip
     assert err["chunked"] <= 2 * err["eager"]
 
@@ -261,7 +264,7 @@ def test_selected_rows_and_heads_equal_the_full_weights(small_blocks, impl):
     full = ak.attend(q, k, v, score=score, mask=m, causal=True, impl="eager",
                      return_weights=True).weights  # fmt: skip
     rows, heads = [0, 29, 7], [3, 1]
-    part = ak.attend(q, k, v, score=score, mask=m, causal=True, impl=impl, return_weights=True,
+    part = forced(impl)(q, k, v, score=score, mask=m, causal=True, return_weights=True,
                      weights_rows=rows, weights_heads=heads).weights  # fmt: skip
     assert part.shape == (2, 2, 3, 30)
     torch.testing.assert_close(part, full[:, heads][:, :, rows], atol=1e-6, rtol=1e-5)
@@ -315,7 +318,7 @@ def test_linear_matches_reference(causal, tq, tk):
     want = _linear_ref(q, k, v, causal, key_mask[:, :, 0, :].double())
     torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
     for impl in ("eager", "linear"):  # the explicit form agrees, forward and backward
-        other = ak.attend(q, k, v, score="linear", causal=causal, mask=key_mask, impl=impl)
+        other = forced(impl)(q, k, v, score="linear", causal=causal, mask=key_mask)
         g1 = torch.autograd.grad(got.square().sum(), (q, k, v), retain_graph=True)
         g2 = torch.autograd.grad(other.context.square().sum(), (q, k, v))
         for a, b in zip(g1, g2, strict=True):
@@ -388,7 +391,27 @@ def test_auto_dispatch():
     assert resolve_impl("auto", _req(small, small, return_weights=True)) == "eager"
     assert resolve_impl("auto", _req(big, big, "additive", p, dropout_p=0.1)) == "eager"
     assert resolve_impl("auto", _req(big, big, "linear")) == "linear"
-    assert resolve_impl("sdpa", _req(big, big, "linear")) == "linear"
+    with pytest.raises(ValueError, match='impl="sdpa" cannot serve this call'):
+        resolve_impl("sdpa", _req(big, big, "linear"))
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(
+    "impl,score,dropout,why",
+    [
+        ("sdpa", "additive", 0.0, "dot-product scores"),
+        ("chunked", "linear", 0.0, "no softmax to chunk"),
+        ("chunked", "dot", 0.1, "no attention dropout"),
+        ("linear", "dot", 0.0, 'score="linear" only'),
+    ],
+)
+def test_an_explicit_impl_that_cannot_serve_says_why(impl, score, dropout, why):
+    x = torch.randn(2, 5, 8)
+    params = _params(score, 8, 8, torch.float32) if score == "additive" else None
+    with pytest.raises(ValueError, match=why):
+        ak.attend(x, x, x, score=score, score_params=params, dropout_p=dropout, impl=impl)
+    served = ak.attend(x, x, x, score=score, score_params=params, dropout_p=dropout)
+    assert served.context.shape == (2, 5, 8)  # auto serves it
 
 
 @pytest.mark.reference
@@ -396,9 +419,9 @@ def test_forcing_chunked_everywhere_keeps_multihead_exact(monkeypatch):
     mha = ak.MultiHeadAttention(32, 4)
     x = torch.randn(2, 40, 32)
     pad = masks.padding(torch.tensor([40, 13]))
-    want = mha(x, mask=pad, causal=True, need_weights=True)
+    want = mha(x, key_padding_mask=pad, causal=True, return_weights=True)
     monkeypatch.setenv(ENV_IMPL, "chunked")
-    got = mha(x, mask=pad, causal=True, need_weights=True)
+    got = mha(x, key_padding_mask=pad, causal=True, return_weights=True)
     torch.testing.assert_close(got.context, want.context, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(got.weights, want.weights, atol=1e-5, rtol=1e-5)
 

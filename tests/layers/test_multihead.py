@@ -72,7 +72,7 @@ def test_matches_torch_multihead_attention(name, kernel):
     keep = ak.masks.padding(lengths, tk) if padding else None
     causal_mask = ak.masks.causal(tq, tk) if causal else None
 
-    out = ours(query, key, value, mask=keep, causal=causal, need_weights=True)
+    out = ours(query, key, value, key_padding_mask=keep, causal=causal, return_weights=True)
     ref_ctx, ref_w = ref(
         query,
         key,
@@ -84,7 +84,7 @@ def test_matches_torch_multihead_attention(name, kernel):
     )
     torch.testing.assert_close(out.context, ref_ctx, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out.weights, ref_w, atol=1e-5, rtol=1e-5)
-    no_weights = ours(query, key, value, mask=keep, causal=causal)
+    no_weights = ours(query, key, value, key_padding_mask=keep, causal=causal)
     assert no_weights.weights is None
     torch.testing.assert_close(no_weights.context, ref_ctx, atol=1e-5, rtol=1e-5)
 
@@ -172,7 +172,7 @@ def test_fully_masked_queries_are_finite_where_torch_gives_nan(kernel):
     ref = copy_into_torch(ours, True)
     x = torch.randn(2, 4, E, requires_grad=True)
     keep = torch.tensor([[True] * 4, [False] * 4])
-    out = ours(x, mask=keep, need_weights=True)
+    out = ours(x, key_padding_mask=keep, return_weights=True)
     assert torch.isfinite(out.context).all()
     assert (out.weights[1] == 0).all()
     out.context.sum().backward()
@@ -187,7 +187,7 @@ def test_gradcheck_float64():
     x = torch.randn(2, 4, 8, dtype=torch.float64, requires_grad=True)
     mask = torch.tensor([[True, True, True, False], [True, False, False, False]])
     assert torch.autograd.gradcheck(
-        lambda x: mha(x, mask=mask, causal=True, need_weights=True).context, (x,)
+        lambda x: mha(x, key_padding_mask=mask, causal=True, return_weights=True).context, (x,)
     )
 
 
@@ -219,8 +219,11 @@ def test_bad_inputs():
             torch.randn(2, 5, E),
             torch.randn(2, 6, 12),
             torch.randn(2, 6, E),
-            mask=torch.ones(2, 5, dtype=torch.bool),
+            mask=torch.ones(2, 5, dtype=torch.bool),  # (Tq, Tk) would be (5, 6)
         )
+    with pytest.raises(ValueError, match=r"key_padding_mask must be bool of shape \(B, Tk\)"):
+        mha(torch.randn(2, 5, E), torch.randn(2, 6, 12), torch.randn(2, 6, E),
+            key_padding_mask=torch.ones(2, 5, dtype=torch.bool))  # fmt: skip
     with pytest.raises(ValueError, match="torch.bool"):
         mha(
             torch.randn(2, 5, E), torch.randn(2, 6, 12), torch.randn(2, 6, E), mask=torch.ones(2, 6)

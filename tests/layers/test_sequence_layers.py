@@ -74,8 +74,9 @@ def test_local_m_with_a_covering_window_is_global(inner):
     local = ak.LocalAttention(score, width=9, mode="monotonic")
     q, k = torch.randn(2, 4, 6), torch.randn(2, 9, 6)
     mask = ak.masks.padding(torch.tensor([9, 5]), 9)
-    torch.testing.assert_close(local(q, k, mask=mask).context, score(q, k, mask=mask).context)
-    torch.testing.assert_close(local(q, k, mask=mask).weights, score(q, k, mask=mask).weights)
+    kw = {"key_padding_mask": mask}
+    torch.testing.assert_close(local(q, k, **kw).context, score(q, k, **kw).context)
+    torch.testing.assert_close(local(q, k, **kw).weights, score(q, k, **kw).weights)
 
 
 @pytest.mark.property

@@ -1,39 +1,80 @@
+import json
+
 import pytest
 import torch
 
+from attnkit import tasks
 from attnkit.models import PRESETS, Seq2Seq, Seq2SeqConfig
-from attnkit.tasks import CharVocab, PairDataset, generate, split
+from attnkit.models.decoding import greedy
+from attnkit.recipes import seq2seq as recipe
 from attnkit.train import CheckpointError, TrainConfig, fit, load_model, save_model
 from attnkit.train.checkpoint import load_trainer
 
 
-def setup(n=400):
-    pairs = generate("times", n, 0)
-    train, held = split(pairs, 0.2, 0)
-    sv = CharVocab.from_texts(s for s, _ in pairs)
-    tv = CharVocab.from_texts(t for _, t in pairs)
+def setup(n=400, **model_kw):
+    pairs = tasks.get("times").generate(n, 0)
+    train, held = tasks.split(pairs, 0.2, 0)
+    task = tasks.get("times").from_pairs(pairs)
     torch.manual_seed(0)
-    model = Seq2Seq(Seq2SeqConfig(len(sv), len(tv), **PRESETS["tiny"]))
-    return model, PairDataset(train, sv, tv), PairDataset(held, sv, tv)
+    cfg = Seq2SeqConfig(len(task.src_vocab), len(task.tgt_vocab), **{**PRESETS["tiny"], **model_kw})
+    return Seq2Seq(cfg), task, task.dataset(train), task.dataset(held)
 
 
 def test_save_and_load_round_trip(tmp_path):
-    model, train, _ = setup()
-    save_model(tmp_path, model, train.src_vocab, train.tgt_vocab, {"task": "times"})
-    loaded, sv, tv, config = load_model(tmp_path)
-    assert config["task"] == "times" and sv.itos == train.src_vocab.itos
-    src, src_len, _ = train.batch(torch.arange(16))
-    assert loaded.greedy(src, src_len)[0] == model.eval().greedy(src, src_len)[0]
+    model, task, train, _ = setup()
+    save_model(tmp_path, model, {"task": task.to_config()})
+    loaded, config = load_model(tmp_path)
+    assert config["model"] == "seq2seq" and config["config"] == model.cfg.to_dict()
+    assert tasks.from_config(config["task"]).src_vocab.itos == task.src_vocab.itos
+    b = train.batch(torch.arange(16))
+    assert greedy(loaded, b.src, b.src_len).ids == greedy(model.eval(), b.src, b.src_len).ids
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_a_checkpoint_written_by_attnkit_0_1_loads(tmp_path):
+    """The old layout: the seq2seq config under "model", vocabularies at the top level."""
+    model, task, train, _ = setup()
+    save_model(tmp_path, model, {})
+    cfg = {k: v for k, v in model.cfg.to_dict().items() if k not in ("pad_id", "bos_id", "eos_id")}
+    vocabs = {"src_vocab": task.src_vocab.to_list(), "tgt_vocab": task.tgt_vocab.to_list()}
+    data = {"task": "times", "n": 400, "seed": 0, "held_out": 0.2, "max_input_len": 60}
+    old = {"attnkit_version": "0.1.0", "model": cfg, **vocabs, **data, "epoch": 3}
+    old["metrics"] = {"exact_match": 0.5}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    run = recipe.load(tmp_path)
+    assert run.config["upgraded_from"] == 1 and run.task.name == "times"
+    assert run.task.max_input_len == 60 and run.config["metrics"] == {"exact_match": 0.5}
+    b = train.batch(torch.arange(8))
+    assert greedy(run.model, b.src, b.src_len).ids == greedy(model.eval(), b.src, b.src_len).ids
+    _, held = tasks.split(tasks.get("times").generate(400, 0), 0.2, 0)
+    assert recipe.held_out_pairs(run.config) == held  # the old run's split, regenerated
 
 
 @pytest.mark.bad_input
 def test_corrupt_checkpoints_raise_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint directory"):
         load_model(tmp_path / "missing")
-    model, train, _ = setup()
-    save_model(tmp_path, model, train.src_vocab, train.tgt_vocab, {})
+    model, task, _, _ = setup()
+    save_model(tmp_path, model, {"task": task.to_config()})
+    config = json.loads((tmp_path / "config.json").read_text())
+    for bad, message in [
+        ({**config, "model": "gpt-17"}, "unknown model 'gpt-17'"),
+        ({**config, "config": {**config["config"], "hidden_dim": 1.5}}, "hidden_dim must be int"),
+        ({**config, "config": {**config["config"], "depth": 3}}, "unknown seq2seq config fields"),
+        ({**config, "config": {**config["config"], "hidden_dim": 64}}, "does not match"),
+    ]:
+        (tmp_path / "config.json").write_text(json.dumps(bad))
+        with pytest.raises(CheckpointError, match=message):
+            load_model(tmp_path)
+    wrong_vocab = {
+        **config,
+        "task": {**config["task"], "src_vocab": config["task"]["src_vocab"][1:]},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(wrong_vocab))
+    with pytest.raises(CheckpointError, match="vocabularies of"):
+        recipe.load(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"not a tensor file")
+    (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="model.safetensors is corrupt"):
         load_model(tmp_path)
     (tmp_path / "config.json").write_text("{")
@@ -46,19 +87,19 @@ def test_corrupt_checkpoints_raise_checkpoint_error(tmp_path):
 
 def test_resumed_training_ends_where_an_uninterrupted_run_does(tmp_path):
     cfg = TrainConfig(epochs=3, batch_size=32, lr=1e-2, patience=10, progress=False)
-    model, train, held = setup()
-    full = fit(model, train, held, cfg, tmp_path / "full", {}, log=lambda s: None)
+    model, task, train, held = setup(dropout=0.1)
+    full = fit(model, task, train, held, cfg, tmp_path / "full", log=lambda s: None)
     full_weights = model.state_dict()
 
     def interrupt(line):  # called after each epoch's checkpoint is written
         if line.startswith("epoch   1"):
             raise KeyboardInterrupt
 
-    model, train, held = setup()
+    model, task, train, held = setup(dropout=0.1)
     with pytest.raises(KeyboardInterrupt):
-        fit(model, train, held, cfg, tmp_path / "cut", {}, log=interrupt)
-    model, train, held = setup()  # a new process would start from fresh weights
-    resumed = fit(model, train, held, cfg, tmp_path / "cut", {}, resume=True, log=lambda s: None)
+        fit(model, task, train, held, cfg, tmp_path / "cut", log=interrupt)
+    model, task, train, held = setup(dropout=0.1)  # a new process would start from fresh weights
+    resumed = fit(model, task, train, held, cfg, tmp_path / "cut", resume=True, log=lambda s: None)
     assert [h["exact_match"] for h in resumed["history"]] == [
         h["exact_match"] for h in full["history"]
     ]
@@ -67,20 +108,37 @@ def test_resumed_training_ends_where_an_uninterrupted_run_does(tmp_path):
 
 
 def test_training_learns(tmp_path):
-    model, train, held = setup(1500)
+    model, task, train, held = setup(1500)
     cfg = TrainConfig(epochs=4, batch_size=32, lr=1e-2, progress=False)
-    state = fit(model, train, held, cfg, tmp_path, {}, log=lambda s: None)
+    state = fit(model, task, train, held, cfg, tmp_path, log=lambda s: None)
     assert state["history"][-1]["char_accuracy"] > state["history"][0]["char_accuracy"]
     assert state["best"] > 0.1  # whole strings right, from 0 at the start
 
 
+def test_only_rank_0_writes_and_ranks_draw_other_dropout(tmp_path):
+    model, task, train, held = setup(dropout=0.1)
+    cfg = TrainConfig(epochs=1, batch_size=64, progress=False)
+    fit(model, task, train, held, cfg, tmp_path / "r1", log=lambda s: None, rank=1)
+    assert not (tmp_path / "r1").exists()
+    order = []
+    fit(model, task, train, held, cfg, tmp_path / "r0", log=lambda s: None,
+        sampler=lambda epoch, n: order.append(epoch) or torch.arange(n))  # fmt: skip
+    assert order == [1] and (tmp_path / "r0" / "model.safetensors").is_file()
+
+
 @pytest.mark.bad_input
 def test_resuming_into_another_model_size_is_a_checkpoint_error(tmp_path):
-    model, train, held = setup()
+    model, task, train, held = setup()
     cfg = TrainConfig(epochs=1, batch_size=64, progress=False)
-    fit(model, train, held, cfg, tmp_path, {}, log=lambda s: None)
-    other = Seq2Seq(Seq2SeqConfig(model.cfg.src_vocab_size, model.cfg.tgt_vocab_size,
-                                  **{**PRESETS["tiny"], "hidden_dim": 16}))  # fmt: skip
+    fit(model, task, train, held, cfg, tmp_path, log=lambda s: None)
+    other, *_ = setup(hidden_dim=16)
     with pytest.raises(CheckpointError, match="another model size or attention"):
-        fit(other, train, held, TrainConfig(epochs=2, batch_size=64, progress=False), tmp_path,
-            {}, resume=True, log=lambda s: None)  # fmt: skip
+        fit(other, task, train, held, TrainConfig(epochs=2, batch_size=64, progress=False),
+            tmp_path, resume=True, log=lambda s: None)  # fmt: skip
+
+
+@pytest.mark.bad_input
+def test_train_config_validation():
+    for bad in (dict(epochs=0), dict(batch_size=0), dict(patience=0), dict(lr=0.0)):
+        with pytest.raises(ValueError, match="must be"):
+            TrainConfig(**bad)

@@ -218,13 +218,11 @@ def _fmt(row: dict) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
     scores = sorted({r["score"] for r in rows})
-    fig, axes = plt.subplots(2, len(scores), figsize=(5 * len(scores), 8), squeeze=False)
+    fig = Figure(figsize=(5 * len(scores), 8))
+    axes = fig.subplots(2, len(scores), squeeze=False)
     for col, score in enumerate(scores):
         mine = [r for r in rows if r["score"] == score]
         for name in dict.fromkeys(r["path"] for r in mine):
@@ -248,7 +246,6 @@ def plot(rows: list[dict], path: Path) -> None:
             ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

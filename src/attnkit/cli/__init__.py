@@ -1,4 +1,4 @@
-"""The ``attnkit`` command: demo, train, eval, predict, show, tour, bench."""
+"""The ``attnkit`` command: demo, train, eval, predict, show, tour, bench (the [all] extra)."""
 
 from __future__ import annotations
 
@@ -34,9 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..train.checkpoint import CheckpointError
+    try:
+        from ..train.checkpoint import CheckpointError
 
-    args = build_parser().parse_args(argv)
+        parser = build_parser()
+    except ModuleNotFoundError as err:  # installed without the extras the command needs
+        print(f"attnkit: {err.name} is missing; install the command's extras: "
+              "pip install 'attnkit[all]'", file=sys.stderr)  # fmt: skip
+        return 2
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (UserError, CheckpointError, ValueError, FileNotFoundError) as err:

@@ -1,4 +1,4 @@
-"""``attnkit demo``: a short tour of the attention families on small inputs."""
+"""``attnkit tour``: a short tour of the attention families on small inputs."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if kind == "qk":
             out = layer(x, x, lengths=lengths)
         elif kind == "mha":
-            out = layer(x, mask=ak.masks.padding(lengths, 7), causal=True, need_weights=True)
+            out = layer(x, lengths=lengths, causal=True, return_weights=True)
         else:
             out = layer(x, lengths=lengths)
         sums = out.weights.sum(-1)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         )
     image = torch.randn(2, 16, 8, 8)
     for name, layer in [("SqueezeExcite", ak.SqueezeExcite(16, 4)), ("CBAM", ak.CBAM(16, 4))]:
-        print(f"{name:<24} {str(tuple(layer(image).shape)):<14}")
+        print(f"{name:<24} {str(tuple(layer(image).context.shape)):<14}")
 
     weights, rows, cols = _copy_task_alignment(args.seed)
     print("\nBahdanau attention trained for 200 steps to find each letter (row = query):")

@@ -58,11 +58,13 @@ def attend(
         weights_rows: return the weights of these query rows only: (..., len(rows), Tk).
         weights_heads: ... and of these heads only (dim -3 of 4-D inputs). With both, a long
             sequence can be inspected without a (Tq, Tk) matrix per head.
-        impl: "auto", "eager", "sdpa", "chunked" or "linear"; the environment variable
-            ATTNKIT_ATTENTION_IMPL overrides it. "auto" takes sdpa for dot-product scores
-            ("general" included, as (q W) . k), chunked for large additive or callable scores
-            and eager for small ones (see ``resolve_impl``). A kernel that cannot serve a request
-            (sdpa with an additive score) falls back to eager (to linear for "linear").
+        impl: "auto", "eager", "sdpa", "chunked" or "linear". "auto" takes sdpa for dot-product
+            scores ("general" included, as (q W) . k), chunked for large additive or callable
+            scores and eager for small ones (see ``resolve_impl``). An explicit impl that cannot
+            serve the request (sdpa with an additive score) raises ValueError saying why. The
+            environment variable ATTNKIT_ATTENTION_IMPL forces a kernel everywhere it can
+            serve; elsewhere the call falls back to eager (to linear for "linear"), so a whole
+            model can run under a forced kernel.
 
     Returns:
         AttentionOutput(context (..., Tq, Dv), weights (..., Tq, Tk) or None). A query whose
@@ -111,19 +113,23 @@ def attend(
 
 
 def resolve_impl(impl: str, req: Request) -> str:
-    """The kernel that serves ``req``: ATTNKIT_ATTENTION_IMPL, else ``impl``, else the fastest."""
+    """The kernel that serves ``req``: ATTNKIT_ATTENTION_IMPL where it can (else eager, or
+    linear for "linear"), else ``impl`` (ValueError if it cannot), else the fastest."""
+    if impl not in _IMPLS:
+        raise ValueError(f"unknown impl {impl!r}; expected one of {_IMPLS}")
     forced = os.environ.get(ENV_IMPL, "").strip().lower()
     if forced:
         if forced not in KERNELS:
             raise ValueError(f"{ENV_IMPL}={forced!r} is not one of {tuple(KERNELS)}")
-        impl = forced
-    if impl not in _IMPLS:
-        raise ValueError(f"unknown impl {impl!r}; expected one of {_IMPLS}")
+        if KERNELS[forced].unsupported(req) is None:
+            return forced
+        return "linear" if req.score == "linear" else "eager"
     if impl == "auto":
-        impl = _auto(req)
-    if KERNELS[impl].supports(req):
-        return impl
-    return "linear" if req.score == "linear" else "eager"
+        return _auto(req)
+    why = KERNELS[impl].unsupported(req)
+    if why is not None:
+        raise ValueError(f'impl="{impl}" cannot serve this call: {why}; use impl="auto"')
+    return impl
 
 
 # Below these many score entries (times the hidden size, for additive) per call, eager's few
@@ -146,7 +152,8 @@ def _auto(req: Request) -> str:
     if req.score == "additive":
         hidden = AdditiveParams(*req.params).v.shape[-1]
         return "eager" if n * hidden < _SMALL_ADDITIVE else "chunked"
-    return "chunked" if n >= _SMALL_SCORES and KERNELS["chunked"].supports(req) else "eager"
+    chunked_ok = KERNELS["chunked"].unsupported(req) is None
+    return "chunked" if n >= _SMALL_SCORES and chunked_ok else "eager"
 
 
 def _linear_unsupported(q: Tensor, k: Tensor) -> Tensor:

@@ -126,24 +126,43 @@ def combine(*masks: Tensor | None) -> Tensor | None:
     return out
 
 
-def key_padding(mask: Tensor | None, lengths: Tensor | None, tk: int) -> Tensor | None:
-    """Normalise a layer's ``mask=`` / ``lengths=`` pair.
+def key_padding(
+    key_padding_mask: Tensor | None, lengths: Tensor | None, batch: int, tk: int
+) -> Tensor | None:
+    """A layer's key padding, (B, Tk) True on real keys, from ``key_padding_mask=`` (B, Tk)
+    and/or ``lengths=`` (B,); both given are combined. None when neither is given.
 
-    A 2-D mask of shape (B, Tk) or ``lengths`` of shape (B,) is a key padding mask and comes
-    back as (B, 1, Tk) so that it broadcasts over queries; other masks are returned unchanged.
+    Example, lengths = [3, 1] with Tk = 4 (the same as key_padding_mask below)::
+
+        1 1 1 0
+        1 0 0 0
+
+    Raises:
+        ValueError: a mask that is not bool of shape exactly (B, Tk), or bad lengths.
     """
+    pad = None
+    if key_padding_mask is not None:
+        m = key_padding_mask
+        if not isinstance(m, Tensor) or m.dtype != torch.bool or tuple(m.shape) != (batch, tk):
+            got = f"{m.dtype} {tuple(m.shape)}" if isinstance(m, Tensor) else type(m).__name__
+            raise ValueError(
+                f"key_padding_mask must be bool of shape (B, Tk) = ({batch}, {tk}), True on real "
+                f"keys; got {got}"
+            )
+        pad = m
     if lengths is not None:
-        pad = padding(lengths, tk)[:, None, :]  # (B, 1, Tk)
-        if mask is not None and mask.dim() == 2:
-            mask = mask[:, None, :]
-        return combine(mask, pad)
-    if mask is not None and mask.dim() == 2:
-        return mask[:, None, :]  # (B, 1, Tk)
-    return mask
+        lengths = torch.as_tensor(lengths)
+        if lengths.dim() != 1 or lengths.shape[0] != batch:
+            raise ValueError(
+                f"lengths must have shape (B,) = ({batch},), got {tuple(lengths.shape)}"
+            )
+        pad = combine(pad, padding(lengths, tk))
+    return pad
 
 
-def check_mask(mask: Tensor, score_shape: tuple[int, ...]) -> None:
-    """Raise ValueError unless ``mask`` is bool and broadcasts to ``score_shape``."""
+def check_mask(mask: Tensor, score_shape: tuple[int, ...], expected: str | None = None) -> None:
+    """Raise ValueError unless ``mask`` is bool and broadcasts to ``score_shape`` by torch's
+    broadcasting rules (a 2-D mask is (Tq, Tk)). ``expected`` names the shape in the message."""
     if not isinstance(mask, Tensor):
         raise ValueError(f"mask must be a bool tensor, got {type(mask).__name__}")
     if mask.dtype != torch.bool:
@@ -160,6 +179,7 @@ def check_mask(mask: Tensor, score_shape: tuple[int, ...]) -> None:
     if not ok:
         raise ValueError(
             f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
-            f"{tuple(score_shape)} (expected (..., Tq, Tk) with Tq={score_shape[-2]}, "
-            f"Tk={score_shape[-1]})"
+            f"{tuple(score_shape)} (expected "
+            + (expected or f"(..., Tq, Tk) with Tq={score_shape[-2]}, Tk={score_shape[-1]}")
+            + ")"
         )

@@ -58,13 +58,16 @@ class AdditiveAttention(QKVAttention):
         values: Tensor | None = None,
         *,
         mask: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
         lengths: Tensor | None = None,
         return_weights: bool = True,
         projected_keys: Tensor | None = None,
     ) -> AttentionOutput:
         """As the other layers. ``projected_keys`` = ``project_keys(keys)`` computed once saves
         a decoder that attends to the same keys at every step from recomputing U k."""
-        query, keys, values, mask, single = self._prepare(query, keys, values, mask, lengths)
+        query, keys, values, mask, single = self._prepare(
+            query, keys, values, mask, key_padding_mask, lengths
+        )
         if projected_keys is None:
             return self._finish(self._attend(query, keys, values, mask, return_weights), single)
         if projected_keys.shape != (*keys.shape[:-1], self.hidden_dim):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from torch import Tensor, nn
 
 from ..functional import masks
@@ -43,9 +45,41 @@ def multihead_inputs(
     return query, key, value
 
 
-def heads_mask(mask: Tensor | None) -> Tensor | None:
-    """A key padding mask (B, Tk) as (B, 1, 1, Tk); other masks unchanged."""
-    return mask[:, None, None, :] if mask is not None and mask.dim() == 2 else mask
+def layer_mask(
+    mask: Tensor | None,
+    key_padding_mask: Tensor | None,
+    lengths: Tensor | None,
+    scores_shape: tuple[int, ...],
+) -> Tensor | None:
+    """One bool mask for ``attend`` from a layer's three mask arguments.
+
+    ``mask`` broadcasts to ``scores_shape`` ((B, H, Tq, Tk) or (B, Tq, Tk)) by torch's rules, as
+    in ``attend`` and SDPA, so a 2-D mask is (Tq, Tk); ``key_padding_mask`` (B, Tk) and
+    ``lengths`` (B,) mark the real keys. All three are combined with AND.
+    """
+    b, tk = scores_shape[0], scores_shape[-1]
+    if mask is not None:
+        letters = "(B, H, Tq, Tk)" if len(scores_shape) == 4 else "(B, Tq, Tk)"
+        masks.check_mask(
+            mask, scores_shape, f"a mask broadcastable to {letters} = {tuple(scores_shape)}, a "
+            "2-D mask being (Tq, Tk); key padding goes in key_padding_mask= or lengths="
+        )  # fmt: skip
+    pad = masks.key_padding(key_padding_mask, lengths, b, tk)
+    if pad is not None:
+        pad = pad.view(b, *([1] * (len(scores_shape) - 2)), tk)  # (B, 1, [1,] Tk)
+    return masks.combine(mask, pad)
+
+
+def weights_flag(return_weights: bool, need_weights: bool | None, owner: str) -> bool:
+    """``return_weights``, or the deprecated ``need_weights`` alias when that is given."""
+    if need_weights is None:
+        return return_weights
+    warnings.warn(
+        f"{owner}(need_weights=...) is deprecated; use return_weights=...",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return bool(need_weights)
 
 
 def split_heads(x: Tensor, heads: int) -> Tensor:
@@ -65,8 +99,9 @@ class QKVAttention(nn.Module):
 
     Subclasses define ``score(query, keys) -> (B, Tq, Tk)`` and ``_attend``. ``forward`` accepts
     a query of shape (B, Tq, Dq), or (B, Dq) for one decoder step (then context is (B, Dv) and
-    weights (B, Tk)). Values default to the keys. A 2-D mask (B, Tk) or ``lengths`` (B,) is a key
-    padding mask; other masks broadcast to (B, Tq, Tk).
+    weights (B, Tk)). Values default to the keys. ``mask`` broadcasts to the weights' shape by
+    torch's rules: (B, Tq, Tk), so a 2-D mask is (Tq, Tk); for a one-step query, (B, Tk).
+    ``key_padding_mask`` (B, Tk) or ``lengths`` (B,) mark the real keys.
     """
 
     query_dim: int
@@ -87,13 +122,16 @@ class QKVAttention(nn.Module):
         values: Tensor | None = None,
         *,
         mask: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
         lengths: Tensor | None = None,
         return_weights: bool = True,
     ) -> AttentionOutput:
-        query, keys, values, mask, single = self._prepare(query, keys, values, mask, lengths)
+        query, keys, values, mask, single = self._prepare(
+            query, keys, values, mask, key_padding_mask, lengths
+        )
         return self._finish(self._attend(query, keys, values, mask, return_weights), single)
 
-    def _prepare(self, query, keys, values, mask, lengths):
+    def _prepare(self, query, keys, values, mask, key_padding_mask, lengths):
         """Validate; return (query (B, Tq, Dq), keys, values, mask, was_single_step)."""
         values = keys if values is None else values
         check_features("query", query, self.query_dim, ndims=(2, 3))
@@ -106,9 +144,13 @@ class QKVAttention(nn.Module):
                 f"and {values.shape[1]}"
             )
         single = query.dim() == 2
+        b, tk = keys.shape[:2]
         if single:
             query = query.unsqueeze(1)  # (B, 1, Dq)
-        mask = masks.key_padding(mask, lengths, keys.shape[1])
+            if mask is not None:  # one step: the mask broadcasts to the weights (B, Tk)
+                masks.check_mask(mask, (b, tk), f"(B, Tk) = {(b, tk)} for a one-step query")
+                mask = mask.unsqueeze(-2)  # (..., 1, Tk)
+        mask = layer_mask(mask, key_padding_mask, lengths, (b, query.shape[1], tk))
         return query, keys, values, mask, single
 
     @staticmethod

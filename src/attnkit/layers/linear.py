@@ -9,7 +9,14 @@ from torch import Tensor, nn
 from ..functional import attend
 from ..functional.kernels.linear import recurrent_step
 from ..functional.output import AttentionOutput
-from .base import check_features, heads_mask, merge_heads, multihead_inputs, split_heads
+from .base import (
+    check_features,
+    layer_mask,
+    merge_heads,
+    multihead_inputs,
+    split_heads,
+    weights_flag,
+)
 
 
 @dataclass
@@ -32,10 +39,11 @@ class LinearAttention(nn.Module):
     ``step`` computes the same thing one token at a time from a constant-size state (the
     "transformers are RNNs" form), for generation.
 
-    Shapes: query (B, Tq, E); key and value (B, Tk, E), both default to query; ``mask`` a key
-    padding mask (B, Tk) or any bool mask broadcastable to (B, H, Tq, Tk) (True = may attend;
-    one that varies per query costs O(Tq Tk)). Returns AttentionOutput(context (B, Tq, E),
-    weights (B, H, Tq, Tk) when ``need_weights``).
+    Shapes: query (B, Tq, E); key and value (B, Tk, E), both default to query; ``mask`` a bool
+    mask broadcastable to (B, H, Tq, Tk) (True = may attend; a 2-D mask is (Tq, Tk); one that
+    varies per query costs O(Tq Tk)); ``key_padding_mask`` (B, Tk) or ``lengths`` (B,) mark the
+    real keys. Returns AttentionOutput(context (B, Tq, E), weights (B, H, Tq, Tk) when
+    ``return_weights``).
 
     Example:
         >>> attn = LinearAttention(32, num_heads=4)
@@ -69,14 +77,21 @@ class LinearAttention(nn.Module):
         value: Tensor | None = None,
         *,
         mask: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+        lengths: Tensor | None = None,
         causal: bool = False,
-        need_weights: bool = False,
+        return_weights: bool = False,
+        need_weights: bool | None = None,
     ) -> AttentionOutput:
+        """See the class docstring; ``need_weights`` is a deprecated alias of return_weights."""
+        return_weights = weights_flag(return_weights, need_weights, "LinearAttention")
         query, key, value = multihead_inputs(query, key, value, (self.embed_dim,) * 3)
+        b, tq, tk = query.shape[0], query.shape[1], key.shape[1]
+        mask = layer_mask(mask, key_padding_mask, lengths, (b, self.num_heads, tq, tk))
         q, k, v = (split_heads(proj(x), self.num_heads) for proj, x in
                    ((self.q_proj, query), (self.k_proj, key), (self.v_proj, value)))  # fmt: skip
-        out = attend(q, k, v, score="linear", mask=heads_mask(mask), causal=causal,
-                     return_weights=need_weights)  # fmt: skip
+        out = attend(q, k, v, score="linear", mask=mask, causal=causal,
+                     return_weights=return_weights)  # fmt: skip
         return AttentionOutput(self.out_proj(merge_heads(out.context)), out.weights)
 
     def step(self, x: Tensor, state: LinearState | None = None) -> tuple[Tensor, LinearState]:

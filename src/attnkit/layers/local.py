@@ -67,12 +67,15 @@ class LocalAttention(QKVAttention):
         values: Tensor | None = None,
         *,
         mask: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
         lengths: Tensor | None = None,
         return_weights: bool = True,
         positions: Tensor | int | None = None,
     ) -> AttentionOutput:
         """As the other layers; ``positions`` (Tq,), (B, Tq) or an int overrides local-m's p_t."""
-        query, keys, values, mask, single = self._prepare(query, keys, values, mask, lengths)
+        query, keys, values, mask, single = self._prepare(
+            query, keys, values, mask, key_padding_mask, lengths
+        )
         centre = self.centres(query, mask, keys.shape[1], positions)
         return self._finish(self._local(query, keys, values, mask, centre, return_weights), single)
 

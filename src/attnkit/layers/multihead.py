@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..functional import attend
 from ..functional.output import AttentionOutput
-from .base import heads_mask, merge_heads, multihead_inputs, split_heads
+from .base import layer_mask, merge_heads, multihead_inputs, split_heads, weights_flag
 
 
 @dataclass
@@ -51,14 +51,15 @@ class MultiHeadAttention(nn.Module):
     query head h uses key/value head h // (num_heads // kv_heads).
 
     Shapes: query (B, Tq, E); key (B, Tk, kdim) and value (B, Tk, vdim), both default to query.
-    ``mask`` is bool (True = may attend), broadcastable to (B, H, Tq, Tk); a 2-D (B, Tk) mask is a
-    key padding mask. Returns AttentionOutput(context (B, Tq, E), weights (B, H, Tq, Tk) when
-    ``need_weights``, else None).
+    ``mask`` is bool (True = may attend), broadcastable to (B, H, Tq, Tk) by torch's rules, so a
+    2-D mask is (Tq, Tk); ``key_padding_mask`` (B, Tk) or ``lengths`` (B,) mark the real keys
+    (with a cache, Tk counts the cached keys too). Returns AttentionOutput(context (B, Tq, E),
+    weights (B, H, Tq, Tk) when ``return_weights``, else None).
 
     Example:
         >>> mha = MultiHeadAttention(64, num_heads=8, kv_heads=2)
         >>> x = torch.randn(2, 10, 64)
-        >>> mha(x, causal=True, need_weights=True).weights.shape
+        >>> mha(x, causal=True, return_weights=True).weights.shape
         torch.Size([2, 8, 10, 10])
     """
 
@@ -99,12 +100,21 @@ class MultiHeadAttention(nn.Module):
         value: Tensor | None = None,
         *,
         mask: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+        lengths: Tensor | None = None,
         causal: bool = False,
-        need_weights: bool = False,
+        return_weights: bool = False,
         cache: KVCache | None = None,
+        need_weights: bool | None = None,
     ) -> AttentionOutput:
+        """See the class docstring; ``need_weights`` is a deprecated alias of return_weights."""
+        return_weights = weights_flag(return_weights, need_weights, "MultiHeadAttention")
         query, key, value = multihead_inputs(query, key, value,
                                              (self.embed_dim, self.kdim, self.vdim))  # fmt: skip
+        b, tq = query.shape[:2]
+        tk = key.shape[1] + (len(cache) if cache is not None else 0)
+        # checked before the cache grows, so a call that raises leaves the cache as it was
+        mask = layer_mask(mask, key_padding_mask, lengths, (b, self.num_heads, tq, tk))
         q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, Tq, D)
         k = split_heads(self.k_proj(key), self.kv_heads)  # (B, Hkv, Tk, D)
         v = split_heads(self.v_proj(value), self.kv_heads)  # (B, Hkv, Tk, D)
@@ -119,10 +129,10 @@ class MultiHeadAttention(nn.Module):
             k,
             v,
             score="scaled_dot",
-            mask=heads_mask(mask),
+            mask=mask,
             causal=causal,
             dropout_p=self.dropout if self.training else 0.0,
-            return_weights=need_weights,
+            return_weights=return_weights,
         )
         return AttentionOutput(self.out_proj(merge_heads(out.context)), out.weights)
 

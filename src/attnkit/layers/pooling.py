@@ -20,8 +20,8 @@ class FeedForwardAttention(nn.Module):
     Unlike the classic Keras layer (mask multiplied in, epsilon in the denominator) the masked
     softmax here is exact, and an all-masked sequence gets context 0.
 
-    Shapes: x (B, T, D); mask (B, T) bool or lengths (B,).
-    Returns AttentionOutput(context (B, D), weights (B, T)).
+    Shapes: x (B, T, D); mask (B, T) bool (True = real step) or lengths (B,).
+    Returns AttentionOutput(context (B, D), weights (B, T), or None unless ``return_weights``).
 
     Example:
         >>> pool = FeedForwardAttention(16)
@@ -41,7 +41,12 @@ class FeedForwardAttention(nn.Module):
             self.out = nn.Linear(hidden_dim, 1, bias=False)
 
     def forward(
-        self, x: Tensor, *, mask: Tensor | None = None, lengths: Tensor | None = None
+        self,
+        x: Tensor,
+        *,
+        mask: Tensor | None = None,
+        lengths: Tensor | None = None,
+        return_weights: bool = True,
     ) -> AttentionOutput:
         check_features("x", x, self.dim)
         b, t, _ = x.shape
@@ -57,7 +62,7 @@ class FeedForwardAttention(nn.Module):
             energy = self.out(energy)
         weights = masked_softmax(energy.squeeze(-1), mask)  # (B, T)
         context = (weights.unsqueeze(1) @ x).squeeze(1)  # (B, D)
-        return AttentionOutput(context, weights)
+        return AttentionOutput(context, weights if return_weights else None)
 
 
 class AttentionGate(nn.Module):
@@ -67,7 +72,7 @@ class AttentionGate(nn.Module):
     Padded steps (mask False) give output 0.
 
     Shapes: x (B, T, D) or (B, D); mask (B, T). Returns AttentionOutput(context like x,
-    weights like x).
+    weights like x, or None unless ``return_weights``).
 
     Example:
         >>> AttentionGate(8)(torch.randn(4, 8)).context.shape
@@ -80,7 +85,12 @@ class AttentionGate(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(
-        self, x: Tensor, *, mask: Tensor | None = None, lengths: Tensor | None = None
+        self,
+        x: Tensor,
+        *,
+        mask: Tensor | None = None,
+        lengths: Tensor | None = None,
+        return_weights: bool = True,
     ) -> AttentionOutput:
         check_features("x", x, self.dim, ndims=(2, 3))
         weights = torch.softmax(self.proj(x), dim=-1)
@@ -94,4 +104,4 @@ class AttentionGate(nn.Module):
                     f"{tuple(x.shape)}, got {mask.dtype} {tuple(mask.shape)}"
                 )
             context = context * mask.unsqueeze(-1)
-        return AttentionOutput(context, weights)
+        return AttentionOutput(context, weights if return_weights else None)

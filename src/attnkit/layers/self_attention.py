@@ -7,10 +7,10 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..functional import attend, masks
+from ..functional import attend
 from ..functional.output import AttentionOutput
 from ..functional.scores import AdditiveParams
-from .base import check_features
+from .base import check_features, layer_mask
 
 _SCORES = ("additive", "multiplicative")
 
@@ -26,7 +26,8 @@ class SelfAttention(nn.Module):
     the inputs themselves (no value projection), optionally limited to a ``window`` of
     (left, right) steps (an int r means (r, r)) and/or ``causal``.
 
-    Shapes: x (B, T, D); mask (B, T) key padding, or broadcastable to (B, T, T).
+    Shapes: x (B, T, D); ``mask`` broadcastable to (B, T, T) (a 2-D mask is (T, T));
+    ``key_padding_mask`` (B, T) or ``lengths`` (B,) mark the real steps.
     Returns AttentionOutput(context (B, T, D), weights (B, T, T)).
 
     Example:
@@ -65,11 +66,13 @@ class SelfAttention(nn.Module):
         x: Tensor,
         *,
         mask: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
         lengths: Tensor | None = None,
         return_weights: bool = True,
     ) -> AttentionOutput:
         check_features("x", x, self.dim)
-        mask = masks.key_padding(mask, lengths, x.shape[1])
+        b, t, _ = x.shape
+        mask = layer_mask(mask, key_padding_mask, lengths, (b, t, t))
         if self.score_name == "additive":
             score = "additive"
             params = AdditiveParams(self.w_t.weight, self.w_x.weight, self.v, self.w_x.bias)

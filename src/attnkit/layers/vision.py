@@ -1,4 +1,9 @@
-"""Channel and spatial attention for CNN feature maps (B, C, H, W)."""
+"""Channel and spatial attention for CNN feature maps (B, C, H, W).
+
+Every layer here returns ``AttentionOutput(context, weights)`` whatever the flags: the
+re-weighted map as ``context`` (same shape as the input), and the attention weights when
+``return_weights=True`` (else None). Use ``.context`` where a plain tensor is needed.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +26,13 @@ class SqueezeExcite(nn.Module):
 
         s = sigmoid(W_2 relu(W_1 GAP(x))),  output x * s per channel.
 
-    Shapes: x (B, C, H, W) -> same; weights (B, C, 1, 1) when ``return_weights``.
+    Shapes: x (B, C, H, W) -> context the same; weights (B, C, 1, 1) when ``return_weights``.
 
     Example:
-        >>> SqueezeExcite(32, reduction=8)(torch.randn(2, 32, 7, 7)).shape
-        torch.Size([2, 32, 7, 7])
+        >>> se = SqueezeExcite(32, reduction=8)
+        >>> out = se(torch.randn(2, 32, 7, 7), return_weights=True)
+        >>> out.context.shape, out.weights.shape
+        (torch.Size([2, 32, 7, 7]), torch.Size([2, 32, 1, 1]))
     """
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
@@ -36,11 +43,10 @@ class SqueezeExcite(nn.Module):
             nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
         )
 
-    def forward(self, x: Tensor, *, return_weights: bool = False) -> Tensor | AttentionOutput:
+    def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
         _check_map(x, self.channels)
         s = torch.sigmoid(self.fc(x.mean(dim=(2, 3))))[:, :, None, None]  # (B, C, 1, 1)
-        y = x * s
-        return AttentionOutput(y, s) if return_weights else y
+        return AttentionOutput(x * s, s if return_weights else None)
 
 
 class ChannelAttention(nn.Module):
@@ -48,14 +54,20 @@ class ChannelAttention(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
+        self.channels = channels
         hidden = max(channels // reduction, 1)
         self.mlp = nn.Sequential(
             nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
         )
 
-    def forward(self, x: Tensor) -> Tensor:
+    def weights(self, x: Tensor) -> Tensor:
         avg, mx = x.mean(dim=(2, 3)), x.amax(dim=(2, 3))  # (B, C) each
         return torch.sigmoid(self.mlp(avg) + self.mlp(mx))[:, :, None, None]  # (B, C, 1, 1)
+
+    def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
+        _check_map(x, self.channels)
+        c = self.weights(x)
+        return AttentionOutput(x * c, c if return_weights else None)
 
 
 class SpatialAttention(nn.Module):
@@ -63,7 +75,7 @@ class SpatialAttention(nn.Module):
 
         s = sigmoid(conv_kxk([mean_c(x); max_c(x)])),  output x * s per position.
 
-    Shapes: x (B, C, H, W) -> same; weights (B, 1, H, W) when ``return_weights``.
+    Shapes: x (B, C, H, W) -> context the same; weights (B, 1, H, W) when ``return_weights``.
     """
 
     def __init__(self, kernel_size: int = 7) -> None:
@@ -76,21 +88,20 @@ class SpatialAttention(nn.Module):
         pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
         return torch.sigmoid(self.conv(pooled))  # (B, 1, H, W)
 
-    def forward(self, x: Tensor, *, return_weights: bool = False) -> Tensor | AttentionOutput:
+    def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
         _check_map(x, None)
         s = self.weights(x)
-        y = x * s
-        return AttentionOutput(y, s) if return_weights else y
+        return AttentionOutput(x * s, s if return_weights else None)
 
 
 class CBAM(nn.Module):
     """Convolutional Block Attention Module, Woo et al. 2018: channel then spatial attention.
 
-    Shapes: x (B, C, H, W) -> same. With ``return_weights`` the weights are the pair
-    (channel (B, C, 1, 1), spatial (B, 1, H, W)).
+    Shapes: x (B, C, H, W) -> context the same. With ``return_weights`` the weights are the
+    pair (channel (B, C, 1, 1), spatial (B, 1, H, W)).
 
     Example:
-        >>> CBAM(16, reduction=4)(torch.randn(2, 16, 9, 9)).shape
+        >>> CBAM(16, reduction=4)(torch.randn(2, 16, 9, 9)).context.shape
         torch.Size([2, 16, 9, 9])
     """
 
@@ -100,10 +111,9 @@ class CBAM(nn.Module):
         self.channel = ChannelAttention(channels, reduction)
         self.spatial = SpatialAttention(kernel_size)
 
-    def forward(self, x: Tensor, *, return_weights: bool = False) -> Tensor | AttentionOutput:
+    def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
         _check_map(x, self.channels)
-        c = self.channel(x)
+        c = self.channel.weights(x)
         x = x * c
         s = self.spatial.weights(x)
-        y = x * s
-        return AttentionOutput(y, (c, s)) if return_weights else y
+        return AttentionOutput(x * s, (c, s) if return_weights else None)

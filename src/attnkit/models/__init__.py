@@ -1,5 +1,14 @@
-"""Reference models built from attnkit layers."""
+"""Reference models built from attnkit layers, registered by name.
 
-from .seq2seq import ATTENTIONS, PRESETS, Seq2Seq, Seq2SeqConfig
+``build(name, config)`` makes a model from its config dataclass (or a dict of it); a
+checkpoint stores the name and the config. Decoding (greedy, beam) is shared: ``decoding``.
+"""
 
-__all__ = ["ATTENTIONS", "PRESETS", "Seq2Seq", "Seq2SeqConfig"]
+from . import decoding
+from .registry import build, config_from_dict, entry, name_of, names, register
+from .seq2seq import ATTENTIONS, PRESETS, Seq2Seq, Seq2SeqConfig, Seq2SeqState
+
+__all__ = [
+    "ATTENTIONS", "PRESETS", "Seq2Seq", "Seq2SeqConfig", "Seq2SeqState", "build",
+    "config_from_dict", "decoding", "entry", "name_of", "names", "register",
+]  # fmt: skip

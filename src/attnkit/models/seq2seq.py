@@ -2,7 +2,7 @@
 
 Encoder: a bidirectional GRU over the input characters, h_i = [h->_i; h<-_i] (Bahdanau et al.
 2014, section 3.2). Each direction reads a row only up to its own length, so padding is never
-read. On a CPU both directions run in one call of the compiled recurrence of ``models/gru.py``
+read. On a CPU both directions run in one call of the compiled recurrence of ``attnkit._ext.gru``
 (several times faster than ``nn.GRU`` at these sizes); elsewhere, or without a C++ compiler, the
 same ``nn.GRU`` modules run, the backward one over each row reversed within its length. With
 ``shared_encoder`` both directions use one GRU, told apart by a learned direction vector added
@@ -17,6 +17,8 @@ Decoder: a GRU cell, one output character per step, with one of the attention ki
   s_t = GRU([y_{t-1}; h~_{t-1}], s_{t-1}), c_t = attend(s_t, h).
 
 Every kind then outputs h~_t = tanh(W_c [c_t; s_t]) and p(y_t) = softmax(W_s h~_t).
+
+Decoding (greedy, beam) is ``attnkit.models.decoding``'s, through ``start`` and ``step``.
 """
 
 from __future__ import annotations
@@ -27,40 +29,66 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._ext.gru import gru, gru_supported, stacked_weights
 from ..layers import AdditiveAttention, LocalAttention, MultiplicativeAttention
-from ..tasks.vocab import EOS, PAD, SOS
-from .gru import gru, gru_supported, stacked_weights
+from .registry import register
 
 ATTENTIONS = ("none", "additive", "dot", "general", "scaled_dot", "local-m", "local-p")
 
 
 @dataclass
 class Seq2SeqConfig:
-    src_vocab_size: int  # input characters incl. the 3 specials
-    tgt_vocab_size: int  # output characters incl. the 3 specials
+    """The only source of the seq2seq model's defaults (``attnkit train`` uses them)."""
+
+    src_vocab_size: int  # input tokens incl. the specials
+    tgt_vocab_size: int  # output tokens incl. the specials
     attention: str = "additive"  # one of ATTENTIONS
     embed_dim: int = 32  # character embedding size (input and output)
-    hidden_dim: int = 128  # decoder state; the encoder runs hidden_dim // 2 per direction
-    attn_dim: int = 64  # hidden size of the additive score
+    hidden_dim: int = 96  # decoder state; the encoder runs hidden_dim // 2 per direction
+    attn_dim: int | None = None  # hidden size of the additive score; None: hidden_dim // 2
     local_width: int = 4  # D of local attention: the window is [p_t - D, p_t + D]
-    dropout: float = 0.1  # on embeddings and h~_t, training only
+    dropout: float = 0.0  # on embeddings and h~_t, training only
     max_output_len: int = 40  # decoding stops here if no end-of-sequence came
     shared_encoder: bool = False  # one GRU for both directions (see the module docstring)
+    pad_id: int = 0  # special ids, from the vocabulary (CharVocab's by default)
+    bos_id: int = 1
+    eos_id: int = 2
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}, got {self.attention!r}")
-        if self.hidden_dim % 2:
-            raise ValueError(f"hidden_dim must be even, got {self.hidden_dim}")
+        if self.hidden_dim < 2 or self.hidden_dim % 2:
+            raise ValueError(f"hidden_dim must be even and >= 2, got {self.hidden_dim}")
+        if self.attn_dim is None:
+            self.attn_dim = self.hidden_dim // 2
+        for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "attn_dim", "max_output_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("pad_id", "bos_id", "eos_id"):
+            if not 0 <= getattr(self, name) < self.tgt_vocab_size:
+                raise ValueError(f"{name} must be a target id below {self.tgt_vocab_size}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 PRESETS = {
-    "tiny": dict(embed_dim=16, hidden_dim=32, attn_dim=16),  # for tests
-    "small": dict(embed_dim=32, hidden_dim=128, attn_dim=64),  # the default
+    "tiny": dict(embed_dim=16, hidden_dim=32, attn_dim=16),  # for tests: a model in a blink
 }
+
+
+@dataclass
+class Seq2SeqState:
+    """What decoding carries from step to step; every tensor has the batch first."""
+
+    memory: Tensor  # encoder states h (B, S, H)
+    mask: Tensor  # real input positions (B, S)
+    summary: Tensor  # encoder final states (B, H): the context of attention="none"
+    hidden: Tensor  # decoder state s_t (B, H)
+    feed: Tensor  # attentional state h~_t (B, H), fed to the next step (Luong)
+    keys: Tensor | None  # the additive score's U h, computed once per input (B, S, A)
 
 
 def _attention_module(cfg: Seq2SeqConfig) -> nn.Module | None:
@@ -76,19 +104,28 @@ def _attention_module(cfg: Seq2SeqConfig) -> nn.Module | None:
     return LocalAttention(MultiplicativeAttention(h, h, "general"), cfg.local_width, mode)
 
 
+@register("seq2seq", Seq2SeqConfig)
 class Seq2Seq(nn.Module):
     """RNN encoder-decoder; see the module docstring for the attention kinds.
 
-    Shapes: src (B, S) ids padded with 0, src_len (B,), tgt (B, T) ids ending in
-    end-of-sequence. ``forward`` returns teacher-forced logits (B, T, V).
+    Shapes: src (B, S) padded ids, src_len (B,), tgt (B, T) ids ending in end-of-sequence.
+    ``forward`` returns teacher-forced logits (B, T, V).
+
+    Example:
+        >>> from attnkit.models import build, decoding
+        >>> model = build("seq2seq", dict(src_vocab_size=12, tgt_vocab_size=9, **PRESETS["tiny"]))
+        >>> src, src_len = torch.randint(3, 12, (2, 7)), torch.tensor([7, 4])
+        >>> out = decoding.greedy(model.eval(), src, src_len, max_len=5)
+        >>> out.weights.shape[0], out.weights.shape[2]  # (B, steps, S)
+        (2, 7)
     """
 
     def __init__(self, cfg: Seq2SeqConfig) -> None:
         super().__init__()
         self.cfg = cfg
         h, e = cfg.hidden_dim, cfg.embed_dim
-        self.src_embed = nn.Embedding(cfg.src_vocab_size, e, padding_idx=PAD)
-        self.tgt_embed = nn.Embedding(cfg.tgt_vocab_size, e, padding_idx=PAD)
+        self.src_embed = nn.Embedding(cfg.src_vocab_size, e, padding_idx=cfg.pad_id)
+        self.tgt_embed = nn.Embedding(cfg.tgt_vocab_size, e, padding_idx=cfg.pad_id)
         self.encoder_fwd = nn.GRU(e, h // 2, batch_first=True)
         if cfg.shared_encoder:
             self.direction = nn.Parameter(torch.zeros(2, e))  # added to forward / backward input
@@ -119,7 +156,7 @@ class Seq2Seq(nn.Module):
         return memory, valid, summary
 
     def _encoder_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Both directions' GRU weights, stacked (see models/gru.py)."""
+        """Both directions' GRU weights, stacked (see attnkit._ext.gru)."""
         if not self.cfg.shared_encoder:
             return stacked_weights(self.encoder_fwd, self.encoder_bwd)
         g = self.encoder_fwd  # one GRU; each direction's vector, through W_ih, is a bias
@@ -143,100 +180,52 @@ class Seq2Seq(nn.Module):
         bwd = bwd.gather(1, rev[..., None].expand_as(bwd))  # back to input order
         return torch.cat([fwd, bwd], dim=-1) * valid[..., None]  # (B, S, H), 0 on padding
 
-    # -- one decoder step -----------------------------------------------------------------------
-    def step(self, y_prev, state, feed, memory, mask, summary, t, keys=None):
-        """One output step: returns (logits (B, V), state, h~_t, weights (B, S) or None).
-
-        ``keys``: the additive score's projected memory, computed once per input.
-        """
-        emb = self.drop(self.tgt_embed(y_prev))  # (B, E)
-        kind, weights = self.cfg.attention, None
-        if kind == "none":
-            context = summary
-            state = self.cell(torch.cat([emb, context], -1), state)
-        elif kind == "additive":  # Bahdanau: attend with s_{t-1}, then update
-            context, weights = self.attention(state, memory, mask=mask, projected_keys=keys)
-            state = self.cell(torch.cat([emb, context], -1), state)
-        else:  # Luong: update with input feeding, then attend with s_t
-            state = self.cell(torch.cat([emb, feed], -1), state)
-            kw = {"positions": t} if kind == "local-m" else {}
-            context, weights = self.attention(state, memory, mask=mask, **kw)
-        feed = torch.tanh(self.combine(torch.cat([context, state], -1)))  # h~_t (B, H)
-        return self.out(self.drop(feed)), state, feed, weights
-
-    def _start(self, src, src_len):
+    # -- decoding protocol (see models/decoding.py) -------------------------------------------
+    def start(self, src: Tensor, src_len: Tensor) -> Seq2SeqState:
+        """Encode once: the state before the first output step."""
         memory, mask, summary = self.encode(src, src_len)
-        state = torch.tanh(self.bridge(summary))
-        feed = torch.zeros_like(state)
+        hidden = torch.tanh(self.bridge(summary))  # s_0
         keys = self.attention.project_keys(memory) if self.cfg.attention == "additive" else None
-        return memory, mask, summary, state, feed, keys
+        return Seq2SeqState(memory, mask, summary, hidden, torch.zeros_like(hidden), keys)
+
+    def step(
+        self, tokens: Tensor, state: Seq2SeqState, t: int
+    ) -> tuple[Tensor, Seq2SeqState, Tensor]:
+        """One output step from the previous tokens (B,): (logits (B, V), next state, weights
+        (B, S); zeros for attention="none")."""
+        emb = self.drop(self.tgt_embed(tokens))  # (B, E)
+        kind, s = self.cfg.attention, state
+        if kind == "none":
+            context, weights = s.summary, torch.zeros_like(s.mask, dtype=emb.dtype)
+            hidden = self.cell(torch.cat([emb, context], -1), s.hidden)
+        elif kind == "additive":  # Bahdanau: attend with s_{t-1}, then update
+            context, weights = self.attention(
+                s.hidden, s.memory, key_padding_mask=s.mask, projected_keys=s.keys
+            )
+            hidden = self.cell(torch.cat([emb, context], -1), s.hidden)
+        else:  # Luong: update with input feeding, then attend with s_t
+            hidden = self.cell(torch.cat([emb, s.feed], -1), s.hidden)
+            kw = {"positions": t} if kind == "local-m" else {}
+            context, weights = self.attention(hidden, s.memory, key_padding_mask=s.mask, **kw)
+        feed = torch.tanh(self.combine(torch.cat([context, hidden], -1)))  # h~_t (B, H)
+        nxt = Seq2SeqState(s.memory, s.mask, s.summary, hidden, feed, s.keys)
+        return self.out(self.drop(feed)), nxt, weights
 
     def forward(self, src: Tensor, src_len: Tensor, tgt: Tensor) -> Tensor:
         """Teacher forcing: logits (B, T, V) for predicting tgt[:, t] from tgt[:, :t]."""
-        memory, mask, summary, state, feed, keys = self._start(src, src_len)
-        y_prev = torch.full_like(tgt[:, 0], SOS)
+        state = self.start(src, src_len)
+        y_prev = torch.full_like(tgt[:, 0], self.cfg.bos_id)
         logits = []
         for t in range(tgt.shape[1]):
-            out, state, feed, _ = self.step(y_prev, state, feed, memory, mask, summary, t, keys)
+            out, state, _ = self.step(y_prev, state, t)
             logits.append(out)
             y_prev = tgt[:, t]
         return torch.stack(logits, dim=1)
 
-    def loss(self, src: Tensor, src_len: Tensor, tgt: Tensor) -> Tensor:
-        """Mean cross-entropy over real target positions (padding is not counted)."""
-        logits = self(src, src_len, tgt)
-        return F.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=PAD)
-
-    # -- decoding -------------------------------------------------------------------------------
-    @torch.no_grad()
-    def greedy(self, src: Tensor, src_len: Tensor) -> tuple[list[list[int]], Tensor]:
-        """Batched greedy decoding: (ids per example without EOS, weights (B, T, S))."""
-        memory, mask, summary, state, feed, keys = self._start(src, src_len)
-        b, s = src.shape
-        y = torch.full((b,), SOS, dtype=torch.long, device=src.device)
-        done = torch.zeros(b, dtype=torch.bool, device=src.device)
-        ids, weights = [], []
-        for t in range(self.cfg.max_output_len):
-            out, state, feed, w = self.step(y, state, feed, memory, mask, summary, t, keys)
-            y = out.argmax(-1)
-            ids.append(y)
-            weights.append(w if w is not None else torch.zeros(b, s, device=src.device))
-            done |= y == EOS
-            if done.all():
-                break
-        ids_t = torch.stack(ids, 1).tolist()
-        seqs = [row[: row.index(EOS)] if EOS in row else row for row in ids_t]
-        return seqs, torch.stack(weights, 1)
-
-    @torch.no_grad()
-    def beam(self, src: Tensor, src_len: Tensor, width: int = 4) -> tuple[list[int], Tensor]:
-        """Beam search for one input (src (1, S)): (best ids without EOS, weights (T, S))."""
-        memory, mask, summary, state, feed, keys = self._start(src, src_len)
-        beams = [(0.0, [], state, feed, [])]  # (log p, ids, state, h~, weights per step)
-        finished = []
-        for t in range(self.cfg.max_output_len):
-            k = len(beams)
-            y = torch.tensor([b[1][-1] if b[1] else SOS for b in beams], device=src.device)
-            st = torch.cat([b[2] for b in beams])
-            fd = torch.cat([b[3] for b in beams])
-            out, st, fd, w = self.step(
-                y, st, fd, memory.expand(k, -1, -1), mask.expand(k, -1), summary.expand(k, -1), t,
-                None if keys is None else keys.expand(k, -1, -1),
-            )  # fmt: skip
-            logp = out.log_softmax(-1)  # (k, V)
-            top = logp.topk(width, dim=-1)
-            cands = []
-            for i in range(k):
-                for lp, tok in zip(top.values[i].tolist(), top.indices[i].tolist(), strict=True):
-                    row = w[i] if w is not None else torch.zeros(src.shape[1], device=src.device)
-                    cands.append((beams[i][0] + lp, beams[i][1] + [tok], st[i : i + 1],
-                                  fd[i : i + 1], beams[i][4] + [row]))  # fmt: skip
-            cands.sort(key=lambda c: c[0], reverse=True)
-            beams = []
-            for c in cands[:width]:
-                (finished if c[1][-1] == EOS else beams).append(c)
-            if not beams or (finished and max(f[0] for f in finished) > beams[0][0]):
-                break
-        best = max(finished or beams, key=lambda c: c[0] / max(len(c[1]), 1))
-        ids = best[1][:-1] if best[1] and best[1][-1] == EOS else best[1]
-        return ids, torch.stack(best[4])
+    def loss(self, batch) -> Tensor:
+        """Mean cross-entropy over real target positions of a batch with ``src``, ``src_len``
+        and ``tgt`` (``attnkit.tasks.PairBatch``); padding is not counted."""
+        logits = self(batch.src, batch.src_len, batch.tgt)
+        return F.cross_entropy(
+            logits.flatten(0, 1), batch.tgt.flatten(), ignore_index=self.cfg.pad_id
+        )

@@ -1,26 +1,17 @@
-"""Data sets for the reference models: generated pairs, vocabularies and metrics."""
+"""Tasks: registered data sets with their vocabularies and metrics (see ``base``).
 
+``get(name)`` gives a task class, ``names()`` the ones that generate their own data
+("dates", "times"); ``PairTask`` serves any list of string pairs (a TSV file).
+"""
+
+from . import dates, times  # noqa: F401  (registers the tasks)
+from .base import PairTask, from_config, get, names, register
 from .metrics import char_accuracy, exact_match
-from .pairs import PairDataset, read_tsv, split, write_tsv
-from .vocab import EOS, PAD, SOS, CharVocab, UnknownCharactersError
-
-TASKS = ("dates", "times")
-
-
-def generate(task: str, n: int, seed: int = 0) -> list[tuple[str, str]]:
-    """``n`` pairs of a named task ("dates" or "times")."""
-    if task == "dates":
-        from . import dates
-
-        return dates.generate(n, seed)
-    if task == "times":
-        from . import times
-
-        return times.generate(n, seed)
-    raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
-
+from .pairs import PairBatch, PairDataset, read_tsv, split, write_tsv
+from .vocab import CharVocab, UnknownCharactersError
 
 __all__ = [
-    "EOS", "PAD", "SOS", "TASKS", "CharVocab", "PairDataset", "UnknownCharactersError",
-    "char_accuracy", "exact_match", "generate", "read_tsv", "split", "write_tsv",
+    "CharVocab", "PairBatch", "PairDataset", "PairTask", "UnknownCharactersError",
+    "char_accuracy", "exact_match", "from_config", "get", "names", "read_tsv", "register", "split",
+    "write_tsv",
 ]  # fmt: skip

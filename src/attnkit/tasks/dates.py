@@ -21,8 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from babel.dates import format_date
-from faker import Faker
+from .base import PairTask, register
 
 LOCALES = ("en_US", "en_GB", "es_ES", "fr_FR", "de_DE", "ru_RU", "zh_CN")
 FORMATS = (
@@ -37,6 +36,8 @@ CASES = (str.lower, str.upper, str.title, str)
 
 def render(date: dt.date, fmt: str, locale: str) -> str:
     """The date written with a babel pattern (or named format) in a locale."""
+    from babel.dates import format_date  # the [tasks] extra
+
     return format_date(date, OVERRIDES.get((locale, fmt), fmt), locale=locale)
 
 
@@ -44,6 +45,8 @@ def generate(
     n: int, seed: int = 0, locales: tuple[str, ...] = LOCALES, formats: tuple[str, ...] = FORMATS
 ) -> list[tuple[str, str]]:
     """``n`` (human date, ISO date) pairs, deterministic in ``seed``; duplicates are allowed."""
+    from faker import Faker  # the [tasks] extra
+
     fake = Faker()
     fake.seed_instance(seed)
     rng = random.Random(seed)
@@ -56,3 +59,20 @@ def generate(
             continue  # never one input with two targets
         pairs.append((text, iso))
     return [(t, iso) for t, iso in pairs if target_of[t] == iso]
+
+
+@register("dates")
+class DatesTask(PairTask):
+    """Human-written dates in 7 locales -> ISO 8601; see the module docstring for the data.
+
+    Worked example: the pair ("14 Sept., 1994", "1994-09-14") is encoded character by character,
+    the input with the source vocabulary ("1" -> its id, "4" -> its id, ...), the target as the
+    ten characters of "1994-09-14" followed by the end-of-sequence id. Exact match (the whole
+    ISO string right) selects the best model.
+    """
+
+    default_n = 30_000
+
+    @staticmethod
+    def generate(n: int, seed: int = 0) -> list[tuple[str, str]]:
+        return generate(n, seed)

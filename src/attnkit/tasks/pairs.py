@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .vocab import PAD, CharVocab
+from .vocab import CharVocab
 
 
 class PairDataset(Dataset):
@@ -30,25 +31,34 @@ class PairDataset(Dataset):
         src = [src_vocab.encode(s) for s, _ in self.pairs]
         tgt = [tgt_vocab.encode(t, eos=True) for _, t in self.pairs]
         self.src_len = torch.tensor([len(s) for s in src])
-        self.src = _pad(src)
-        self.tgt = _pad(tgt)
+        self.src = _pad(src, src_vocab.pad_id)
+        self.tgt = _pad(tgt, tgt_vocab.pad_id)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
-        return self.src[i], self.src_len[i], self.tgt[i]
+    def __getitem__(self, i: int) -> PairBatch:
+        return PairBatch(self.src[i], self.src_len[i], self.tgt[i])
 
-    def batch(self, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(src (b, S'), src_len (b,), tgt (b, T')) trimmed to the longest in the batch."""
+    def batch(self, index: Tensor) -> PairBatch:
+        """The examples ``index`` as one batch, trimmed to the longest input and target in it."""
         lengths = self.src_len[index]
         tgt = self.tgt[index]
-        tgt_len = int((tgt != PAD).sum(1).max())
-        return self.src[index, : int(lengths.max())], lengths, tgt[:, :tgt_len]
+        tgt_len = int((tgt != self.tgt_vocab.pad_id).sum(1).max())
+        return PairBatch(self.src[index, : int(lengths.max())], lengths, tgt[:, :tgt_len])
 
 
-def _pad(seqs: list[list[int]]) -> Tensor:
-    out = torch.full((len(seqs), max(len(s) for s in seqs)), PAD, dtype=torch.long)
+class PairBatch(NamedTuple):
+    """A batch of encoded pairs: src (B, S) padded ids, src_len (B,), tgt (B, T) target ids
+    followed by end-of-sequence and padding."""
+
+    src: Tensor
+    src_len: Tensor
+    tgt: Tensor
+
+
+def _pad(seqs: list[list[int]], pad_id: int) -> Tensor:
+    out = torch.full((len(seqs), max(len(s) for s in seqs)), pad_id, dtype=torch.long)
     for i, s in enumerate(seqs):
         out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
     return out

@@ -19,6 +19,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from .base import PairTask, register
+
 ONES = (
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
     "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
@@ -139,3 +141,19 @@ def generate(n: int, seed: int = 0) -> list[tuple[str, str]]:
             raise AssertionError(f"{text!r} read as both {target_of[text]} and {target}")
         pairs.append((text, target))
     return pairs
+
+
+@register("times")
+class TimesTask(PairTask):
+    """Human-written times of day -> "HH:MM"; see the module docstring for the forms and rules.
+
+    Worked example: "quarter to six pm" is encoded as the ids of its 17 characters; the target
+    "17:45" as the ids of "1", "7", ":", "4", "5" and then end-of-sequence. Exact match selects
+    the best model.
+    """
+
+    default_n = 10_000
+
+    @staticmethod
+    def generate(n: int, seed: int = 0) -> list[tuple[str, str]]:
+        return generate(n, seed)

@@ -1,10 +1,16 @@
-"""Character vocabularies."""
+"""Vocabularies: tokens <-> ids, with the special tokens every model needs.
+
+A vocabulary owns its special tokens: ``pad_id``, ``bos_id`` (start of sequence) and
+``eos_id`` (end of sequence). Models take these ids from their config, which a recipe fills
+from the vocabulary, so no model depends on a task. :class:`CharVocab` tokenises per
+character; a subword vocabulary has the same interface (``encode``, ``decode``, ``unknown``,
+the ids, ``to_list`` / ``from_list`` for checkpoints).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-PAD, SOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<s>", "</s>")
 
 
@@ -21,9 +27,13 @@ class CharVocab:
     """Characters <-> ids; ids 0, 1, 2 are padding, start and end of sequence.
 
     >>> v = CharVocab("ab")
+    >>> v.pad_id, v.bos_id, v.eos_id
+    (0, 1, 2)
     >>> v.encode("ba", eos=True), v.decode([4, 3, 2, 3])
     ([4, 3, 2], 'ba')
     """
+
+    pad_id, bos_id, eos_id = 0, 1, 2  # the positions of SPECIALS
 
     def __init__(self, chars: Iterable[str]) -> None:
         self.itos: list[str] = [*SPECIALS, *sorted(set(chars) - set(SPECIALS))]
@@ -45,13 +55,13 @@ class CharVocab:
         if missing:
             raise UnknownCharactersError(text, missing)
         ids = [self.stoi[c] for c in text]
-        return [*ids, EOS] if eos else ids
+        return [*ids, self.eos_id] if eos else ids
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids`` up to the first end-of-sequence; special ids are dropped."""
         out = []
         for i in ids:
-            if i == EOS:
+            if i == self.eos_id:
                 break
             if i >= len(SPECIALS):
                 out.append(self.itos[i])

@@ -1,14 +1,15 @@
-"""Training, evaluation and checkpoints for the reference models."""
+"""The generic trainer and checkpoints (see ``loop`` for what it asks of models and tasks)."""
 
-from .checkpoint import CheckpointError, load_model, save_model
-from .loop import TrainConfig, evaluate, fit, predict
+from .checkpoint import CheckpointError, load_model, read_config, save_model
+from .loop import TrainConfig, epoch_seed, fit, shuffled
 
 __all__ = [
     "CheckpointError",
     "TrainConfig",
-    "evaluate",
+    "epoch_seed",
     "fit",
     "load_model",
-    "predict",
+    "read_config",
     "save_model",
+    "shuffled",
 ]

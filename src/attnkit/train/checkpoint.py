@@ -1,12 +1,16 @@
 """Checkpoints: a directory with model.safetensors, config.json and trainer.pt.
 
 - ``model.safetensors``: the weights of the best model so far (no code, no pickle);
-- ``config.json``: model config, task, vocabularies, attnkit version, metrics;
+- ``config.json``: ``{"model": registered name, "config": {...}}``, the task with its
+  vocabularies, where the data came from, attnkit version, metrics;
 - ``trainer.pt``: what ``--resume`` needs (last weights, optimizer, scheduler, RNG, history),
   read with ``torch.load(weights_only=True)``.
 
 Every file is written to a temporary name in the same directory and renamed, so an
 interrupted write never leaves a half-written checkpoint behind.
+
+Checkpoints written by attnkit 0.1 (config.json with the seq2seq config under "model" and the
+vocabularies at the top level) load too: :func:`read_config` upgrades them on reading.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from .. import __version__
-from ..models import Seq2Seq, Seq2SeqConfig
-from ..tasks import CharVocab
+from ..models import registry
 
 MODEL, CONFIG, TRAINER = "model.safetensors", "config.json", "trainer.pt"
+FORMAT = 2  # config.json layout; 1 is attnkit 0.1's
 
 
 class CheckpointError(ValueError):
@@ -43,22 +48,17 @@ def _atomic(path: Path, write) -> None:
             os.unlink(tmp)
 
 
-def save_model(
-    directory: str | Path,
-    model: Seq2Seq,
-    src_vocab: CharVocab,
-    tgt_vocab: CharVocab,
-    meta: dict[str, Any],
-) -> None:
-    """Write the weights and config.json (atomically, weights first)."""
+def save_model(directory: str | Path, model: nn.Module, meta: dict[str, Any]) -> None:
+    """Write the weights and config.json (atomically, weights first); ``model`` must be a
+    registered model, ``meta`` anything JSON-able to keep beside it."""
     directory = Path(directory)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     _atomic(directory / MODEL, lambda p: save_file(state, p))
     config = {
         "attnkit_version": __version__,
-        "model": model.cfg.to_dict(),
-        "src_vocab": src_vocab.to_list(),
-        "tgt_vocab": tgt_vocab.to_list(),
+        "format": FORMAT,
+        "model": registry.name_of(model),
+        "config": registry.config_to_dict(model.cfg),
         **meta,
     }
     text = json.dumps(config, indent=1, ensure_ascii=False)
@@ -66,21 +66,52 @@ def save_model(
 
 
 def read_config(directory: str | Path) -> dict | None:
-    """config.json as a dict, or None when there is none yet; CheckpointError if unreadable."""
+    """config.json as a dict (upgraded to the current layout), or None when there is none
+    yet; CheckpointError if unreadable."""
     path = Path(directory) / CONFIG
     if not path.is_file():
         return None
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         raise CheckpointError(f"{path} is corrupt: {err}") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{path} is corrupt: not a JSON object")
+    if isinstance(config.get("model"), dict):
+        config = _upgrade_v1(config)
+    if not isinstance(config.get("model"), str) or not isinstance(config.get("config"), dict):
+        raise CheckpointError(f"{path} is corrupt: no model name and config")
     return config
 
 
-def load_model(directory: str | Path) -> tuple[Seq2Seq, CharVocab, CharVocab, dict]:
-    """(model in eval mode, src vocab, tgt vocab, config dict); CheckpointError if unusable."""
+def _upgrade_v1(old: dict) -> dict:
+    """attnkit 0.1's config.json (a seq2seq model) in the current layout."""
+    new = {
+        k: v
+        for k, v in old.items()
+        if k
+        not in ("model", "src_vocab", "tgt_vocab", "task", "n", "seed", "held_out", "max_input_len")
+    }
+    new.update(format=FORMAT, model="seq2seq", config=old["model"], upgraded_from=1)
+    new["task"] = {
+        "name": old.get("task") or "pairs",
+        "src_vocab": old.get("src_vocab"),
+        "tgt_vocab": old.get("tgt_vocab"),
+        "max_input_len": old.get("max_input_len", 200),
+    }
+    if old.get("task"):
+        new["data"] = {k: old.get(k) for k in ("task", "n", "seed", "held_out")}
+    else:
+        new["data"] = {"file": old.get("data"), "seed": old.get("seed"),
+                       "held_out": old.get("held_out")}  # fmt: skip
+    return new
+
+
+def load_model(directory: str | Path) -> tuple[nn.Module, dict]:
+    """(model in eval mode, config dict); CheckpointError if missing, corrupt or mismatched.
+
+    The config is checked field by field against the model's config dataclass before anything
+    is built, and the weights against the model's shapes."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"no checkpoint directory at {directory}")
@@ -89,18 +120,16 @@ def load_model(directory: str | Path) -> tuple[Seq2Seq, CharVocab, CharVocab, di
             raise CheckpointError(f"{directory} is not a checkpoint: {name} is missing")
     config = read_config(directory)
     try:
-        cfg = Seq2SeqConfig(**config["model"])
-        src_vocab = CharVocab.from_list(config["src_vocab"])
-        tgt_vocab = CharVocab.from_list(config["tgt_vocab"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        model = registry.build(
+            config["model"], registry.config_from_dict(config["model"], config["config"])
+        )
+    except (ValueError, TypeError) as err:
         raise CheckpointError(f"{directory / CONFIG} is corrupt: {err}") from None
-    model = Seq2Seq(cfg)
     try:
-        state = load_file(directory / MODEL)
-        model.load_state_dict(state)
+        model.load_state_dict(load_file(directory / MODEL))
     except Exception as err:  # safetensors raises its own error types
         raise CheckpointError(f"{directory / MODEL} is corrupt or does not match: {err}") from None
-    return model.eval(), src_vocab, tgt_vocab, config
+    return model.eval(), config
 
 
 def save_trainer(directory: str | Path, state: dict[str, Any]) -> None:

@@ -39,29 +39,27 @@ def _label(ch: str) -> str:
     return f"U+{ord(ch):04X}"
 
 
-def save_heatmap(
+def heatmap_figure(
     weights: torch.Tensor,
     inputs: Sequence[str],
     outputs: Sequence[str],
-    path: str | Path,
     title: str | None = None,
-) -> Path:
-    """Draw a (T_out, S_in) weight matrix with labelled axes and a colour bar; returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+):
+    """A matplotlib ``Figure`` of a (T_out, S_in) weight matrix: inputs across, outputs down,
+    each tick labelled with its character (a space as "␣"), and a colour bar. No pyplot is
+    involved, so matplotlib's global backend and open figures are left as they were."""
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
 
     w = weights.detach().float().cpu().numpy()
-    if w.shape != (len(outputs), len(inputs)):
+    if w.ndim != 2 or w.shape != (len(outputs), len(inputs)):
         raise ValueError(
             f"weights {w.shape} do not match {len(outputs)} outputs x {len(inputs)} inputs"
         )
     fonts = [name for name, _ in _available_fonts()] or ["DejaVu Sans"]
-    with plt.rc_context({"font.family": fonts}):
-        fig, ax = plt.subplots(
-            figsize=(max(4, 0.32 * len(inputs) + 2), max(3, 0.32 * len(outputs) + 1.5))
-        )
+    with rc_context({"font.family": fonts}):
+        fig = Figure(figsize=(max(4, 0.32 * len(inputs) + 2), max(3, 0.32 * len(outputs) + 1.5)))
+        ax = fig.subplots()
         im = ax.imshow(w, cmap="viridis", vmin=0, vmax=max(float(w.max()), 1e-6), aspect="auto")
         ax.set_xticks(range(len(inputs)), [_label(c) for c in inputs])
         ax.set_yticks(range(len(outputs)), [_label(c) for c in outputs])
@@ -71,8 +69,27 @@ def save_heatmap(
             ax.set_title("".join(c if c == " " else _label(c) for c in title))
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
         fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+    return fig
+
+
+def save_heatmap(
+    weights: torch.Tensor,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Write :func:`heatmap_figure` to ``path`` (PNG, SVG or PDF by its suffix); returns it.
+
+    Example:
+        >>> import tempfile, torch
+        >>> w = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     save_heatmap(w, "ab", "AB", f"{d}/map.png").stat().st_size > 0
+        True
+    """
+    fig = heatmap_figure(weights, inputs, outputs, title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
     return path

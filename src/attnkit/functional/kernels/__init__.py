@@ -1,4 +1,5 @@
-"""Kernel registry: each kernel has ``supports(request) -> bool`` and ``run(request)``.
+"""Kernel registry: each kernel has ``unsupported(request) -> str | None`` (why it cannot serve
+the request, or None) and ``run(request)``.
 
 ``eager`` is the reference that serves every request; the others are checked against it:
 ``sdpa`` (torch's fused kernel, dot-product scores), ``chunked`` (online softmax over blocks,

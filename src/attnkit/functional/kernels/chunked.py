@@ -6,8 +6,8 @@ running maximum m, the running sum l and the running output o (REFERENCES.md). A
 o / l is the context and L = m + log l the log-sum-exp, saved for the backward pass and for the
 weights on demand, a = exp(s - L). Extra memory is O(Tq * Dv) plus one (block_q, block_k)
 block of scores; the additive score's (Tq, Tk, hidden) tensor is never formed, because its
-blocks come from the fused score (``fused.py``), or from torch operations over one block where
-that is unavailable.
+blocks come from the fused score (``attnkit._ext.additive``), or from torch operations over one
+block where that is unavailable.
 
 Blocks that the causal/window structure masks entirely are skipped, and so are blocks whose
 user mask is all False. A query with no visible key gets context 0, L = -inf and zero gradient.
@@ -22,24 +22,26 @@ from functools import partial
 import torch
 from torch import Tensor
 
+from ..._ext import additive as fused
 from ..output import AttentionOutput
 from ..scores import AdditiveParams, additive_projected, project_keys, scaled_dot
-from . import fused
 from .request import Request, acc_dtype, pick
 
 BLOCK_Q = 256
 BLOCK_K = 512
 
 
-def supports(req: Request) -> bool:
+def unsupported(req: Request) -> str | None:
     """Every score but "linear"; no dropout (its mask would have to be replayed per block); a
     callable score only under ``torch.no_grad()``: parameters it closes over are out of the
-    kernel's reach, so their gradients could not be computed."""
-    if req.dropout_p > 0 or req.score == "linear":
-        return False
-    if callable(req.score):
-        return not torch.is_grad_enabled()
-    return True
+    kernel's reach, so their gradients could not be computed. Returns why not, or None."""
+    if req.score == "linear":
+        return 'score="linear" has no softmax to chunk (use impl="linear")'
+    if req.dropout_p > 0:
+        return "it takes no attention dropout"
+    if callable(req.score) and torch.is_grad_enabled():
+        return "a callable score needs gradients it cannot reach; call it under torch.no_grad()"
+    return None
 
 
 def _needs_grad(req: Request) -> bool:
@@ -97,7 +99,7 @@ def make_core(req: Request, dtype: torch.dtype) -> Core:
         block = _additive_fused if use_fused(dtype, q.device) else additive_projected
         fn = block if scale is None else (lambda ab, bb, v: block(ab, bb, v) * scale)
         return Core(q @ p.w_q.T, project_keys(k, p), (p.v,), fn)
-    fn = req.score_fn  # a callable: forward only (see supports)
+    fn = req.score_fn  # a callable: forward only (see unsupported)
     return Core(q, k, (), lambda qb, kb: fn(qb, kb).to(dtype))
 
 

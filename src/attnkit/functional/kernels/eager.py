@@ -10,9 +10,9 @@ from . import linear
 from .request import Request
 
 
-def supports(req: Request) -> bool:
+def unsupported(req: Request) -> str | None:
     """Eager serves every request."""
-    return True
+    return None
 
 
 def run(req: Request) -> AttentionOutput:

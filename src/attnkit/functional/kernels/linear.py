@@ -36,8 +36,11 @@ def feature_map(x: Tensor) -> Tensor:
     return F.elu(x) + 1.0
 
 
-def supports(req: Request) -> bool:
-    return req.score == "linear"
+def unsupported(req: Request) -> str | None:
+    """Why the linear kernel cannot serve ``req`` (a softmax score), or None."""
+    if req.score == "linear":
+        return None
+    return f'it computes score="linear" only, not score={req.score!r}'
 
 
 def _divide(num: Tensor, den: Tensor) -> Tensor:

@@ -21,10 +21,12 @@ from .request import Request, pick
 _DOT_SCORES = ("dot", "scaled_dot", "general")
 
 
-def supports(req: Request) -> bool:
+def unsupported(req: Request) -> str | None:
     """SDPA computes softmax(q k^T * scale) v: the "dot" and "scaled_dot" scores, and "general"
-    as the dot product of (q W) with k."""
-    return isinstance(req.score, str) and req.score in _DOT_SCORES
+    as the dot product of (q W) with k. Returns why it cannot serve ``req``, or None."""
+    if isinstance(req.score, str) and req.score in _DOT_SCORES:
+        return None
+    return f"it computes dot-product scores {_DOT_SCORES} only, not score={req.score!r}"
 
 
 def _effective_scale(req: Request) -> float:

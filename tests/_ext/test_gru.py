@@ -3,8 +3,8 @@ import copy
 import pytest
 import torch
 
-from attnkit.functional.kernels.native import ENV_DISABLE
-from attnkit.models.gru import gru, gru_supported, stacked_weights
+from attnkit._ext.gru import gru, gru_supported, stacked_weights
+from attnkit._ext.native import ENV_DISABLE
 
 F64 = torch.float64
 needs_kernel = pytest.mark.skipif(not gru_supported(torch.zeros(1)), reason="no C++ compiler")

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..functional.kernels.native import I64, INT, PTR, Library, suffix
+from .native import I64, INT, PTR, Library, suffix
 
 __all__ = ["gru", "gru_supported", "stacked_weights"]
 

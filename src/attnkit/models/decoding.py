@@ -1,0 +1,181 @@
+"""Decoding shared by every autoregressive model: greedy and beam search, with the weights.
+
+A model decodes through a small protocol (:class:`Decoder`):
+
+- ``model.cfg`` has ``bos_id``, ``eos_id`` and ``max_output_len``;
+- ``model.start(src, src_len) -> state``: encode a batch once; the state is a dataclass (or
+  tuple) of tensors whose first dimension is the batch, or None;
+- ``model.step(tokens, state, t) -> (logits (B, V), state, weights)``: one output step from the
+  previous tokens (B,); ``weights`` is a tensor with the batch first (the attention of this
+  step, e.g. (B, S)).
+
+Both searches rank hypotheses by one score, the length-normalised log-probability
+``sum(log p(y_t)) / len(y)``, where ``len`` counts the end-of-sequence token (Wu et al. 2016
+use a softer length penalty; with exponent 1 it is this one). Beam search stops as soon as no
+live hypothesis can beat the best finished one under that score, and chooses by it.
+
+Plain beam search can prune greedy's prefix and end with a less probable sequence than greedy
+decoding; here the greedy hypothesis is always one of the candidates, so a wider beam never
+returns a sequence that scores below greedy's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+__all__ = ["Decoded", "Decoder", "beam_search", "greedy", "select_state", "sequence_score"]
+
+
+class Decoder(Protocol):
+    cfg: Any  # bos_id, eos_id, max_output_len
+
+    def start(self, src: Tensor, src_len: Tensor) -> Any: ...
+
+    def step(self, tokens: Tensor, state: Any, t: int) -> tuple[Tensor, Any, Tensor]: ...
+
+
+@dataclass
+class Decoded:
+    """Decoded sequences, without end-of-sequence.
+
+    ``ids``: one list per input; ``weights``: (B, T, ...) per step (rows past a sequence's end
+    belong to no token); ``scores``: (B,) length-normalised log-probabilities.
+    """
+
+    ids: list[list[int]]
+    weights: Tensor
+    scores: Tensor
+
+
+def select_state(state: Any, index: Tensor) -> Any:
+    """The rows ``index`` (K,) of every batch-first tensor in a decoder state."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state.index_select(0, index.to(state.device))
+    if dataclasses.is_dataclass(state):
+        return dataclasses.replace(
+            state,
+            **{
+                f.name: select_state(getattr(state, f.name), index)
+                for f in dataclasses.fields(state)
+            },
+        )
+    if isinstance(state, tuple | list):
+        return type(state)(select_state(s, index) for s in state)
+    return state
+
+
+def _trim(row: list[int], eos: int) -> list[int]:
+    return row[: row.index(eos)] if eos in row else row
+
+
+@torch.no_grad()
+def greedy(model: Decoder, src: Tensor, src_len: Tensor, max_len: int | None = None) -> Decoded:
+    """Batched greedy decoding: the most probable token at every step, until every row has
+    ended or ``max_len`` (default ``model.cfg.max_output_len``) steps."""
+    cfg = model.cfg
+    max_len = cfg.max_output_len if max_len is None else max_len
+    b = src.shape[0]
+    state = model.start(src, src_len)
+    y = torch.full((b,), cfg.bos_id, dtype=torch.long, device=src.device)
+    done = torch.zeros(b, dtype=torch.bool, device=src.device)
+    logp = torch.zeros(b, dtype=torch.float64, device=src.device)
+    length = torch.zeros(b, dtype=torch.long, device=src.device)
+    ids, weights = [], []
+    for t in range(max_len):
+        logits, state, w = model.step(y, state, t)
+        step_logp, y = logits.float().log_softmax(-1).max(-1)
+        logp += torch.where(done, 0.0, step_logp.double())
+        length += (~done).long()
+        ids.append(y)
+        weights.append(w)
+        done |= y == cfg.eos_id
+        if done.all():
+            break
+    rows = torch.stack(ids, 1).tolist()
+    seqs = [_trim(r, cfg.eos_id) for r in rows]
+    return Decoded(seqs, torch.stack(weights, 1), logp / length.clamp(min=1))
+
+
+@dataclass
+class _Hyp:
+    logp: float
+    ids: list[int]
+    weights: list[Tensor]
+
+    def score(self) -> float:
+        return self.logp / max(len(self.ids), 1)
+
+
+@torch.no_grad()
+def beam_search(
+    model: Decoder, src: Tensor, src_len: Tensor, width: int = 4, max_len: int | None = None
+) -> Decoded:
+    """Beam search for one input (src (1, S)): the best of ``width`` hypotheses and greedy's,
+    by length-normalised log-probability. Returns a Decoded of batch 1."""
+    if src.shape[0] != 1:
+        raise ValueError(f"beam_search decodes one input at a time, got a batch of {src.shape[0]}")
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"beam width must be an int >= 1, got {width!r}")
+    cfg = model.cfg
+    max_len = cfg.max_output_len if max_len is None else max_len
+    first = greedy(model, src, src_len, max_len)
+    g_ids = first.ids[0] + ([cfg.eos_id] if len(first.ids[0]) < first.weights.shape[1] else [])
+    finished = [_Hyp(float(first.scores[0]) * len(g_ids), g_ids, list(first.weights[0]))]
+
+    state = model.start(src, src_len)
+    live = [_Hyp(0.0, [], [])]
+    for t in range(max_len):
+        tokens = torch.tensor([h.ids[-1] if h.ids else cfg.bos_id for h in live], device=src.device)
+        logits, state, w = model.step(tokens, state, t)
+        logp = logits.float().log_softmax(-1)  # (K, V)
+        top = logp.topk(min(width, logp.shape[-1]), dim=-1)
+        cands = [
+            (live[i].logp + lp, i, tok)
+            for i in range(len(live))
+            for lp, tok in zip(top.values[i].tolist(), top.indices[i].tolist(), strict=True)
+        ]
+        cands.sort(key=lambda c: c[0], reverse=True)  # same length: same order as the score
+        parents, nxt = [], []
+        for total, i, tok in cands[:width]:
+            hyp = _Hyp(total, live[i].ids + [tok], live[i].weights + [w[i]])
+            if tok == cfg.eos_id or t == max_len - 1:
+                finished.append(hyp)
+            else:
+                nxt.append(hyp)
+                parents.append(i)
+        if not nxt:
+            break
+        best = max(h.score() for h in finished)
+        # a live hypothesis only loses log-probability; the most it can reach is logp / max_len
+        if best >= max(h.logp for h in nxt) / max_len:
+            break
+        live = nxt
+        state = select_state(state, torch.tensor(parents))
+    top_hyp = max(finished, key=_Hyp.score)
+    ids = _trim(top_hyp.ids, cfg.eos_id)
+    weights = torch.stack(top_hyp.weights)[None]  # (1, T, ...)
+    return Decoded([ids], weights, torch.tensor([top_hyp.score()], dtype=torch.float64))
+
+
+@torch.no_grad()
+def sequence_score(model: Decoder, src: Tensor, src_len: Tensor, ids: list[int]) -> float:
+    """The length-normalised log-probability of ``ids`` (then end-of-sequence, unless the
+    sequence is ``max_output_len`` long) for one input, by teacher forcing."""
+    cfg = model.cfg
+    seq = list(ids) + ([cfg.eos_id] if len(ids) < cfg.max_output_len else [])
+    state = model.start(src, src_len)
+    y = torch.tensor([cfg.bos_id], device=src.device)
+    total = 0.0
+    for t, tok in enumerate(seq):
+        logits, state, _ = model.step(y, state, t)
+        total += float(logits.float().log_softmax(-1)[0, tok])
+        y = torch.tensor([tok], device=src.device)
+    return total / max(len(seq), 1) if seq else -math.inf

@@ -1,0 +1,189 @@
+"""The seq2seq recipe: a string-to-string task, the RNN encoder-decoder, the trainer.
+
+Defaults come from the dataclasses alone (``Seq2SeqConfig``, ``TrainConfig``); ``PRESETS``
+holds the few settings tuned for a task, by field name. Explicit settings always win.
+
+    >>> from attnkit.recipes import seq2seq
+    >>> seq2seq.resolve("times", {"attention": "dot"})[1].epochs  # the times preset
+    8
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import tasks
+from ..models import Seq2SeqConfig, build
+from ..tasks import PairDataset, PairTask, read_tsv, split
+from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
+
+__all__ = ["HELD_OUT", "PRESETS", "Run", "SettingsError", "held_out_pairs", "load", "resolve",
+           "train"]  # fmt: skip
+
+HELD_OUT = 0.2  # the share of distinct inputs held out for selection and evaluation
+# per-task settings that differ from the dataclasses' defaults (fields of either)
+PRESETS: dict[str, dict[str, Any]] = {
+    "times": {"epochs": 8, "hidden_dim": 128},  # fastest to 99.5% (benchmarks/times_speed.py)
+}
+MODEL_FIELDS = frozenset(f.name for f in fields(Seq2SeqConfig))
+TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
+# what a resumed run must keep: the model, and what decides the batches and the schedule
+FIXED_ON_RESUME = MODEL_FIELDS | {"epochs", "batch_size", "lr", "seed", "clip"}
+# set from the data, never by the user
+DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
+                         "bos_id", "eos_id"})  # fmt: skip
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used (unknown, or contradicting the run being resumed)."""
+
+
+@dataclass
+class Run:
+    """A trained or loaded experiment."""
+
+    model: nn.Module
+    task: PairTask
+    config: dict[str, Any]  # config.json, plus "history" after training
+    held_out: PairDataset | None = None
+
+
+def resolve(task: str | None, settings: dict[str, Any]) -> tuple[dict[str, Any], TrainConfig]:
+    """(model config overrides, TrainConfig) from the task's preset and explicit settings
+    (fields of Seq2SeqConfig or TrainConfig; None means "not given")."""
+    explicit = {k: v for k, v in settings.items() if v is not None}
+    unknown = sorted(set(explicit) - MODEL_FIELDS - TRAIN_FIELDS)
+    if unknown:
+        raise SettingsError(f"unknown settings: {', '.join(unknown)}")
+    given = sorted(set(explicit) & DATA_FIELDS)
+    if given:
+        raise SettingsError(f"{', '.join(given)} come from the data, not from settings")
+    merged = {**PRESETS.get(task or "", {}), **explicit}
+    model = {k: v for k, v in merged.items() if k in MODEL_FIELDS}
+    return model, TrainConfig(**{k: v for k, v in merged.items() if k in TRAIN_FIELDS})
+
+
+def _resume_settings(saved: dict, settings: dict[str, Any], out) -> dict[str, Any]:
+    """The settings of the run in ``out``, where the user gave none; SettingsError where the
+    user's contradict it."""
+    previous = {**saved.get("train_config", {}), **saved["config"]}
+    conflicts = [
+        f"{k}={previous[k]!r}"
+        for k in sorted(FIXED_ON_RESUME - DATA_FIELDS)
+        if k in previous and settings.get(k) is not None and settings[k] != previous[k]
+    ]
+    if conflicts:
+        raise SettingsError(
+            f"{out} holds a run with {', '.join(conflicts)}; resume it with those, or leave "
+            "them out"
+        )
+    kept = {k: previous[k] for k in FIXED_ON_RESUME - DATA_FIELDS if k in previous}
+    return {**settings, **kept}
+
+
+def _data(task: str | None, data: str | None, n: int | None, seed: int):
+    """(pairs, description of their origin) of a registered task or a TSV file."""
+    if (task is None) == (data is None):
+        raise SettingsError(
+            f"give a task ({' or '.join(tasks.names())}) or a TSV file of pairs, "
+            "not both or neither"
+        )
+    if data is not None:
+        return read_tsv(data), {"file": str(data), "seed": seed, "held_out": HELD_OUT}
+    task_cls = tasks.get(task)
+    n = task_cls.default_n if n is None else n
+    if n < 10:
+        raise SettingsError(f"n must be at least 10, got {n}")
+    pairs = task_cls.generate(n, seed)
+    return pairs, {"task": task, "n": n, "seed": seed, "held_out": HELD_OUT}
+
+
+def _check_same_data(saved: dict, task, data, n, out) -> tuple[Any, Any, Any]:
+    """The run's data where the user named none; SettingsError where the user's differs."""
+    src = saved.get("data") or {}
+    if task is None and data is None:
+        task, data = src.get("task"), src.get("file")
+        n = src.get("n") if n is None else n
+    ours = {"task": task, "file": str(data) if data else None, "n": n}
+    for key, value in ours.items():
+        if value is not None and src.get(key) != value:
+            raise SettingsError(f"{out} holds a run on {key} {src.get(key)!r}, not {value!r}")
+    return task, data, n
+
+
+def train(
+    task: str | None = None,
+    data: str | Path | None = None,
+    *,
+    out: str | Path,
+    n: int | None = None,
+    resume: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    log=print,
+    **settings: Any,
+) -> Run:
+    """Train a seq2seq model on a registered task (``n`` generated pairs) or a TSV file of
+    pairs; keep the best in the checkpoint directory ``out``. ``settings`` are fields of
+    Seq2SeqConfig or TrainConfig (``attention="dot"``, ``hidden_dim=128``, ``epochs=5``...).
+    With ``resume`` the run in ``out`` continues with its own settings."""
+    if threads:
+        torch.set_num_threads(threads)
+    saved = read_config(out) if resume else None
+    if saved is not None:
+        task, data, n = _check_same_data(saved, task, data, n, out)
+        settings = _resume_settings(saved, settings, out)
+    model_kw, tcfg = resolve(task, {**settings, "progress": progress})
+    torch.manual_seed(tcfg.seed)
+    pairs, source = _data(task, None if data is None else str(data), n, tcfg.seed)
+    train_pairs, held = split(pairs, HELD_OUT, tcfg.seed)
+    the_task = (tasks.get(task) if task else PairTask).from_pairs(pairs)
+    tv = the_task.tgt_vocab
+    cfg = Seq2SeqConfig(
+        len(the_task.src_vocab), len(tv), max_output_len=2 * max(len(t) for _, t in pairs) + 2,
+        pad_id=tv.pad_id, bos_id=tv.bos_id, eos_id=tv.eos_id, **model_kw,
+    )  # fmt: skip
+    model = build("seq2seq", cfg)
+    held_ds = the_task.dataset(held)
+    log(f"{len(train_pairs)} training pairs, {len(held)} held out; attention {cfg.attention}")
+    meta = {"task": the_task.to_config(), "data": source}
+    state = fit(model, the_task, the_task.dataset(train_pairs), held_ds, tcfg, out, meta,
+                resume=resume, log=log)  # fmt: skip
+    best = load(out)
+    best.config["history"] = state["history"]
+    best.held_out = held_ds
+    return best
+
+
+def load(checkpoint: str | Path) -> Run:
+    """The model and task saved in ``checkpoint``; CheckpointError if they do not fit."""
+    model, config = load_model(checkpoint)
+    try:
+        task = tasks.from_config(config.get("task"))
+    except ValueError as err:
+        raise CheckpointError(f"{checkpoint}/config.json: {err}") from None
+    cfg = model.cfg
+    sizes = (len(task.src_vocab), len(task.tgt_vocab))
+    if sizes != (cfg.src_vocab_size, cfg.tgt_vocab_size):
+        raise CheckpointError(
+            f"{checkpoint}/config.json: vocabularies of {sizes} entries do not match the "
+            f"model's {(cfg.src_vocab_size, cfg.tgt_vocab_size)}"
+        )
+    return Run(model, task, config)
+
+
+def held_out_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """The held-out pairs of the run a checkpoint's config describes (regenerated)."""
+    src = config.get("data") or {}
+    if not src.get("task"):
+        raise SettingsError("this checkpoint was trained on a file: pass --data FILE.tsv")
+    try:
+        pairs = tasks.get(src["task"]).generate(int(src["n"]), int(src["seed"]))
+        return split(pairs, float(src["held_out"]), int(src["seed"]))[1]
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"config.json: the data description is unusable: {err}") from None

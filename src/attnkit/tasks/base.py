@@ -1,0 +1,190 @@
+"""Tasks: what a model learns, as data sets with a vocabulary and metrics.
+
+The trainer needs three things of a task (``attnkit.train.fit``):
+
+- data sets with ``len(data)`` and ``data.batch(indices)``, the batch that ``model.loss`` takes;
+- ``task.evaluate(model, data) -> dict`` of metrics, in which ``task.selection_metric`` (higher
+  is better) picks the best epoch;
+- ``task.to_config()``, a JSON-able description (vocabularies included) that a checkpoint keeps
+  and ``attnkit.tasks.from_config`` reads back.
+
+Tasks are registered by name (:func:`register`); the command line lists them
+(``attnkit train TASK``). :class:`PairTask` is the string-to-string kind (dates, times, a TSV
+file of pairs); later kinds (translation, series, classification) follow the same protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from .metrics import char_accuracy, exact_match
+from .pairs import PairDataset
+from .vocab import CharVocab
+
+__all__ = ["PairTask", "from_config", "get", "names", "register"]
+
+_TASKS: dict[str, type[PairTask]] = {}
+
+
+def register(name: str) -> Callable[[type], type]:
+    """Class decorator: make a task class available as ``get(name)`` and to the command line."""
+
+    def decorate(cls: type) -> type:
+        cls.name = name
+        _TASKS[name] = cls
+        return cls
+
+    return decorate
+
+
+def names() -> list[str]:
+    """The registered task names that generate their own data, sorted."""
+    return sorted(n for n, cls in _TASKS.items() if cls.default_n is not None)
+
+
+def get(name: str) -> type[PairTask]:
+    if name not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(sorted(_TASKS))}")
+    return _TASKS[name]
+
+
+def from_config(config: Any) -> PairTask:
+    """The task a checkpoint describes (``task.to_config()``); ValueError if malformed."""
+    if not isinstance(config, dict) or not isinstance(config.get("name"), str):
+        raise ValueError("the task description must be an object with a 'name'")
+    return get(config["name"]).from_config(config)
+
+
+@register("pairs")
+class PairTask:
+    """A string-to-string task: read a string, write a string, one character at a time.
+
+    Holds the source and target vocabularies and the longest input the model is meant to read.
+    The metrics are exact match (whole strings; the selection metric) and character accuracy.
+    This base class serves any list of pairs, e.g. a TSV file; registered subclasses generate
+    their own pairs (``generate(n, seed)``) and document one example worked through.
+
+    Example:
+        >>> task = PairTask.from_pairs([("ab", "AB"), ("ba", "BA")])
+        >>> data = task.dataset([("ab", "AB")])
+        >>> batch = data.batch(torch.tensor([0]))
+        >>> batch.src.tolist(), batch.tgt.tolist()  # ids: a=3, b=4; A=3, B=4, then </s>=2
+        ([[3, 4]], [[3, 4, 2]])
+    """
+
+    name: ClassVar[str]
+    default_n: ClassVar[int | None] = None  # pairs to generate; None: the user brings data
+    metrics: ClassVar[tuple[str, ...]] = ("exact_match", "char_accuracy")
+    selection_metric: ClassVar[str] = "exact_match"
+
+    def __init__(self, src_vocab: CharVocab, tgt_vocab: CharVocab, max_input_len: int) -> None:
+        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        self.max_input_len = max_input_len
+
+    @classmethod
+    def from_pairs(cls, pairs: Sequence[tuple[str, str]]) -> PairTask:
+        """Vocabularies from every pair; inputs up to twice the longest seen."""
+        if not pairs:
+            raise ValueError("no pairs to build a task from")
+        return cls(
+            CharVocab.from_texts(s for s, _ in pairs),
+            CharVocab.from_texts(t for _, t in pairs),
+            2 * max(len(s) for s, _ in pairs),
+        )
+
+    @staticmethod
+    def generate(n: int, seed: int = 0) -> list[tuple[str, str]]:
+        raise ValueError("this task has no generator: give it pairs (e.g. a TSV file)")
+
+    def dataset(self, pairs: Sequence[tuple[str, str]]) -> PairDataset:
+        return PairDataset(pairs, self.src_vocab, self.tgt_vocab)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "src_vocab": self.src_vocab.to_list(),
+            "tgt_vocab": self.tgt_vocab.to_list(),
+            "max_input_len": self.max_input_len,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> PairTask:
+        try:
+            src, tgt, longest = config["src_vocab"], config["tgt_vocab"], config["max_input_len"]
+        except KeyError as err:
+            raise ValueError(f"the task description lacks {err}") from None
+        for key, value in (("src_vocab", src), ("tgt_vocab", tgt)):
+            if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+                raise ValueError(f"task {key} must be a list of strings")
+        if not isinstance(longest, int) or isinstance(longest, bool) or longest < 1:
+            raise ValueError(f"task max_input_len must be a positive int, got {longest!r}")
+        return cls(CharVocab.from_list(src), CharVocab.from_list(tgt), longest)
+
+    # -- what a model makes of it ---------------------------------------------------------------
+    def input_problem(self, text: str) -> str | None:
+        """Why the model cannot read ``text`` (empty, too long, unknown characters), or None."""
+        if not text:
+            return "empty input"
+        if len(text) > self.max_input_len:
+            return (
+                f"input of {len(text)} characters is longer than this model's {self.max_input_len}"
+            )
+        unknown = self.src_vocab.unknown(text)
+        if unknown:
+            shown = ", ".join(map(repr, unknown))
+            return f"input {text!r} has characters the model never saw: {shown}"
+        return None
+
+    def decode_all(self, model: Any, data: PairDataset, batch_size: int = 512) -> list[str]:
+        """Greedy outputs for every example of ``data``, in order."""
+        from ..models.decoding import greedy
+
+        model.eval()
+        order = torch.argsort(data.src_len, stable=True)  # similar lengths together
+        out: list[str] = [""] * len(data)
+        for idx in order.split(batch_size):
+            batch = data.batch(idx)
+            seqs = greedy(model, batch.src, batch.src_len).ids
+            for i, s in zip(idx.tolist(), seqs, strict=True):
+                out[i] = self.tgt_vocab.decode(s)
+        return out
+
+    def evaluate(self, model: Any, data: PairDataset) -> dict[str, float]:
+        """Exact match, character accuracy and the number of examples."""
+        preds = self.decode_all(model, data)
+        targets = [t for _, t in data.pairs]
+        return {
+            "exact_match": exact_match(preds, targets),
+            "char_accuracy": char_accuracy(preds, targets),
+            "n": len(targets),
+        }
+
+    def predict(self, model: Any, texts: Iterable[str], beam: int = 1) -> list[tuple[str, Tensor]]:
+        """(output, weights (len(output) + 1, len(text))) per input text: one weight row per
+        output character and one for the end of sequence (fewer when decoding ran to the length
+        limit without ending). Raises ValueError for a text the model cannot read."""
+        from ..models.decoding import beam_search, greedy
+
+        model.eval()
+        results = []
+        for text in texts:
+            problem = self.input_problem(text)
+            if problem:
+                raise ValueError(problem)
+            src = torch.tensor([self.src_vocab.encode(text)])
+            src_len = torch.tensor([len(text)])
+            out = (
+                beam_search(model, src, src_len, beam) if beam > 1 else greedy(model, src, src_len)
+            )
+            ids, weights = out.ids[0], out.weights[0]
+            # one row per character written (special ids write none) and one for the end, if
+            # decoding ended before the length limit
+            rows = [t for t, i in enumerate(ids) if self.tgt_vocab.decode([i])]
+            rows += [len(ids)] if weights.shape[0] > len(ids) else []
+            results.append((self.tgt_vocab.decode(ids), weights[rows, : len(text)]))
+        return results

@@ -1,0 +1,51 @@
+"""Pictures of attention: the PNG is written with the right labels, the terminal view matches
+the weights, and matplotlib's global state is left alone."""
+
+import matplotlib
+import pytest
+import torch
+
+from attnkit.viz import heatmap_figure, render_mask, render_weights, save_heatmap
+from attnkit.viz.terminal import SHADES
+
+
+def test_save_heatmap_writes_a_png_labelled_with_the_characters(tmp_path):
+    w = torch.softmax(torch.randn(3, 3), -1)
+    path = save_heatmap(w, "a b", "XY⏎", tmp_path / "sub" / "map.png", title="a b")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ax = heatmap_figure(w, "a b", "XY⏎").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "␣", "b"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["X", "Y", "⏎"]
+    torch.testing.assert_close(torch.as_tensor(ax.images[0].get_array()), w)
+
+
+def test_save_heatmap_leaves_the_backend_and_pyplot_alone(tmp_path):
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("svg")
+    try:
+        save_heatmap(torch.eye(2), "ab", "AB", tmp_path / "a.png")
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == []
+    finally:
+        plt.switch_backend(before)
+
+
+@pytest.mark.bad_input
+def test_save_heatmap_refuses_labels_that_do_not_fit(tmp_path):
+    with pytest.raises(ValueError, match="do not match 2 outputs x 3 inputs"):
+        save_heatmap(torch.eye(2), "abc", "AB", tmp_path / "a.png")
+
+
+def test_terminal_rows_follow_the_weights():
+    w = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.0, 0.3, 0.7]])
+    lines = render_weights(w, ["x", "y", "z"], ["a", "b", "c"]).splitlines()
+    assert lines[0] == "  |abc|" and lines[1] == "  +---+"
+    rows = {line[0]: line[3:6] for line in lines[2:]}
+    assert rows["x"] == f"{SHADES[0]}{SHADES[-1]}{SHADES[0]}"
+    assert rows["y"] == f"{SHADES[-1]}{SHADES[0]}{SHADES[-1]}"
+    assert rows["z"] == f"{SHADES[0]}{SHADES[2]}{SHADES[4]}"  # shade by weight / row maximum
+
+
+def test_render_mask_draws_the_matrix():
+    assert render_mask(torch.tensor([[True, False], [True, True]])) == "1 .\n1 1"
