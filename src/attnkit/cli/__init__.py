@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
         parser = build_parser()
     except ModuleNotFoundError as err:  # installed without the extras the command needs
-        print(f"attnkit: {err.name} is missing; install the command's extras: "
-              "pip install 'attnkit[all]'", file=sys.stderr)  # fmt: skip
+        hint = "install the command's extras: pip install 'attnkit[all]'"
+        print(f"attnkit: {err.name} is missing; {hint}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
     try:

@@ -152,8 +152,9 @@ def cmd_demo(args) -> int:
     started = time.perf_counter()
     print("Training a character-level BiGRU encoder-decoder with Bahdanau attention to read")
     print("dates in 7 locales and write them as ISO 8601 (YYYY-MM-DD).\n")
+    # stop early only when held-out exact match is perfect: there is nothing left to gain
     run = recipe.train("dates", out=args.out, threads=args.threads, epochs=args.epochs,
-                       seed=args.seed, patience=args.epochs)  # fmt: skip
+                       seed=args.seed, patience=args.epochs, target=1.0)  # fmt: skip
     m = run.config["metrics"]  # the held-out evaluation of the best epoch, as saved
     print(f"\nheld-out: {m['n']} dates, exact match {m['exact_match']:.2%}, "
           f"character accuracy {m['char_accuracy']:.2%}\n")  # fmt: skip

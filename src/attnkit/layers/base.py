@@ -60,10 +60,11 @@ def layer_mask(
     b, tk = scores_shape[0], scores_shape[-1]
     if mask is not None:
         letters = "(B, H, Tq, Tk)" if len(scores_shape) == 4 else "(B, Tq, Tk)"
-        masks.check_mask(
-            mask, scores_shape, f"a mask broadcastable to {letters} = {tuple(scores_shape)}, a "
-            "2-D mask being (Tq, Tk); key padding goes in key_padding_mask= or lengths="
-        )  # fmt: skip
+        hint = (
+            f"a mask broadcastable to {letters} = {tuple(scores_shape)}, a 2-D mask being "
+            "(Tq, Tk); key padding goes in key_padding_mask= or lengths="
+        )
+        masks.check_mask(mask, scores_shape, hint)
     pad = masks.key_padding(key_padding_mask, lengths, b, tk)
     if pad is not None:
         pad = pad.view(b, *([1] * (len(scores_shape) - 2)), tk)  # (B, 1, [1,] Tk)
