@@ -85,8 +85,13 @@ def attend(
     scores_shape = (*q.shape[:-1], k.shape[-2])
     if mask is not None:
         masks.check_mask(mask, scores_shape)
-    if window is not None and (not isinstance(window, tuple | list) or len(window) != 2):
-        raise ValueError(f"window must be a (left, right) pair, got {window!r}")
+        if mask.dim() < 2:  # a 0-D or 1-D mask broadcasts as (1, 1) or (1, Tk): say so once
+            mask = mask.reshape((1,) * (2 - mask.dim()) + tuple(mask.shape))
+    _check_window(window)
+    if not isinstance(causal, bool):
+        raise ValueError(f"causal must be True or False, got {causal!r}")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int | float)):
+        raise ValueError(f"scale must be a number or None, got {scale!r}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
     rows = _index("weights_rows", weights_rows, q.shape[-2])
@@ -156,6 +161,17 @@ def _auto(req: Request) -> str:
     return "chunked" if n >= _SMALL_SCORES and chunked_ok else "eager"
 
 
+def _check_window(window: object) -> None:
+    """ValueError unless ``window`` is None or (left, right), each an int >= 0 or None."""
+    if window is None:
+        return
+    if not isinstance(window, tuple | list) or len(window) != 2:
+        raise ValueError(f"window must be a (left, right) pair, got {window!r}")
+    for side, val in zip(("left", "right"), window, strict=True):
+        if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < 0):
+            raise ValueError(f"window {side} must be an int >= 0 or None, got {val!r}")
+
+
 def _linear_unsupported(q: Tensor, k: Tensor) -> Tensor:
     raise ValueError('score="linear" has no softmax logits; it is served by the linear kernel')
 
@@ -202,6 +218,10 @@ def _check_inputs(q: Tensor, k: Tensor, v: Tensor, score: object, params: object
         )
     if q.shape[-2] == 0 or k.shape[-2] == 0:
         raise ValueError(f"empty sequence: Tq={q.shape[-2]}, Tk={k.shape[-2]}; need >= 1")
+    if 0 in (q.shape[-1], k.shape[-1], v.shape[-1]):
+        raise ValueError(
+            f"feature dims must be >= 1, got Dq={q.shape[-1]}, Dk={k.shape[-1]}, Dv={v.shape[-1]}"
+        )
     _check_score_dims(q, k, score, params)
 
 

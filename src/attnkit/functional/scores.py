@@ -81,6 +81,20 @@ def additive_projected(wq: Tensor, uk: Tensor, v: Tensor) -> Tensor:
 _NAMES = ("dot", "scaled_dot", "general", "additive")
 
 
+def _checked(score: ScoreFn) -> ScoreFn:
+    """A user's score callable, with its result checked to be a (..., Tq, Tk) tensor."""
+
+    def fn(q: Tensor, k: Tensor) -> Tensor:
+        s = score(q, k)
+        want = (*q.shape[:-1], k.shape[-2])
+        if not isinstance(s, Tensor) or tuple(s.shape) != want:
+            got = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
+            raise ValueError(f"the score callable returned {got}; expected (..., Tq, Tk) = {want}")
+        return s
+
+    return fn
+
+
 def get_score(score: str | ScoreFn, params: object = None, scale: float | None = None) -> ScoreFn:
     """Resolve ``score`` (a name or a callable) and its parameters to ``f(q, k) -> logits``.
 
@@ -88,7 +102,7 @@ def get_score(score: str | ScoreFn, params: object = None, scale: float | None =
     logits when given.
     """
     if callable(score):
-        fn = score
+        fn = _checked(score)
     elif score == "dot":
         fn = dot
     elif score == "scaled_dot":

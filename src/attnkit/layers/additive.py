@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..functional import attend
 from ..functional.output import AttentionOutput
 from ..functional.scores import AdditiveParams, additive, additive_projected, project_keys
-from .base import QKVAttention
+from .base import QKVAttention, check_sizes
 
 
 class AdditiveAttention(QKVAttention):
@@ -33,6 +33,9 @@ class AdditiveAttention(QKVAttention):
         self, query_dim: int, key_dim: int, hidden_dim: int, *, bias: bool = False
     ) -> None:
         super().__init__()
+        check_sizes(
+            "AdditiveAttention", query_dim=query_dim, key_dim=key_dim, hidden_dim=hidden_dim
+        )
         self.query_dim, self.key_dim, self.hidden_dim = query_dim, key_dim, hidden_dim
         self.query_proj = nn.Linear(query_dim, hidden_dim, bias=False)  # W
         self.key_proj = nn.Linear(key_dim, hidden_dim, bias=False)  # U

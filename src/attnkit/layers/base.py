@@ -25,6 +25,30 @@ def check_features(name: str, x: Tensor, dim: int | None, ndims: tuple[int, ...]
         raise ValueError(f"{name} is an empty sequence (shape {tuple(x.shape)}); need T >= 1")
 
 
+def check_sizes(owner: str, **sizes: int | None) -> None:
+    """ValueError unless every given size is an int >= 1 (None means "not given")."""
+    for name, value in sizes.items():
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"{owner}: {name} must be an int >= 1, got {value!r}")
+
+
+def check_dtype(module: nn.Module, **tensors: Tensor) -> None:
+    """ValueError unless floating inputs have the dtype of the module's parameters (an fp16
+    input into an fp32 layer would otherwise fail deep inside a matrix product)."""
+    param = next(module.parameters(), None)
+    if param is None:
+        return
+    for name, x in tensors.items():
+        if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != param.dtype:
+            owner = type(module).__name__
+            raise ValueError(
+                f"{name} is {x.dtype} but {owner}'s parameters are {param.dtype}; convert one "
+                f"of them: layer.to({x.dtype}) or {name}.to({param.dtype})"
+            )
+
+
 def check_same_batch(**tensors: Tensor) -> None:
     sizes = {name: t.shape[0] for name, t in tensors.items()}
     if len(set(sizes.values())) > 1:
@@ -139,6 +163,7 @@ class QKVAttention(nn.Module):
         check_features("keys", keys, self.key_dim)
         check_features("values", values, None)
         check_same_batch(query=query, keys=keys, values=values)
+        check_dtype(self, query=query, keys=keys, values=values)
         if keys.shape[1] != values.shape[1]:
             raise ValueError(
                 f"keys and values must have the same length Tk, got {keys.shape[1]} "

@@ -10,7 +10,9 @@ from ..functional import attend
 from ..functional.kernels.linear import recurrent_step
 from ..functional.output import AttentionOutput
 from .base import (
+    check_dtype,
     check_features,
+    check_sizes,
     layer_mask,
     merge_heads,
     multihead_inputs,
@@ -59,6 +61,7 @@ class LinearAttention(nn.Module):
 
     def __init__(self, embed_dim: int, num_heads: int = 1, bias: bool = True) -> None:
         super().__init__()
+        check_sizes("LinearAttention", embed_dim=embed_dim, num_heads=num_heads)
         if num_heads < 1 or embed_dim % num_heads:
             raise ValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
@@ -86,6 +89,7 @@ class LinearAttention(nn.Module):
         """See the class docstring; ``need_weights`` is a deprecated alias of return_weights."""
         return_weights = weights_flag(return_weights, need_weights, "LinearAttention")
         query, key, value = multihead_inputs(query, key, value, (self.embed_dim,) * 3)
+        check_dtype(self, query=query, key=key, value=value)
         b, tq, tk = query.shape[0], query.shape[1], key.shape[1]
         mask = layer_mask(mask, key_padding_mask, lengths, (b, self.num_heads, tq, tk))
         q, k, v = (split_heads(proj(x), self.num_heads) for proj, x in
@@ -99,6 +103,7 @@ class LinearAttention(nn.Module):
         before it (None at the start): (output (B, E), new state). Equal to position t of
         ``forward(x_all, causal=True)``."""
         check_features("x", x, self.embed_dim, ndims=(2,))
+        check_dtype(self, x=x)
         if state is not None and state.s.shape[0] != x.shape[0]:
             raise ValueError(f"state has batch {state.s.shape[0]}, x has {x.shape[0]}")
         heads = (x.shape[0], self.num_heads, self.head_dim)

@@ -42,9 +42,14 @@ class LocalAttention(QKVAttention):
         hidden_dim: int | None = None,
     ) -> None:
         super().__init__()
+        if not isinstance(inner, QKVAttention) or isinstance(inner, LocalAttention):
+            raise ValueError(
+                "inner must be an AdditiveAttention or MultiplicativeAttention (the scores), "
+                f"got {type(inner).__name__}"
+            )
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        if not isinstance(width, int) or width < (1 if mode == "predictive" else 0):
+        if isinstance(width, bool) or not isinstance(width, int) or width < (mode == "predictive"):
             raise ValueError(f"width must be an int >= 1 (>= 0 for monotonic), got {width!r}")
         self.inner, self.width, self.mode = inner, width, mode
         self.query_dim, self.key_dim = inner.query_dim, inner.key_dim
@@ -86,7 +91,14 @@ class LocalAttention(QKVAttention):
         b, tq = query.shape[:2]
         if self.predictor is None:
             pos = torch.arange(tq) if positions is None else torch.as_tensor(positions)
-            return pos.to(query.device, query.dtype).expand(b, tq)
+            if pos.dtype == torch.bool or pos.is_complex() or pos.dim() > 2:
+                raise ValueError(f"positions must be an int or (Tq,) / (B, Tq) numbers, got {pos}")
+            try:
+                return pos.to(query.device, query.dtype).expand(b, tq)
+            except RuntimeError:
+                raise ValueError(
+                    f"positions of shape {tuple(pos.shape)} do not broadcast to (B, Tq) = {(b, tq)}"
+                ) from None
         if mask is None:
             src_len = torch.full((b, tq), float(tk), dtype=query.dtype, device=query.device)
         else:  # S = the number of keys this query may see

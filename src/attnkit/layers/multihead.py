@@ -9,7 +9,15 @@ from torch import Tensor, nn
 
 from ..functional import attend
 from ..functional.output import AttentionOutput
-from .base import layer_mask, merge_heads, multihead_inputs, split_heads, weights_flag
+from .base import (
+    check_dtype,
+    check_sizes,
+    layer_mask,
+    merge_heads,
+    multihead_inputs,
+    split_heads,
+    weights_flag,
+)
 
 
 @dataclass
@@ -75,6 +83,8 @@ class MultiHeadAttention(nn.Module):
     ) -> None:
         super().__init__()
         kv_heads = num_heads if kv_heads is None else kv_heads
+        check_sizes("MultiHeadAttention", embed_dim=embed_dim, num_heads=num_heads,
+                    kv_heads=kv_heads, kdim=kdim, vdim=vdim)  # fmt: skip
         if num_heads < 1 or embed_dim % num_heads:
             raise ValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
@@ -111,6 +121,7 @@ class MultiHeadAttention(nn.Module):
         return_weights = weights_flag(return_weights, need_weights, "MultiHeadAttention")
         query, key, value = multihead_inputs(query, key, value,
                                              (self.embed_dim, self.kdim, self.vdim))  # fmt: skip
+        check_dtype(self, query=query, key=key, value=value)
         b, tq = query.shape[:2]
         tk = key.shape[1] + (len(cache) if cache is not None else 0)
         # checked before the cache grows, so a call that raises leaves the cache as it was

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from ..functional import attend
 from ..functional.output import AttentionOutput
 from ..functional.scores import get_score
-from .base import QKVAttention
+from .base import QKVAttention, check_sizes
 
 _SCORES = ("dot", "scaled_dot", "general")
 
@@ -33,6 +33,7 @@ class MultiplicativeAttention(QKVAttention):
     def __init__(self, query_dim: int, key_dim: int | None = None, score: str = "dot") -> None:
         super().__init__()
         key_dim = query_dim if key_dim is None else key_dim
+        check_sizes("MultiplicativeAttention", query_dim=query_dim, key_dim=key_dim)
         if score not in _SCORES:
             raise ValueError(f"score must be one of {_SCORES}, got {score!r}")
         if score != "general" and query_dim != key_dim:

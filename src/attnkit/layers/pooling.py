@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..functional import masked_softmax, masks
 from ..functional.output import AttentionOutput
-from .base import check_features
+from .base import check_dtype, check_features, check_sizes
 
 
 class FeedForwardAttention(nn.Module):
@@ -32,6 +32,7 @@ class FeedForwardAttention(nn.Module):
 
     def __init__(self, dim: int, hidden_dim: int | None = None, bias: bool = True) -> None:
         super().__init__()
+        check_sizes("FeedForwardAttention", dim=dim, hidden_dim=hidden_dim)
         self.dim, self.hidden_dim = dim, hidden_dim
         if hidden_dim is None:
             self.proj = nn.Linear(dim, 1, bias=bias)
@@ -49,6 +50,7 @@ class FeedForwardAttention(nn.Module):
         return_weights: bool = True,
     ) -> AttentionOutput:
         check_features("x", x, self.dim)
+        check_dtype(self, x=x)
         b, t, _ = x.shape
         if mask is not None and (mask.dtype != torch.bool or tuple(mask.shape) != (b, t)):
             raise ValueError(
@@ -81,6 +83,7 @@ class AttentionGate(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
+        check_sizes("AttentionGate", dim=dim)
         self.dim = dim
         self.proj = nn.Linear(dim, dim)
 
@@ -93,6 +96,7 @@ class AttentionGate(nn.Module):
         return_weights: bool = True,
     ) -> AttentionOutput:
         check_features("x", x, self.dim, ndims=(2, 3))
+        check_dtype(self, x=x)
         weights = torch.softmax(self.proj(x), dim=-1)
         context = x * weights
         if lengths is not None:

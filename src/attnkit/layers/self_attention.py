@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..functional import attend
 from ..functional.output import AttentionOutput
 from ..functional.scores import AdditiveParams
-from .base import check_features, layer_mask
+from .base import check_dtype, check_features, check_sizes, layer_mask
 
 _SCORES = ("additive", "multiplicative")
 
@@ -46,8 +46,11 @@ class SelfAttention(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        check_sizes("SelfAttention", dim=dim, hidden_dim=hidden_dim)
         if score not in _SCORES:
             raise ValueError(f"score must be one of {_SCORES}, got {score!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if isinstance(window, int):
             window = (window, window)
         self.dim, self.score_name, self.window, self.causal = dim, score, window, causal
@@ -71,6 +74,7 @@ class SelfAttention(nn.Module):
         return_weights: bool = True,
     ) -> AttentionOutput:
         check_features("x", x, self.dim)
+        check_dtype(self, x=x)
         b, t, _ = x.shape
         mask = layer_mask(mask, key_padding_mask, lengths, (b, t, t))
         if self.score_name == "additive":

@@ -11,14 +11,18 @@ import torch
 from torch import Tensor, nn
 
 from ..functional.output import AttentionOutput
+from .base import check_dtype, check_sizes
 
 
-def _check_map(x: Tensor, channels: int | None) -> None:
+def _check_map(module: nn.Module, x: Tensor, channels: int | None) -> None:
     if not isinstance(x, Tensor) or x.dim() != 4 or not x.is_floating_point():
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"expected a float feature map (B, C, H, W), got {shape}")
     if channels is not None and x.shape[1] != channels:
         raise ValueError(f"expected {channels} channels, got shape {tuple(x.shape)}")
+    if 0 in x.shape[1:]:
+        raise ValueError(f"the feature map is empty: shape {tuple(x.shape)}; need C, H, W >= 1")
+    check_dtype(module, x=x)
 
 
 class SqueezeExcite(nn.Module):
@@ -37,6 +41,7 @@ class SqueezeExcite(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
+        check_sizes(type(self).__name__, channels=channels, reduction=reduction)
         self.channels = channels
         hidden = max(channels // reduction, 1)
         self.fc = nn.Sequential(
@@ -44,7 +49,7 @@ class SqueezeExcite(nn.Module):
         )
 
     def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
-        _check_map(x, self.channels)
+        _check_map(self, x, self.channels)
         s = torch.sigmoid(self.fc(x.mean(dim=(2, 3))))[:, :, None, None]  # (B, C, 1, 1)
         return AttentionOutput(x * s, s if return_weights else None)
 
@@ -54,6 +59,7 @@ class ChannelAttention(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
+        check_sizes(type(self).__name__, channels=channels, reduction=reduction)
         self.channels = channels
         hidden = max(channels // reduction, 1)
         self.mlp = nn.Sequential(
@@ -65,7 +71,7 @@ class ChannelAttention(nn.Module):
         return torch.sigmoid(self.mlp(avg) + self.mlp(mx))[:, :, None, None]  # (B, C, 1, 1)
 
     def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
-        _check_map(x, self.channels)
+        _check_map(self, x, self.channels)
         c = self.weights(x)
         return AttentionOutput(x * c, c if return_weights else None)
 
@@ -80,7 +86,8 @@ class SpatialAttention(nn.Module):
 
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
-        if kernel_size < 1 or kernel_size % 2 == 0:
+        check_sizes("SpatialAttention", kernel_size=kernel_size)
+        if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}")
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
@@ -89,7 +96,7 @@ class SpatialAttention(nn.Module):
         return torch.sigmoid(self.conv(pooled))  # (B, 1, H, W)
 
     def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
-        _check_map(x, None)
+        _check_map(self, x, None)
         s = self.weights(x)
         return AttentionOutput(x * s, s if return_weights else None)
 
@@ -107,12 +114,13 @@ class CBAM(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7) -> None:
         super().__init__()
+        check_sizes("CBAM", channels=channels, reduction=reduction)
         self.channels = channels
         self.channel = ChannelAttention(channels, reduction)
         self.spatial = SpatialAttention(kernel_size)
 
     def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
-        _check_map(x, self.channels)
+        _check_map(self, x, self.channels)
         c = self.channel.weights(x)
         x = x * c
         s = self.spatial.weights(x)

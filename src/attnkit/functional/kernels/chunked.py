@@ -201,7 +201,9 @@ def _forward(core: Core, masking: Masking, v: Tensor, block_q: int, block_k: int
             l = l * alpha + p.sum(dim=-1)  # noqa: E741
             o = o * alpha.unsqueeze(-1) + p @ v[..., j0:j1, :]
             m = m_new
-        seen = l > 0
+        # a row saw a key once its running max left -inf; NaN scores keep it "seen" (NaN is not
+        # -inf), so a NaN in an unmasked input reaches the output as in eager, not a silent 0
+        seen = ~torch.isneginf(m)
         out[..., i0:i1, :] = torch.where(
             seen.unsqueeze(-1), o / l.clamp_min(1e-30).unsqueeze(-1), 0
         )
