@@ -83,7 +83,7 @@ def test_show_and_plot(checkpoint, tmp_path, capsys):
         (["train", "times", "--data", "x.tsv", "--out", "/tmp/x"], "not both"),
         (["eval", "--checkpoint", "{ckpt}", "--data", "/nonexistent.tsv"], "no such data file"),
         (["train", "times", "--hidden", "33", "--out", "/tmp/x"], "hidden_dim must be even"),
-        (["train", "times", "--epochs", "0", "--out", "/tmp/x"], "epochs must be an int >= 1"),
+        (["train", "times", "--epochs", "0", "--out", "/tmp/x"], "--epochs: must be an int >= 1"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(checkpoint, args, message):

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from attnkit import tasks
 from attnkit.models import PRESETS, Seq2Seq, Seq2SeqConfig
@@ -35,6 +36,7 @@ def test_a_checkpoint_written_by_attnkit_0_1_loads(tmp_path):
     """The old layout: the seq2seq config under "model", vocabularies at the top level."""
     model, task, train, _ = setup()
     save_model(tmp_path, model, {})
+    without_digest(tmp_path)
     cfg = {k: v for k, v in model.cfg.to_dict().items() if k not in ("pad_id", "bos_id", "eos_id")}
     vocabs = {"src_vocab": task.src_vocab.to_list(), "tgt_vocab": task.tgt_vocab.to_list()}
     data = {"task": "times", "n": 400, "seed": 0, "held_out": 0.2, "max_input_len": 60}
@@ -50,6 +52,12 @@ def test_a_checkpoint_written_by_attnkit_0_1_loads(tmp_path):
     assert recipe.held_out_pairs(run.config) == held  # the old run's split, regenerated
 
 
+def without_digest(directory):
+    """The weights rewritten without the config digest, as attnkit 0.1 wrote them."""
+    path = directory / "model.safetensors"
+    save_file(load_file(path), path)
+
+
 @pytest.mark.bad_input
 def test_corrupt_checkpoints_raise_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint directory"):
@@ -57,22 +65,34 @@ def test_corrupt_checkpoints_raise_checkpoint_error(tmp_path):
     model, task, _, _ = setup()
     save_model(tmp_path, model, {"task": task.to_config()})
     config = json.loads((tmp_path / "config.json").read_text())
-    for bad, message in [
+    hidden = config["config"]
+    for bad, message in [  # each checked before anything is built at its size
         ({**config, "model": "gpt-17"}, "unknown model 'gpt-17'"),
-        ({**config, "config": {**config["config"], "hidden_dim": 1.5}}, "hidden_dim must be int"),
-        ({**config, "config": {**config["config"], "depth": 3}}, "unknown seq2seq config fields"),
-        ({**config, "config": {**config["config"], "hidden_dim": 64}}, "does not match"),
+        ({**config, "config": {**hidden, "hidden_dim": 1.5}}, "hidden_dim must be int"),
+        ({**config, "config": {**hidden, "depth": 3}}, "unknown seq2seq config fields"),
+        ({**config, "config": {**hidden, "hidden_dim": 64}}, "does not match its config"),
+        ({**config, "config": {**hidden, "hidden_dim": 2**40}}, "overflowed|does not match its"),
+        ({**config, "config": {**hidden, "max_output_len": 10**9}}, "max_output_len must be <="),
     ]:
         (tmp_path / "config.json").write_text(json.dumps(bad))
+        with pytest.raises(CheckpointError, match="was edited"):  # the digest catches it first
+            load_model(tmp_path)
+        without_digest(tmp_path)  # an old checkpoint: the schema and the shapes catch it
         with pytest.raises(CheckpointError, match=message):
             load_model(tmp_path)
-    wrong_vocab = {
-        **config,
-        "task": {**config["task"], "src_vocab": config["task"]["src_vocab"][1:]},
-    }
-    (tmp_path / "config.json").write_text(json.dumps(wrong_vocab))
-    with pytest.raises(CheckpointError, match="vocabularies of"):
-        recipe.load(tmp_path)
+        save_model(tmp_path, model, {"task": task.to_config()})
+    vocab = config["task"]["src_vocab"]
+    for bad_vocab, message in [
+        (vocab[1:], "vocabularies of"),
+        (vocab + ["ab"], "single characters"),
+        (vocab + [vocab[0]], "twice"),
+    ]:
+        (tmp_path / "config.json").write_text(
+            json.dumps({**config, "task": {**config["task"], "src_vocab": bad_vocab}})
+        )
+        without_digest(tmp_path)
+        with pytest.raises(CheckpointError, match=message):
+            recipe.load(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"not a tensor file")
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="model.safetensors is corrupt"):
@@ -80,9 +100,33 @@ def test_corrupt_checkpoints_raise_checkpoint_error(tmp_path):
     (tmp_path / "config.json").write_text("{")
     with pytest.raises(CheckpointError, match="config.json is corrupt"):
         load_model(tmp_path)
+    (tmp_path / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="config.json is corrupt"):
+        load_model(tmp_path)
     (tmp_path / "trainer.pt").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="trainer.pt is corrupt"):
         load_trainer(tmp_path)
+
+
+@pytest.mark.bad_input
+def test_an_edited_vocabulary_is_refused_not_used(tmp_path):
+    """Swapping two entries keeps every size: only the digest can tell."""
+    model, task, _, _ = setup()
+    save_model(tmp_path, model, {"task": task.to_config()})
+    config = json.loads((tmp_path / "config.json").read_text())
+    vocab = config["task"]["src_vocab"]
+    vocab[0], vocab[1] = vocab[1], vocab[0]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="does not match .*model.safetensors"):
+        recipe.load(tmp_path)
+
+
+@pytest.mark.bad_input
+def test_a_huge_n_in_the_data_description_is_refused(tmp_path):
+    for n in (1e12, 10**12, "300", 5):
+        config = {"data": {"task": "times", "n": n, "seed": 0, "held_out": 0.2}}
+        with pytest.raises(CheckpointError, match="data description"):
+            recipe.held_out_pairs(config)
 
 
 def test_resumed_training_ends_where_an_uninterrupted_run_does(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .arguments import Parser
 from .errors import UserError
 
 __all__ = ["UserError", "main"]
@@ -12,14 +13,13 @@ __all__ = ["UserError", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     from . import seq2seq, showcase
+    from .arguments import count
 
-    parser = argparse.ArgumentParser(
-        prog="attnkit", description="Attention mechanisms: train, inspect, benchmark."
-    )
+    parser = Parser(prog="attnkit", description="Attention mechanisms: train, inspect, benchmark.")
     sub = parser.add_subparsers(dest="command", required=True)
     seq2seq.register(sub)
     tour = sub.add_parser("tour", help="a short tour of the attention layers")
-    tour.add_argument("--seed", type=int, default=0)
+    tour.add_argument("--seed", type=count, default=0)
     tour.set_defaults(func=showcase.run)
     bench = sub.add_parser("bench", help="benchmarks")
     what = bench.add_subparsers(dest="bench", required=True)

@@ -15,6 +15,7 @@ from ..models import ATTENTIONS
 from ..recipes import seq2seq as recipe
 from ..tasks import char_accuracy, exact_match, read_tsv
 from ..viz import render_weights, save_heatmap
+from .arguments import count, fraction, path, positive_float, positive_int
 from .errors import UserError
 
 DEMO_INPUTS = [
@@ -31,21 +32,23 @@ def _set_threads(n: int | None) -> None:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", nargs="?", choices=tasks.names(), help="a generated task")
-    p.add_argument("--data", help="a TSV file of input<TAB>target pairs instead of a task")
-    p.add_argument("--out", required=True, help="checkpoint directory")
+    p.add_argument("--data", type=path, help="a TSV file of input<TAB>target pairs instead")
+    p.add_argument("--out", required=True, type=path, help="checkpoint directory")
     p.add_argument("--attention", choices=ATTENTIONS, help="(default: additive)")
-    p.add_argument("--epochs", type=int, help="the learning-rate schedule's length and the most "
-                   "epochs (default: 8 for times, 20 otherwise)")  # fmt: skip
-    p.add_argument("--seed", type=int, help="(default: 0)")
-    p.add_argument("--n", type=int, help="generated pairs (default: 30000 dates, 10000 times)")
-    p.add_argument("--batch-size", type=int, help="(default: 128)")
-    p.add_argument("--lr", type=float, help="(default: 0.01)")
-    p.add_argument("--hidden", type=int, help="decoder state size; the encoder has half per "
-                   "direction (default: 128 for times, 96 otherwise)")  # fmt: skip
-    p.add_argument("--target", type=float, help="stop at this held-out exact match (0..1)")
-    p.add_argument("--patience", type=int, help="epochs without improvement (default: 4)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--epochs", type=positive_int, help="the learning-rate schedule's length and "
+                   "the most epochs (default: 8 for times, 20 otherwise)")  # fmt: skip
+    p.add_argument("--seed", type=count, help="(default: 0)")
+    p.add_argument("--n", type=positive_int, help="generated pairs (default: 30000 dates, 10000 "
+                   "times)")  # fmt: skip
+    p.add_argument("--batch-size", type=positive_int, help="(default: 128)")
+    p.add_argument("--lr", type=positive_float, help="(default: 0.01)")
+    p.add_argument("--hidden", type=positive_int, help="decoder state size; the encoder has half "
+                   "per direction (default: 128 for times, 96 otherwise)")  # fmt: skip
+    p.add_argument("--target", type=fraction, help="stop at this held-out exact match (0..1)")
+    p.add_argument("--patience", type=positive_int, help="epochs without improvement (default: 4)")
+    p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the checkpoint in --out")
 
 
 def train_settings(args: argparse.Namespace) -> dict:
@@ -59,7 +62,8 @@ def train_settings(args: argparse.Namespace) -> dict:
 
 def cmd_train(args) -> int:
     run = recipe.train(args.task, args.data, out=args.out, n=args.n, resume=args.resume,
-                       threads=args.threads, **train_settings(args))  # fmt: skip
+                       overwrite=args.overwrite, threads=args.threads,
+                       **train_settings(args))  # fmt: skip
     m = run.config["metrics"]
     print(
         f"best held-out exact match {m['exact_match']:.4f}, character accuracy "
@@ -121,8 +125,25 @@ def _predict(run: recipe.Run, texts: list[str], beam: int = 1):
         raise UserError(str(err)) from None
 
 
+def _new_png(name: str) -> Path:
+    """Where to write a PNG the user named: ".png" added when there is no suffix; an existing
+    directory is refused."""
+    out = Path(name)
+    if out.is_dir():
+        raise UserError(f"{out} is a directory; name a PNG file")
+    return out if out.suffix else out.with_suffix(".png")
+
+
+def _plot_dir(name: str) -> Path:
+    out = Path(name)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--plot {out} is a file; name a directory for the PNGs")
+    return out
+
+
 def cmd_predict(args) -> int:
     _set_threads(args.threads)
+    plots = _plot_dir(args.plot) if args.plot else None
     run = recipe.load(args.checkpoint)
     results = _predict(run, args.text, args.beam)
     for i, (text, (out, weights)) in enumerate(zip(args.text, results, strict=True)):
@@ -131,19 +152,19 @@ def cmd_predict(args) -> int:
             print(json.dumps({"input": text, "output": out, "weights": rows}, ensure_ascii=False))
         else:
             print(f"{text}\t{out}")
-        if args.plot:
-            save_heatmap(weights, text, _labels(out, weights), Path(args.plot) / f"{i:03d}.png",
+        if plots:
+            save_heatmap(weights, text, _labels(out, weights), plots / f"{i:03d}.png",
                          title=text)  # fmt: skip
     return 0
 
 
 def cmd_show(args) -> int:
+    png = _new_png(args.out or "attention.png")
     run = recipe.load(args.checkpoint)
     ((out, weights),) = _predict(run, [args.text])
     print(f"{args.text} -> {out}\n")
     print(render_weights(weights, _labels(out, weights), list(args.text)))
-    path = save_heatmap(weights, args.text, _labels(out, weights), args.out or "attention.png",
-                        title=args.text)  # fmt: skip
+    path = save_heatmap(weights, args.text, _labels(out, weights), png, title=args.text)
     print(f"\nheatmap written to {path}")
     return 0
 
@@ -153,8 +174,16 @@ def cmd_demo(args) -> int:
     print("Training a character-level BiGRU encoder-decoder with Bahdanau attention to read")
     print("dates in 7 locales and write them as ISO 8601 (YYYY-MM-DD).\n")
     # stop early only when held-out exact match is perfect: there is nothing left to gain
-    run = recipe.train("dates", out=args.out, threads=args.threads, epochs=args.epochs,
-                       seed=args.seed, patience=args.epochs, target=1.0)  # fmt: skip
+    run = recipe.train(
+        "dates",
+        out=args.out,
+        threads=args.threads,
+        epochs=args.epochs,
+        seed=args.seed,
+        patience=args.epochs,
+        target=1.0,
+        overwrite=True,  # the demo's own directory: each demo replaces the last
+    )
     m = run.config["metrics"]  # the held-out evaluation of the best epoch, as saved
     print(f"\nheld-out: {m['n']} dates, exact match {m['exact_match']:.2%}, "
           f"character accuracy {m['char_accuracy']:.2%}\n")  # fmt: skip
@@ -183,30 +212,30 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data", help="TSV of input<TAB>target (default: the held-out split)")
+    p.add_argument("--checkpoint", required=True, type=path)
+    p.add_argument("--data", type=path, help="TSV of input<TAB>target (default: held-out split)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=positive_int)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("predict", help="predict with a checkpoint")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, type=path)
     p.add_argument("text", nargs="+")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--plot", help="write one heatmap PNG per input into this directory")
-    p.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy)")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--plot", type=path, help="write one heatmap PNG per input into this directory")
+    p.add_argument("--beam", type=positive_int, default=1, help="beam width (1 = greedy)")
+    p.add_argument("--threads", type=positive_int)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("show", help="draw where the model looked, as PNG and in the terminal")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, type=path)
     p.add_argument("text")
-    p.add_argument("--out", help="PNG path (default attention.png)")
+    p.add_argument("--out", type=path, help="PNG path (default attention.png)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("demo", help="train the dates model and show what it looks at")
-    p.add_argument("--out", default="runs/demo")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--out", default="runs/demo", type=path)
+    p.add_argument("--epochs", type=positive_int, default=5)
+    p.add_argument("--seed", type=count, default=0)
+    p.add_argument("--threads", type=positive_int)
     p.set_defaults(func=cmd_demo)

@@ -34,6 +34,7 @@ from ..layers import AdditiveAttention, LocalAttention, MultiplicativeAttention
 from .registry import register
 
 ATTENTIONS = ("none", "additive", "dot", "general", "scaled_dot", "local-m", "local-p")
+MAX_OUTPUT_LEN = 4096  # the most decoding steps a config may ask for
 
 
 @dataclass
@@ -64,6 +65,10 @@ class Seq2SeqConfig:
         for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "attn_dim", "max_output_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_output_len > MAX_OUTPUT_LEN:  # decoding runs this many steps at most
+            raise ValueError(
+                f"max_output_len must be <= {MAX_OUTPUT_LEN}, got {self.max_output_len}"
+            )
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         for name in ("pad_id", "bos_id", "eos_id"):

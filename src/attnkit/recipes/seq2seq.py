@@ -21,11 +21,13 @@ from .. import tasks
 from ..models import Seq2SeqConfig, build
 from ..tasks import PairDataset, PairTask, read_tsv, split
 from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
+from ..train.checkpoint import CONFIG, MODEL, TRAINER
 
-__all__ = ["HELD_OUT", "PRESETS", "Run", "SettingsError", "held_out_pairs", "load", "resolve",
-           "train"]  # fmt: skip
+__all__ = ["HELD_OUT", "MAX_N", "PRESETS", "Run", "SettingsError", "held_out_pairs", "load",
+           "prepare_out", "resolve", "train"]  # fmt: skip
 
 HELD_OUT = 0.2  # the share of distinct inputs held out for selection and evaluation
+MAX_N = 1_000_000  # the most pairs a task generates (a bigger n in a config.json is refused)
 # per-task settings that differ from the dataclasses' defaults (fields of either)
 PRESETS: dict[str, dict[str, Any]] = {
     "times": {"epochs": 8, "hidden_dim": 128},  # fastest to 99.5% (benchmarks/times_speed.py)
@@ -97,8 +99,8 @@ def _data(task: str | None, data: str | None, n: int | None, seed: int):
         return read_tsv(data), {"file": str(data), "seed": seed, "held_out": HELD_OUT}
     task_cls = tasks.get(task)
     n = task_cls.default_n if n is None else n
-    if n < 10:
-        raise SettingsError(f"n must be at least 10, got {n}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 10 <= n <= MAX_N:
+        raise SettingsError(f"n must be an int from 10 to {MAX_N}, got {n!r}")
     pairs = task_cls.generate(n, seed)
     return pairs, {"task": task, "n": n, "seed": seed, "held_out": HELD_OUT}
 
@@ -116,6 +118,46 @@ def _check_same_data(saved: dict, task, data, n, out) -> tuple[Any, Any, Any]:
     return task, data, n
 
 
+def prepare_out(out: str | Path, resume: bool, overwrite: bool, log=print) -> bool:
+    """Check the checkpoint directory before any work; True if there is a run to resume.
+
+    A directory that holds a checkpoint is only continued (``resume``) or replaced
+    (``overwrite``, which deletes the old files first), never overwritten by accident; a run
+    without its trainer.pt cannot be resumed (its best model would be overwritten by a fresh
+    start)."""
+    out = Path(out)
+    if resume and overwrite:
+        raise SettingsError("choose --resume or --overwrite, not both")
+    if not str(out).strip():
+        raise SettingsError("the checkpoint directory name is empty")
+    if out.exists() and not out.is_dir():
+        raise SettingsError(f"{out} is a file, not a checkpoint directory")
+    present = [n for n in (MODEL, CONFIG, TRAINER) if (out / n).exists()]
+    if present and not (resume or overwrite):
+        raise SettingsError(
+            f"{out} already holds a checkpoint; continue it with --resume or replace it with "
+            "--overwrite"
+        )
+    if resume and present and TRAINER not in present:
+        raise SettingsError(
+            f"{out} cannot be resumed: {TRAINER} (the optimizer state) is missing; start afresh "
+            "with --overwrite"
+        )
+    if overwrite:
+        for name in present:
+            (out / name).unlink()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".attnkit-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise SettingsError(f"cannot write to {out}: {err.strerror or err}") from None
+    if resume and not present:
+        log(f"nothing to resume in {out}: starting afresh")
+    return resume and bool(present)
+
+
 def train(
     task: str | None = None,
     data: str | Path | None = None,
@@ -123,6 +165,7 @@ def train(
     out: str | Path,
     n: int | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     threads: int | None = None,
     progress: bool = True,
     log=print,
@@ -131,9 +174,13 @@ def train(
     """Train a seq2seq model on a registered task (``n`` generated pairs) or a TSV file of
     pairs; keep the best in the checkpoint directory ``out``. ``settings`` are fields of
     Seq2SeqConfig or TrainConfig (``attention="dot"``, ``hidden_dim=128``, ``epochs=5``...).
-    With ``resume`` the run in ``out`` continues with its own settings."""
+    With ``resume`` the run in ``out`` continues with its own settings; a directory that
+    already holds a checkpoint is replaced only with ``overwrite``."""
+    if (task is not None and data is not None) or (task is None and data is None and not resume):
+        _data(task, data, n, 0)  # the error that names the choice, before --out is touched
     if threads:
         torch.set_num_threads(threads)
+    resume = prepare_out(out, resume, overwrite, log)
     saved = read_config(out) if resume else None
     if saved is not None:
         task, data, n = _check_same_data(saved, task, data, n, out)
@@ -180,10 +227,17 @@ def load(checkpoint: str | Path) -> Run:
 def held_out_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
     """The held-out pairs of the run a checkpoint's config describes (regenerated)."""
     src = config.get("data") or {}
-    if not src.get("task"):
+    if not isinstance(src, dict) or not src.get("task"):
         raise SettingsError("this checkpoint was trained on a file: pass --data FILE.tsv")
+    n, seed, held = src.get("n"), src.get("seed"), src.get("held_out")
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (n, seed))
+    if not ints or not 10 <= n <= MAX_N or not isinstance(held, float) or not 0 < held < 1:
+        raise CheckpointError(
+            f"config.json: the data description {src} is unusable (n an int from 10 to {MAX_N}, "
+            "seed an int, held_out in (0, 1))"
+        )
     try:
-        pairs = tasks.get(src["task"]).generate(int(src["n"]), int(src["seed"]))
-        return split(pairs, float(src["held_out"]), int(src["seed"]))[1]
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"config.json: the data description is unusable: {err}") from None
+        task_cls = tasks.get(src["task"])
+    except ValueError as err:
+        raise CheckpointError(f"config.json: {err}") from None
+    return split(task_cls.generate(n, seed), held, seed)[1]

@@ -119,8 +119,12 @@ class PairTask:
         except KeyError as err:
             raise ValueError(f"the task description lacks {err}") from None
         for key, value in (("src_vocab", src), ("tgt_vocab", tgt)):
-            if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-                raise ValueError(f"task {key} must be a list of strings")
+            if not isinstance(value, list) or not all(
+                isinstance(c, str) and len(c) == 1 for c in value
+            ):
+                raise ValueError(f"task {key} must be a list of single characters")
+            if len(set(value)) != len(value):
+                raise ValueError(f"task {key} lists a character twice")
         if not isinstance(longest, int) or isinstance(longest, bool) or longest < 1:
             raise ValueError(f"task max_input_len must be a positive int, got {longest!r}")
         return cls(CharVocab.from_list(src), CharVocab.from_list(tgt), longest)
@@ -128,8 +132,8 @@ class PairTask:
     # -- what a model makes of it ---------------------------------------------------------------
     def input_problem(self, text: str) -> str | None:
         """Why the model cannot read ``text`` (empty, too long, unknown characters), or None."""
-        if not text:
-            return "empty input"
+        if not text.strip():
+            return "empty input" if not text else "input is only whitespace"
         if len(text) > self.max_input_len:
             return (
                 f"input of {len(text)} characters is longer than this model's {self.max_input_len}"

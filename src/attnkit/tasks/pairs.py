@@ -85,17 +85,19 @@ def read_tsv(path: str | Path) -> list[tuple[str, str]]:
 
     Raises ValueError naming the first malformed line.
     """
+    if not str(path).strip():
+        raise ValueError("the data file name is empty")
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no such data file: {path}")
     pairs = []
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not data
         for n, line in enumerate(f, 1):
             line = line.rstrip("\n").rstrip("\r")
             if not line.strip():
                 continue
             parts = line.split("\t")
-            if len(parts) != 2 or not parts[0] or not parts[1]:
+            if len(parts) != 2 or not parts[0].strip() or not parts[1]:
                 raise ValueError(f"{path}:{n}: expected 'input<TAB>target', got {line[:60]!r}")
             pairs.append((parts[0], parts[1]))
     if not pairs:

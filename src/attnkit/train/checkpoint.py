@@ -7,7 +7,12 @@
   read with ``torch.load(weights_only=True)``.
 
 Every file is written to a temporary name in the same directory and renamed, so an
-interrupted write never leaves a half-written checkpoint behind.
+interrupted write never leaves a half-written file behind; the temporary files a killed
+process leaves are removed by the next run (:func:`remove_temp_files`). The weights carry a
+digest of the parts of config.json that shape the model (model, config, task) in their
+metadata, so a config.json that was edited, or that belongs to another write (a reader between
+the two renames of a run that is saving), is detected: the reader retries briefly and then
+refuses. Shapes are checked from the weights file's header before anything is allocated.
 
 Checkpoints written by attnkit 0.1 (config.json with the seq2seq config under "model" and the
 vocabularies at the top level) load too: :func:`read_config` upgrades them on reading.
@@ -15,14 +20,18 @@ vocabularies at the top level) load too: :func:`read_config` upgrades them on re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import struct
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save_file
 from torch import nn
 
 from .. import __version__
@@ -30,6 +39,9 @@ from ..models import registry
 
 MODEL, CONFIG, TRAINER = "model.safetensors", "config.json", "trainer.pt"
 FORMAT = 2  # config.json layout; 1 is attnkit 0.1's
+DIGEST = "attnkit_config_sha256"  # metadata key in model.safetensors
+_DIGESTED = ("model", "config", "task")  # the parts of config.json the weights depend on
+_RETRIES, _WAIT = 20, 0.05  # a reader waits up to a second for a writer between two renames
 
 
 class CheckpointError(ValueError):
@@ -48,12 +60,16 @@ def _atomic(path: Path, write) -> None:
             os.unlink(tmp)
 
 
+def config_digest(config: dict[str, Any]) -> str:
+    """sha256 of the parts of a config.json that the weights depend on."""
+    core = {k: config.get(k) for k in _DIGESTED}
+    return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
+
+
 def save_model(directory: str | Path, model: nn.Module, meta: dict[str, Any]) -> None:
     """Write the weights and config.json (atomically, weights first); ``model`` must be a
     registered model, ``meta`` anything JSON-able to keep beside it."""
     directory = Path(directory)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    _atomic(directory / MODEL, lambda p: save_file(state, p))
     config = {
         "attnkit_version": __version__,
         "format": FORMAT,
@@ -61,8 +77,23 @@ def save_model(directory: str | Path, model: nn.Module, meta: dict[str, Any]) ->
         "config": registry.config_to_dict(model.cfg),
         **meta,
     }
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    digest = {DIGEST: config_digest(config)}
+    _atomic(directory / MODEL, lambda p: save_file(state, p, metadata=digest))
     text = json.dumps(config, indent=1, ensure_ascii=False)
     _atomic(directory / CONFIG, lambda p: Path(p).write_text(text, encoding="utf-8"))
+
+
+def remove_temp_files(directory: str | Path) -> list[Path]:
+    """Delete the temporary files that interrupted writes left in ``directory``; returns them.
+    Call it only where no other process is writing to the same directory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = [p for name in (MODEL, CONFIG, TRAINER) for p in directory.glob(f".{name}.*")]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def read_config(directory: str | Path) -> dict | None:
@@ -107,26 +138,73 @@ def _upgrade_v1(old: dict) -> dict:
     return new
 
 
+def _header(data: bytes, path: Path) -> dict:
+    """The JSON header of a safetensors file's bytes (tensor dtypes, shapes, metadata)."""
+    try:
+        (n,) = struct.unpack("<Q", data[:8])
+        if n > len(data) - 8:
+            raise ValueError("header longer than the file")
+        header = json.loads(data[8 : 8 + n])
+        if not isinstance(header, dict):
+            raise ValueError("header is not an object")
+        return header
+    except (struct.error, ValueError, RecursionError) as err:
+        raise CheckpointError(f"{path} is corrupt: {err}") from None
+
+
+def _read_pair(directory: Path) -> tuple[dict, bytes, dict]:
+    """config.json, the weights' bytes and header, from one consistent write: retried while
+    the weights' digest does not match the config (a writer between its two renames)."""
+    for attempt in range(_RETRIES):
+        config = read_config(directory)
+        try:
+            data = (directory / MODEL).read_bytes()
+        except OSError as err:
+            raise CheckpointError(f"{directory / MODEL} cannot be read: {err}") from None
+        header = _header(data, directory / MODEL)
+        saved = (header.get("__metadata__") or {}).get(DIGEST)
+        if saved is None or saved == config_digest(config):  # None: written before digests
+            return config, data, header
+        if attempt < _RETRIES - 1:
+            time.sleep(_WAIT)
+    raise CheckpointError(
+        f"{directory / CONFIG} does not match {directory / MODEL}: it was edited, or the two "
+        "come from different writes"
+    )
+
+
 def load_model(directory: str | Path) -> tuple[nn.Module, dict]:
     """(model in eval mode, config dict); CheckpointError if missing, corrupt or mismatched.
 
-    The config is checked field by field against the model's config dataclass before anything
-    is built, and the weights against the model's shapes."""
+    The config is checked field by field against the model's config dataclass and against
+    the weights' digest, and the weights' shapes (from the file's header) against the model
+    that config describes, built on the meta device: nothing is allocated for a config whose
+    sizes do not match its weights."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"no checkpoint directory at {directory}")
     for name in (MODEL, CONFIG):
         if not (directory / name).is_file():
             raise CheckpointError(f"{directory} is not a checkpoint: {name} is missing")
-    config = read_config(directory)
+    config, data, header = _read_pair(directory)
     try:
-        model = registry.build(
-            config["model"], registry.config_from_dict(config["model"], config["config"])
-        )
-    except (ValueError, TypeError) as err:
+        cfg = registry.config_from_dict(config["model"], config["config"])
+        with torch.device("meta"):  # sizes only: no memory, however large the config says
+            probe = registry.build(config["model"], cfg)
+    except (ValueError, TypeError, RuntimeError, OverflowError) as err:
         raise CheckpointError(f"{directory / CONFIG} is corrupt: {err}") from None
+    want = {k: list(v.shape) for k, v in probe.state_dict().items()}
+    found = {k: v.get("shape") if isinstance(v, dict) else v for k, v in header.items()}
+    found.pop("__metadata__", None)
+    if want != found:
+        bad = next(k for k in sorted(set(want) | set(found)) if want.get(k) != found.get(k))
+        raise CheckpointError(
+            f"{directory / MODEL} does not match its config: {bad} is "
+            f"{found.get(bad, 'missing')} in the file, {want.get(bad, 'absent')} in the model"
+        )
+    model = registry.build(config["model"], cfg)
     try:
-        model.load_state_dict(load_file(directory / MODEL))
+        model.load_state_dict(load_bytes(data))
     except Exception as err:  # safetensors raises its own error types
         raise CheckpointError(f"{directory / MODEL} is corrupt or does not match: {err}") from None
     return model.eval(), config

@@ -97,6 +97,8 @@ def fit(
     steps = cfg.epochs * math.ceil(len(train) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(steps))
     state = {"epoch": 0, "best": -math.inf, "bad_epochs": 0, "history": [], "elapsed": 0.0}
+    if writer:
+        checkpoint.remove_temp_files(out)  # left by a run that was killed while writing
     saved = checkpoint.load_trainer(out) if resume else None
     if saved is not None:
         _restore(model, opt, sched, saved, out)

@@ -1,0 +1,55 @@
+"""Argument types that validate where arguments are parsed, and a parser whose errors are one
+line (``attnkit train: error: argument --beam: must be an int >= 1, got '0'``), exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error printed as one line (its subcommands inherit this)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _number(kind, text: str, low, high=None, what: str = ""):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if value != value or value < low or (high is not None and value > high):  # NaN too
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _number(int, text, 1, what="an int >= 1")
+
+
+def count(text: str) -> int:
+    """An int >= 0 (a seed)."""
+    return _number(int, text, 0, what="an int >= 0")
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a learning rate)."""
+    value = _number(float, text, 0.0, float("inf"), what="a finite number > 0")
+    if value == 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A share in [0, 1], such as a target exact match (0: stop after the first epoch)."""
+    return _number(float, text, 0.0, 1.0, what="a number in [0, 1]")
+
+
+def path(text: str) -> str:
+    """A file or directory name that is not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a file or directory, got ''")
+    return text
