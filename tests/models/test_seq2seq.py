@@ -112,8 +112,9 @@ def test_beam_search_refuses_bad_width_and_batches():
     src, src_len, _ = batch()
     with pytest.raises(ValueError, match="one input at a time"):
         beam_search(model, src, src_len, 2)
-    with pytest.raises(ValueError, match="beam width must be an int >= 1"):
-        beam_search(model, src[:1], src_len[:1], 0)
+    for width in (0, 10**6, 2.5):
+        with pytest.raises(ValueError, match="beam width must be an int from 1 to 256"):
+            beam_search(model, src[:1], src_len[:1], width)
 
 
 @pytest.mark.bad_input
@@ -125,6 +126,8 @@ def test_config_validation():
     with pytest.raises(ValueError, match="eos_id must be a target id below 10"):
         Seq2SeqConfig(10, 10, eos_id=10)
     assert Seq2SeqConfig(10, 10, hidden_dim=64).attn_dim == 32  # None: half the state
+    with pytest.raises(ValueError, match="hidden_dim must be <= 65536"):
+        Seq2SeqConfig(10, 10, hidden_dim=1_000_000)  # would try to allocate terabytes
 
 
 def test_shared_encoder_reads_both_directions():

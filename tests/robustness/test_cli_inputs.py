@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+import torch
 
 from attnkit.cli import main
 from attnkit.tasks import write_tsv
@@ -38,8 +39,16 @@ def files(tmp_path, ckpt):
     no_trainer.mkdir()
     for name in ("model.safetensors", "config.json"):
         (no_trainer / name).write_bytes((ckpt / name).read_bytes())
+    latin1 = tmp_path / "latin1.tsv"
+    latin1.write_bytes(b"caf\xe9\tCAFE\n")
+    bad_trainer = tmp_path / "bad_trainer"
+    bad_trainer.mkdir()
+    for name in ("model.safetensors", "config.json"):
+        (bad_trainer / name).write_bytes((ckpt / name).read_bytes())
+    torch.save({"epoch": 1}, bad_trainer / "trainer.pt")
     return {"{ckpt}": str(ckpt), "{file}": str(a_file), "{dir}": str(a_dir),
-            "{no_trainer}": str(no_trainer), "{tmp}": str(tmp_path)}  # fmt: skip
+            "{no_trainer}": str(no_trainer), "{tmp}": str(tmp_path), "{latin1}": str(latin1),
+            "{bad_trainer}": str(bad_trainer)}  # fmt: skip
 
 
 CASES = [
@@ -67,6 +76,9 @@ CASES = [
     (["train", "times", "--out", "{tmp}/o", "--n", "5"], "n must be an int from 10"),
     (["train", "times", "--out", "{tmp}/o", "--n", "10000000000"], "n must be an int from 10"),
     (["train", "times", "--out", "{tmp}/o", "--hidden", "33"], "hidden_dim must be even"),
+    (["train", "times", "--out", "{tmp}/o", "--hidden", "1000000"], "hidden_dim must be <="),
+    (["eval", "--checkpoint", "{ckpt}", "--data", "{latin1}"], "latin1.tsv is not UTF-8"),
+    (["train", "times", "--out", "{bad_trainer}", "--resume"], "trainer.pt is incomplete"),
     (["train", "times", "--out", "{tmp}/o", "--seed", "-3"], "--seed: must be an int >= 0"),
     (["train", "times", "--out", "{tmp}/o", "--epochs", "x"], "--epochs: must be an int"),
     (["train", "--data", "{tmp}/missing.tsv", "--out", "{tmp}/o"], "no such data file"),
@@ -86,6 +98,7 @@ CASES = [
     (["predict", "--checkpoint", "{ckpt}", "--beam", "0", "noon"], "--beam: must be an int"),
     (["predict", "--checkpoint", "{ckpt}", "--beam", "-2", "noon"], "--beam: must be an int"),
     (["predict", "--checkpoint", "{ckpt}", "--threads", "-1", "noon"], "--threads: must be"),
+    (["predict", "--checkpoint", "{ckpt}", "--beam", "1000000", "noon"], "from 1 to 256"),
     (["predict", "--checkpoint", "{ckpt}", "--plot", "{file}", "noon"], "is a file; name a dir"),
     (["predict", "--checkpoint", "{ckpt}", "--plot", "", "noon"], "--plot: must name"),
     (["predict", "--checkpoint", "", "noon"], "--checkpoint: must name"),

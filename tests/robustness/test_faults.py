@@ -77,6 +77,7 @@ from attnkit.models import PRESETS, Seq2Seq, Seq2SeqConfig
 from attnkit.train import save_model
 out, seconds = sys.argv[1], float(sys.argv[2])
 model = Seq2Seq(Seq2SeqConfig(6, 6, **PRESETS["tiny"]))
+print("ready", flush=True)
 end, i = time.time() + seconds, 0
 while time.time() < end:
     fill, vocab = (0.5, list("abc")) if i % 2 == 0 else (0.25, list("cba"))
@@ -97,11 +98,12 @@ def test_a_reader_never_mixes_two_writes(tmp_path):
     save_model(out, Seq2Seq(Seq2SeqConfig(6, 6, **PRESETS["tiny"])),
                {"task": {"name": "pairs", "src_vocab": list("abc"), "tgt_vocab": list("abc"),
                          "max_input_len": 9}})  # fmt: skip
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out), "4"],
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out), "3"],
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert writer.stdout.readline().strip() == "ready"  # imports done: it writes from now on
     reads = refused = 0
-    deadline = time.time() + 3.5
-    while time.time() < deadline:
+    deadline = time.time() + 60
+    while writer.poll() is None and time.time() < deadline:
         try:
             model, config = load_model(out)
         except CheckpointError:
@@ -112,5 +114,5 @@ def test_a_reader_never_mixes_two_writes(tmp_path):
             vocab_says = 0.5 if config["task"]["src_vocab"][0] == "a" else 0.25
             assert fill == vocab_says, "weights of one write read with the config of another"
             reads += 1
-    writes = int(writer.communicate(timeout=60)[0])
+    writes = int(writer.communicate(timeout=60)[0].split()[-1])
     assert writes > 20 and reads > 20, (writes, reads, refused)

@@ -236,25 +236,28 @@ def test_attend_validates_once_whatever_the_kernel_and_size(case, size, impl, mo
 
 @pytest.mark.robustness
 @pytest.mark.parametrize("impl", KERNELS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("where", ["q", "k", "scale"])
 @pytest.mark.parametrize("tk", [1, 7, 300])
-def test_nan_reaches_the_output_on_every_kernel(where, tk, impl, monkeypatch):
-    """As eager: a NaN in an unmasked q, k or scale is never turned into a silent 0 (torch's
-    fused CPU kernel returns 0 for it when there is one key)."""
+def test_nan_reaches_the_output_on_every_kernel(where, value, tk, impl, monkeypatch):
+    """As eager: a NaN or inf in an unmasked q, k or scale is never turned into a silent 0
+    (torch's fused CPU kernel returns 0 for a NaN row with one key; a row whose scores are all
+    -inf from an infinite input is not a fully-masked row)."""
     q, k, v = x(B, 2, 3, D), x(B, 2, tk, D), x(B, 2, tk, D)
     scale = None
     if where == "q":
-        q[0, 1, 2, 0] = math.nan
+        q[0, 1, 2, 0] = value
     elif where == "k":
-        k[0, 1, 0, 0] = math.nan
+        k[0, 1, 0, 0] = value
     else:
-        scale = math.nan
-    want = ak.attend(q, k, v, scale=scale, impl="eager").context
+        scale = value
+    want = ak.attend(q, k, v, scale=scale, impl="eager", return_weights=True)
     if impl != "auto":
         monkeypatch.setenv(ENV_IMPL, impl)
     got = ak.attend(q, k, v, scale=scale, return_weights=True)
-    assert want.isnan().any()
-    assert torch.equal(got.context.isnan(), want.isnan())
+    assert want.context.isnan().any()
+    assert torch.equal(got.context.isnan(), want.context.isnan())
+    assert torch.equal(got.weights.isnan(), want.weights.isnan())
 
 
 @pytest.mark.robustness

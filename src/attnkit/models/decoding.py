@@ -29,7 +29,11 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-__all__ = ["Decoded", "Decoder", "beam_search", "greedy", "select_state", "sequence_score"]
+__all__ = [
+    "MAX_BEAM", "Decoded", "Decoder", "beam_search", "greedy", "select_state", "sequence_score",
+]  # fmt: skip
+
+MAX_BEAM = 256  # hypotheses are Python objects: far wider beams would take hours per input
 
 
 class Decoder(Protocol):
@@ -122,8 +126,8 @@ def beam_search(
     by length-normalised log-probability. Returns a Decoded of batch 1."""
     if src.shape[0] != 1:
         raise ValueError(f"beam_search decodes one input at a time, got a batch of {src.shape[0]}")
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"beam width must be an int >= 1, got {width!r}")
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_BEAM:
+        raise ValueError(f"beam width must be an int from 1 to {MAX_BEAM}, got {width!r}")
     cfg = model.cfg
     max_len = cfg.max_output_len if max_len is None else max_len
     first = greedy(model, src, src_len, max_len)

@@ -35,6 +35,7 @@ from .registry import register
 
 ATTENTIONS = ("none", "additive", "dot", "general", "scaled_dot", "local-m", "local-p")
 MAX_OUTPUT_LEN = 4096  # the most decoding steps a config may ask for
+MAX_SIZE = 1 << 16  # the largest width or vocabulary a config may ask for
 
 
 @dataclass
@@ -65,6 +66,9 @@ class Seq2SeqConfig:
         for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "attn_dim", "max_output_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("embed_dim", "hidden_dim", "attn_dim", "src_vocab_size", "tgt_vocab_size"):
+            if getattr(self, name) > MAX_SIZE:
+                raise ValueError(f"{name} must be <= {MAX_SIZE}, got {getattr(self, name)}")
         if self.max_output_len > MAX_OUTPUT_LEN:  # decoding runs this many steps at most
             raise ValueError(
                 f"max_output_len must be <= {MAX_OUTPUT_LEN}, got {self.max_output_len}"

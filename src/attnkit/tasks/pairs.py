@@ -90,16 +90,19 @@ def read_tsv(path: str | Path) -> list[tuple[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no such data file: {path}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not data
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text (byte {err.start}): {err.reason}") from None
     pairs = []
-    with path.open(encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not data
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            parts = line.split("\t")
-            if len(parts) != 2 or not parts[0].strip() or not parts[1]:
-                raise ValueError(f"{path}:{n}: expected 'input<TAB>target', got {line[:60]!r}")
-            pairs.append((parts[0], parts[1]))
+    for n, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 etc. are data
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1]:
+            raise ValueError(f"{path}:{n}: expected 'input<TAB>target', got {line[:60]!r}")
+        pairs.append((parts[0], parts[1]))
     if not pairs:
         raise ValueError(f"{path} holds no pairs")
     return pairs

@@ -154,7 +154,16 @@ def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int) 
     return loss.item()
 
 
+_TRAINER_KEYS = ("epoch", "best", "bad_epochs", "history", "elapsed", "model", "optimizer",
+                 "scheduler")  # fmt: skip
+
+
 def _restore(model, opt, sched, saved: dict, out) -> None:
+    missing = [k for k in _TRAINER_KEYS if not isinstance(saved, dict) or k not in saved]
+    if missing:
+        raise checkpoint.CheckpointError(
+            f"{out}/{checkpoint.TRAINER} is incomplete: it lacks {', '.join(missing)}"
+        )
     try:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
