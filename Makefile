@@ -1,4 +1,6 @@
 # Each target creates .venv and installs attnkit (with the tested versions) on first use.
+# --no-compile: Python compiles the modules it imports when it imports them; byte-compiling
+# every file of torch up front doubled the install time.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +11,7 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet --no-compile -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
