@@ -88,13 +88,19 @@ def _resume_settings(saved: dict, settings: dict[str, Any], out) -> dict[str, An
     return {**settings, **kept}
 
 
-def _data(task: str | None, data: str | None, n: int | None, seed: int):
-    """(pairs, description of their origin) of a registered task or a TSV file."""
-    if (task is None) == (data is None):
+def _check_source(task: str | None, data: object, resume: bool = False) -> None:
+    """SettingsError unless exactly one of a task and a data file is named (a resumed run may
+    name neither: it takes its own)."""
+    if (task is not None and data is not None) or (task is None and data is None and not resume):
         raise SettingsError(
             f"give a task ({' or '.join(tasks.names())}) or a TSV file of pairs, "
             "not both or neither"
         )
+
+
+def _data(task: str | None, data: str | None, n: int | None, seed: int):
+    """(pairs, description of their origin) of a registered task or a TSV file."""
+    _check_source(task, data)
     if data is not None:
         return read_tsv(data), {"file": str(data), "seed": seed, "held_out": HELD_OUT}
     task_cls = tasks.get(task)
@@ -176,8 +182,7 @@ def train(
     Seq2SeqConfig or TrainConfig (``attention="dot"``, ``hidden_dim=128``, ``epochs=5``...).
     With ``resume`` the run in ``out`` continues with its own settings; a directory that
     already holds a checkpoint is replaced only with ``overwrite``."""
-    if (task is not None and data is not None) or (task is None and data is None and not resume):
-        _data(task, data, n, 0)  # the error that names the choice, before --out is touched
+    _check_source(task, data, resume)  # before --out is touched
     if threads:
         torch.set_num_threads(threads)
     resume = prepare_out(out, resume, overwrite, log)
