@@ -1,6 +1,9 @@
 # Each target creates .venv and installs attnkit (with the tested versions) on first use.
-# --no-compile: Python compiles the modules it imports when it imports them; byte-compiling
-# every file of torch up front doubled the install time.
+# pip --no-compile, then one import of what the project uses with bytecode writing allowed:
+# byte-compiling every file of torch up front doubled the install time, and where
+# PYTHONDONTWRITEBYTECODE is set nothing would ever be cached (each process recompiled torch).
+WARM := torch, attnkit.cli, attnkit.recipes, attnkit.viz.heatmap, matplotlib.pyplot, faker, \
+	babel.dates, safetensors.torch, tqdm, numpy, pytest, hypothesis
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,6 +15,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-compile -c constraints.txt -e ".[dev]"
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -c "import $(WARM)"
 	touch $(STAMP)
 
 demo: $(STAMP)
