@@ -188,6 +188,7 @@ def _forward(core: Core, masking: Masking, v: Tensor, block_q: int, block_k: int
         l = q.new_zeros((*lead, i1 - i0), dtype=acc)  # noqa: E741
         o = q.new_zeros((*lead, i1 - i0, v.shape[-1]), dtype=acc)
         visible = torch.zeros((*lead, i1 - i0), dtype=torch.bool, device=q.device)
+        all_visible = False  # some block had no mask: every row of this query block sees a key
         for j0, j1 in _blocks(masking.tk, block_k):
             skip, mask = masking.block(slice(i0, i1), j0, j1)
             if skip:
@@ -195,9 +196,10 @@ def _forward(core: Core, masking: Masking, v: Tensor, block_q: int, block_k: int
             s = core.fn(qb, k[..., j0:j1, :], *params)
             if mask is not None:
                 s = s.masked_fill(~mask, float("-inf"))
-                visible = visible | mask.any(dim=-1)
+                if not all_visible:
+                    visible = visible | mask.any(dim=-1)
             else:
-                visible = torch.ones_like(visible)
+                all_visible = True
             m_new = torch.maximum(m, s.amax(dim=-1))
             shift = torch.where(torch.isneginf(m_new), 0.0, m_new)  # rows with nothing yet
             p = torch.exp(s - shift.unsqueeze(-1))
@@ -208,7 +210,7 @@ def _forward(core: Core, masking: Masking, v: Tensor, block_q: int, block_k: int
         # Only a row that no mask lets see any key gets 0. A row that sees keys divides as
         # eager's softmax does: NaN or infinite scores (from NaN or inf inputs) give NaN, never
         # a silent 0 (l is 0 or NaN there).
-        visible = visible.expand_as(l)
+        visible = torch.ones_like(l, dtype=torch.bool) if all_visible else visible.expand_as(l)
         out[..., i0:i1, :] = torch.where(visible.unsqueeze(-1), o / l.unsqueeze(-1), 0)
         row_lse = torch.where(l == 0, float("nan"), m + torch.log(l))  # l = 0: all scores -inf
         lse[..., i0:i1] = torch.where(visible, row_lse, float("-inf"))
