@@ -72,14 +72,14 @@ def test_the_next_run_removes_temp_files_of_killed_writes(tmp_path):
 
 
 WRITER = """
-import sys, time, torch
+import os, sys, time, torch
 from attnkit.models import PRESETS, Seq2Seq, Seq2SeqConfig
 from attnkit.train import save_model
-out, seconds = sys.argv[1], float(sys.argv[2])
+out, stop, least = sys.argv[1], sys.argv[2], int(sys.argv[3])
 model = Seq2Seq(Seq2SeqConfig(6, 6, **PRESETS["tiny"]))
 print("ready", flush=True)
-end, i = time.time() + seconds, 0
-while time.time() < end:
+end, i = time.time() + 300, 0  # a guard: the reader says when to stop
+while time.time() < end and not (i >= least and os.path.exists(stop)):
     fill, vocab = (0.5, list("abc")) if i % 2 == 0 else (0.25, list("cba"))
     with torch.no_grad():
         for p in model.parameters():
@@ -98,12 +98,16 @@ def test_a_reader_never_mixes_two_writes(tmp_path):
     save_model(out, Seq2Seq(Seq2SeqConfig(6, 6, **PRESETS["tiny"])),
                {"task": {"name": "pairs", "src_vocab": list("abc"), "tgt_vocab": list("abc"),
                          "max_input_len": 9}})  # fmt: skip
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out), "3"],
+    # Counts, not seconds: both sides go on until each has done enough, however slow the machine.
+    least, stop = 25, tmp_path / "stop"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out), str(stop), str(least)],
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
     assert writer.stdout.readline().strip() == "ready"  # imports done: it writes from now on
     reads = refused = 0
-    deadline = time.time() + 60
+    deadline = time.time() + 240
     while writer.poll() is None and time.time() < deadline:
+        if reads >= least:
+            stop.touch()
         try:
             model, config = load_model(out)
         except CheckpointError:
@@ -114,5 +118,6 @@ def test_a_reader_never_mixes_two_writes(tmp_path):
             vocab_says = 0.5 if config["task"]["src_vocab"][0] == "a" else 0.25
             assert fill == vocab_says, "weights of one write read with the config of another"
             reads += 1
+    stop.touch()
     writes = int(writer.communicate(timeout=60)[0].split()[-1])
-    assert writes > 20 and reads > 20, (writes, reads, refused)
+    assert writes >= least and reads >= least, (writes, reads, refused)
