@@ -18,7 +18,7 @@ import torch
 
 from attnkit.recipes import seq2seq as recipe
 
-KINDS = ("none", "additive", "dot", "general", "local-p")
+KINDS = ("none", "additive", "dot", "general", "local-p", "location", "fc-positions")
 BUCKETS = ((1, 10), (11, 15), (16, 20), (21, 25), (26, 30), (31, 99))
 
 
@@ -53,10 +53,10 @@ def main() -> None:
 
     results = {}
     cols = [f"{lo}-{hi}" for lo, hi in BUCKETS] + ["all"]
-    print(f"{'attention':<10}" + "".join(f"{c:>8}" for c in cols))
+    print(f"{'attention':<13}" + "".join(f"{c:>8}" for c in cols))
     for kind in opts.kinds:
         results[kind] = run(kind, opts)
-        print(f"{kind:<10}" + "".join(f"{results[kind][c]:>8.3f}" for c in cols), flush=True)
+        print(f"{kind:<13}" + "".join(f"{results[kind][c]:>8.3f}" for c in cols), flush=True)
 
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)

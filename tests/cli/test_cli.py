@@ -77,7 +77,7 @@ def test_show_and_plot(checkpoint, tmp_path, capsys):
         (["predict", "--checkpoint", "{ckpt}", "zwölf"], "never saw"),
         (["predict", "--checkpoint", "{ckpt}", ""], "empty input"),
         (["predict", "--checkpoint", "{ckpt}", "1" * 500], "longer than"),
-        (["show", "--checkpoint", "{ckpt}", "ß"], "never saw"),
+        (["show", "--checkpoint", "{ckpt}", "€"], "never saw"),
         (["predict", "--checkpoint", "/nonexistent/dir", "noon"], "no checkpoint directory"),
         (["train", "--out", "/tmp/x"], "give a task"),
         (["train", "times", "--data", "x.tsv", "--out", "/tmp/x"], "not both"),

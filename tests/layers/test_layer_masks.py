@@ -21,6 +21,7 @@ def layers():
             ak.LocalAttention(ak.AdditiveAttention(D, D, 6), 2, mode="predictive"),
             3,
         ),
+        "location": (ak.LocationAttention(D, T + 2), 3),
         "self": (ak.SelfAttention(D, "additive"), 3),
         "multihead": (ak.MultiHeadAttention(D, 2), 4),
         "linear": (ak.LinearAttention(D, 2), 4),

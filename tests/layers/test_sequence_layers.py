@@ -185,6 +185,7 @@ GRADCHECK = {
         lambda: ak.LocalAttention(ak.MultiplicativeAttention(4, 3, "general"), 2, "predictive"),
         "qk",
     ),
+    "location": (lambda: ak.LocationAttention(4, 6), "qk"),
     "self-additive": (lambda: ak.SelfAttention(4, "additive", window=1), "x"),
     "self-multiplicative": (lambda: ak.SelfAttention(4, "multiplicative", causal=True), "x"),
     "feed-forward": (lambda: ak.FeedForwardAttention(4, hidden_dim=3), "x"),
@@ -198,7 +199,7 @@ def test_gradcheck_float64(name):
     make, kind = GRADCHECK[name]
     layer = f64(make())
     if kind == "qk":
-        q, k = rand(2, 3, 4, grad=True), rand(2, 5, layer.key_dim, grad=True)
+        q, k = rand(2, 3, 4, grad=True), rand(2, 5, layer.key_dim or 3, grad=True)
         lengths = torch.tensor([5, 2])
         fn = lambda q, k: tuple(layer(q, k, lengths=lengths))  # noqa: E731
         inputs = (q, k)
@@ -279,3 +280,37 @@ def test_additive_with_projected_keys_equals_the_plain_path():
     torch.testing.assert_close(fast.weights, plain.weights)
     with pytest.raises(ValueError, match="projected_keys must be"):
         attn(q, k, projected_keys=rand(2, 8, 6))
+
+
+# --- Location-based attention (Luong et al. 2015, section 3.1) --------------------------------
+
+
+@pytest.mark.reference
+def test_location_attention_is_softmax_of_a_linear_map_of_the_query_over_real_positions():
+    torch.manual_seed(0)
+    layer = ak.LocationAttention(6, max_len=9).double()
+    q, k = rand(3, 2, 6), rand(3, 7, 5)
+    lengths = torch.tensor([7, 4, 1])
+    out = layer(q, k, lengths=lengths)
+    logits = q @ layer.proj.weight.T + layer.proj.bias  # (B, Tq, max_len)
+    for b, n in enumerate(lengths.tolist()):
+        want = torch.softmax(logits[b, :, :n], -1)
+        torch.testing.assert_close(out.weights[b, :, :n], want)
+        assert (out.weights[b, :, n:] == 0).all()
+        torch.testing.assert_close(out.context[b], want @ k[b, :n])
+
+
+@pytest.mark.property
+def test_location_attention_weights_ignore_what_the_keys_hold():
+    layer = ak.LocationAttention(4, max_len=6)
+    q = torch.randn(2, 3, 4)
+    a = layer(q, torch.randn(2, 5, 3)).weights
+    b = layer(q, torch.randn(2, 5, 3)).weights
+    torch.testing.assert_close(a, b)
+
+
+@pytest.mark.bad_input
+def test_location_attention_refuses_more_keys_than_positions():
+    layer = ak.LocationAttention(4, max_len=3)
+    with pytest.raises(ValueError, match="logits for 3 positions; got 5 keys"):
+        layer(torch.randn(1, 4), torch.randn(1, 5, 2))

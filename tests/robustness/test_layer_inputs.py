@@ -29,6 +29,7 @@ def qkv_layers():
             lambda: ak.LocalAttention(ak.AdditiveAttention(D, D, 6), 2, mode="predictive"),
             "qk",
         ),
+        "location": (lambda: ak.LocationAttention(D, T + 3), "qk"),
         "multihead": (lambda: ak.MultiHeadAttention(D, 2, kv_heads=1), "mha"),
         "linear": (lambda: ak.LinearAttention(D, 2), "mha"),
         "self-additive": (lambda: ak.SelfAttention(D, "additive", window=2), "x"),

@@ -47,33 +47,46 @@ def test_dates_cover_casings_and_scripts():
     assert any("年" in t for t in texts)
 
 
+PERIODS = {  # phrase -> (is_pm, hours 1-12 it may follow), by the module's rule 2
+    "am": (False, range(1, 13)), "pm": (True, range(1, 13)),
+    "in the morning": (False, range(1, 12)), "before noon": (False, range(1, 12)),
+    "at midnight": (False, [12]), "in the afternoon": (True, [12, 1, 2, 3, 4, 5, 6]),
+    "after noon": (True, range(1, 13)), "in the evening": (True, range(4, 12)),
+}  # fmt: skip
+
+
 def _read_time(text: str) -> str | None:
-    """An independent reading of the digit-based forms (None for the word forms)."""
-    text = text.removeprefix("t")
-    suffix = re.search(r" (a\.m\.?|am|p\.m\.?|pm)$", text)
-    pm = bool(suffix and suffix.group(1).startswith("p"))
-    body = text[: suffix.start()] if suffix else text
-    if m := re.fullmatch(r"(\d{1,2})[:.](\d{2})", body):
-        h, mi = int(m[1]), int(m[2])
-        if suffix:
-            h = h % 12 + (12 if pm else 0)
-        return f"{h:02d}:{mi:02d}"
-    if m := re.fullmatch(r"(\d{1,2})", body):
-        return f"{int(m[1]) % 12 + (12 if pm else 0):02d}:00"
-    if m := re.fullmatch(r"(\d+) (?:min|mins|minutes) (after|before) (\d+)", body):
-        h = int(m[3])
-        if h <= 12 and suffix:
-            h = h % 12 + (12 if pm else 0)
-        total = h * 60 + (int(m[1]) if m[2] == "after" else -int(m[1]))
-        return f"{total // 60 % 24:02d}:{total % 60:02d}"
-    return None
+    """An independent reading of the digit forms, after normalisation (None for the others)."""
+    text = re.sub(r"^(at|around|about|by) ", "", text).removeprefix("t")
+    text = re.sub(r"\s*(hrs|hours|h)$", "", text)
+    text = re.sub(r"\s*(a\. ?m\.?|am)$", " am", re.sub(r"\s*(p\. ?m\.?|pm)$", " pm", text))
+    period = None
+    for phrase in sorted(PERIODS, key=len, reverse=True):
+        if text.endswith(" " + phrase):
+            period, text = phrase, text[: -len(phrase) - 1]
+            break
+    if text.endswith(" at night") and re.match(r"\d", text):
+        text = text[: -len(" at night")]
+        period = "pm" if 7 <= int(re.match(r"\d+", text)[0]) <= 11 else "am"
+    if m := re.fullmatch(r"(\d{1,2})[:. h](\d{2})|(\d{1,2})(\d{2})|(\d{1,2})h?", text):
+        h = int(m[1] or m[3] or m[5])
+        mi = int(m[2] or m[4] or 0)
+    else:
+        return None
+    if period:
+        pm, hours = PERIODS[period]
+        assert h in hours, (text, period)
+        h = h % 12 + (12 if pm else 0)
+    return f"{h:02d}:{mi:02d}"
 
 
 @pytest.mark.property
 def test_times_are_consistent_and_digit_forms_read_independently():
+    task = times.TimesTask.from_pairs([("x", "y")])
     pairs = times.generate(20_000, 5)
     seen, checked = {}, 0
     for text, target in pairs:
+        text = task.normalize(text)
         assert seen.setdefault(text, target) == target
         assert re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", target)
         reading = _read_time(text)
@@ -81,15 +94,19 @@ def test_times_are_consistent_and_digit_forms_read_independently():
             assert reading == target, text
             checked += 1
     assert checked > 5000
-    texts = {t for t, _ in pairs}
-    for needle in ("noon", "midnight", "past", " to ", "min after", "before", "o'clock", "a.m.",
-                   "p.m", "quarter", "half", "t1"):  # fmt: skip
+    texts = set(seen)
+    for needle in ("noon", "midday", "midnight", "past", " to ", " till ", " of ", "min after",
+                   "before", "o'clock", "hours and", "a.m.", "p. m.", "pm", "quarter", "half",
+                   "in the afternoon", "in the evening", "at night", "in the morning", "hrs",
+                   "oh ", "-", "t1"):  # fmt: skip
         assert any(needle in t for t in texts), needle
+    assert any(re.fullmatch(r"\d\dh\d\d", t) for t in texts)
 
 
 @pytest.mark.property
 def test_times_word_examples():
     assert times.number_words(55) == "fifty five"
+    assert times.number_words(55, hyphen=True) == "fifty-five"
     assert times.number_words(7) == "seven"
 
 

@@ -13,7 +13,8 @@ import torch
 from .. import tasks
 from ..models import ATTENTIONS
 from ..recipes import seq2seq as recipe
-from ..tasks import char_accuracy, exact_match, read_tsv
+from ..tasks import char_accuracy, exact_match, read_pairs
+from ..tasks.normalize import STEPS
 from ..viz import render_weights, save_heatmap
 from .arguments import count, fraction, path, positive_float, positive_int
 from .errors import UserError
@@ -32,7 +33,8 @@ def _set_threads(n: int | None) -> None:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", nargs="?", choices=tasks.names(), help="a generated task")
-    p.add_argument("--data", type=path, help="a TSV file of input<TAB>target pairs instead")
+    p.add_argument("--data", type=path, help="a file of (input, target) pairs instead: TSV, CSV "
+                   "or a JSON list of pairs")  # fmt: skip
     p.add_argument("--out", required=True, type=path, help="checkpoint directory")
     p.add_argument("--attention", choices=ATTENTIONS, help="(default: additive)")
     p.add_argument("--epochs", type=positive_int, help="the learning-rate schedule's length and "
@@ -47,6 +49,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", type=fraction, help="stop at this held-out exact match (0..1)")
     p.add_argument("--patience", type=positive_int, help="epochs without improvement (default: 4)")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
+    p.add_argument("--normalize", type=steps, help="input normalisation, comma-separated steps "
+                   f"of {','.join(STEPS)}, or 'none' (default: the task's; for --data, the steps "
+                   "its inputs already satisfy)")  # fmt: skip
+    p.add_argument("--unknown-token", action="store_true", help="give the model an id for "
+                   "characters it never saw, instead of refusing inputs with them")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint in --out")
 
@@ -60,10 +67,22 @@ def train_settings(args: argparse.Namespace) -> dict:
     }  # fmt: skip
 
 
+def steps(text: str) -> list[str]:
+    """--normalize: "none" or comma-separated steps of attnkit.tasks.normalize.STEPS."""
+    names = [] if text.strip().lower() == "none" else [s.strip() for s in text.split(",")]
+    unknown = [s for s in names if s not in STEPS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown step(s) {', '.join(map(repr, unknown))}; use 'none' or some of "
+            f"{','.join(STEPS)}"
+        )
+    return names
+
+
 def cmd_train(args) -> int:
     run = recipe.train(args.task, args.data, out=args.out, n=args.n, resume=args.resume,
-                       overwrite=args.overwrite, threads=args.threads,
-                       **train_settings(args))  # fmt: skip
+                       overwrite=args.overwrite, threads=args.threads, normalize=args.normalize,
+                       unknown_token=args.unknown_token, **train_settings(args))  # fmt: skip
     m = run.config["metrics"]
     print(
         f"best held-out exact match {m['exact_match']:.4f}, character accuracy "
@@ -75,14 +94,14 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     _set_threads(args.threads)
     run = recipe.load(args.checkpoint)
-    pairs = read_tsv(args.data) if args.data else recipe.held_out_pairs(run.config)
+    pairs = read_pairs(args.data) if args.data else recipe.held_out_pairs(run.config)
     ok = [p for p in pairs if not run.task.input_problem(p[0])]
     bad = [p for p in pairs if run.task.input_problem(p[0])]
     outputs = []
     if ok:
         # targets may hold characters the model cannot write: score them as text, not ids
         readable = tasks.PairTask(run.task.src_vocab, _extend(run.task.tgt_vocab, ok),
-                                  run.task.max_input_len)  # fmt: skip
+                                  run.task.max_input_len, run.task.normalizer)  # fmt: skip
         outputs = run.task.decode_all(run.model, readable.dataset(ok))
     outputs += [""] * len(bad)  # unreadable rows count as wrong
     targets = [t for _, t in ok] + [t for _, t in bad]
@@ -153,8 +172,8 @@ def cmd_predict(args) -> int:
         else:
             print(f"{text}\t{out}")
         if plots:
-            save_heatmap(weights, text, _labels(out, weights), plots / f"{i:03d}.png",
-                         title=text)  # fmt: skip
+            save_heatmap(weights, run.task.normalize(text), _labels(out, weights),
+                         plots / f"{i:03d}.png", title=text)  # fmt: skip
     return 0
 
 
@@ -163,8 +182,9 @@ def cmd_show(args) -> int:
     run = recipe.load(args.checkpoint)
     ((out, weights),) = _predict(run, [args.text])
     print(f"{args.text} -> {out}\n")
-    print(render_weights(weights, _labels(out, weights), list(args.text)))
-    path = save_heatmap(weights, args.text, _labels(out, weights), png, title=args.text)
+    read = run.task.normalize(args.text)  # what the model read: one column per character
+    print(render_weights(weights, _labels(out, weights), list(read)))
+    path = save_heatmap(weights, read, _labels(out, weights), png, title=args.text)
     print(f"\nheatmap written to {path}")
     return 0
 
@@ -195,11 +215,12 @@ def cmd_demo(args) -> int:
     out_dir = Path(args.out)
     for i, (text, (out, weights)) in enumerate(zip(examples, results, strict=True)):
         print(f"{text:<{width}}  {out}")
-        save_heatmap(weights, text, _labels(out, weights), out_dir / f"example_{i:02d}.png",
+        save_heatmap(weights, run.task.normalize(text), _labels(out, weights),
+                     out_dir / f"example_{i:02d}.png",
                      title=text)  # fmt: skip
     text, (out, weights) = examples[0], results[0]
     print(f"\nwhere each output character looked, for {text!r}:\n")
-    print(render_weights(weights, _labels(out, weights), list(text)))
+    print(render_weights(weights, _labels(out, weights), list(run.task.normalize(text))))
     print(f"\nheatmaps in {out_dir}/example_*.png; checkpoint in {out_dir} "
           f"({time.perf_counter() - started:.0f}s)")  # fmt: skip
     print(f"try: attnkit predict --checkpoint {out_dir} '4 July 1976'")
@@ -213,7 +234,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="evaluate a checkpoint")
     p.add_argument("--checkpoint", required=True, type=path)
-    p.add_argument("--data", type=path, help="TSV of input<TAB>target (default: held-out split)")
+    p.add_argument("--data", type=path, help="pairs to score, TSV, CSV or JSON (default: the "
+                   "held-out split)")  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.add_argument("--threads", type=positive_int)
     p.set_defaults(func=cmd_eval)

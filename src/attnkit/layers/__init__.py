@@ -3,6 +3,7 @@
 from .additive import AdditiveAttention
 from .linear import LinearAttention, LinearState
 from .local import LocalAttention
+from .location import LocationAttention
 from .multihead import KVCache, MultiHeadAttention
 from .multiplicative import MultiplicativeAttention
 from .pooling import AttentionGate, FeedForwardAttention
@@ -19,6 +20,7 @@ __all__ = [
     "LinearAttention",
     "LinearState",
     "LocalAttention",
+    "LocationAttention",
     "MultiHeadAttention",
     "MultiplicativeAttention",
     "SelfAttention",

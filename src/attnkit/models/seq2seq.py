@@ -13,8 +13,13 @@ Decoder: a GRU cell, one output character per step, with one of the attention ki
   summary of the input (the encoder's final states), the same at every step;
 - "additive": Bahdanau et al. 2014: c_t = attend(s_{t-1}, h) before the state update,
   s_t = GRU([y_{t-1}; c_t], s_{t-1});
-- "dot", "general", "scaled_dot", "local-m", "local-p": Luong et al. 2015 with input feeding:
-  s_t = GRU([y_{t-1}; h~_{t-1}], s_{t-1}), c_t = attend(s_t, h).
+- "dot", "general", "scaled_dot", "local-m", "local-p", "location": Luong et al. 2015 with
+  input feeding: s_t = GRU([y_{t-1}; h~_{t-1}], s_{t-1}), c_t = attend(s_t, h); "location"
+  scores positions from s_t alone (a_t = softmax(W_a s_t), ``LocationAttention``);
+- "fc-positions": the classic PyTorch seq2seq tutorial's attention, a fully connected layer
+  from [y_{t-1}; s_{t-1}] to one logit per input position, before the state update:
+  c_t = attend([y_{t-1}; s_{t-1}], h), s_t = GRU([y_{t-1}; c_t], s_{t-1}).
+  Both position kinds read inputs of at most ``max_source_len`` characters.
 
 Every kind then outputs h~_t = tanh(W_c [c_t; s_t]) and p(y_t) = softmax(W_s h~_t).
 
@@ -30,10 +35,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._ext.gru import gru, gru_supported, stacked_weights
-from ..layers import AdditiveAttention, LocalAttention, MultiplicativeAttention
+from ..layers import (
+    AdditiveAttention,
+    LocalAttention,
+    LocationAttention,
+    MultiplicativeAttention,
+)
 from .registry import register
 
-ATTENTIONS = ("none", "additive", "dot", "general", "scaled_dot", "local-m", "local-p")
+ATTENTIONS = ("none", "additive", "dot", "general", "scaled_dot", "local-m", "local-p",
+              "location", "fc-positions")  # fmt: skip
 MAX_OUTPUT_LEN = 4096  # the most decoding steps a config may ask for
 MAX_SIZE = 1 << 16  # the largest width or vocabulary a config may ask for
 
@@ -52,6 +63,7 @@ class Seq2SeqConfig:
     dropout: float = 0.0  # on embeddings and h~_t, training only
     max_output_len: int = 40  # decoding stops here if no end-of-sequence came
     shared_encoder: bool = False  # one GRU for both directions (see the module docstring)
+    max_source_len: int = 128  # the longest input "location" / "fc-positions" can score
     pad_id: int = 0  # special ids, from the vocabulary (CharVocab's by default)
     bos_id: int = 1
     eos_id: int = 2
@@ -63,10 +75,12 @@ class Seq2SeqConfig:
             raise ValueError(f"hidden_dim must be even and >= 2, got {self.hidden_dim}")
         if self.attn_dim is None:
             self.attn_dim = self.hidden_dim // 2
-        for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "attn_dim", "max_output_len"):
+        for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "attn_dim", "max_output_len",
+                     "max_source_len"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("embed_dim", "hidden_dim", "attn_dim", "src_vocab_size", "tgt_vocab_size"):
+        for name in ("embed_dim", "hidden_dim", "attn_dim", "src_vocab_size", "tgt_vocab_size",
+                     "max_source_len"):  # fmt: skip
             if getattr(self, name) > MAX_SIZE:
                 raise ValueError(f"{name} must be <= {MAX_SIZE}, got {getattr(self, name)}")
         if self.max_output_len > MAX_OUTPUT_LEN:  # decoding runs this many steps at most
@@ -109,6 +123,10 @@ def _attention_module(cfg: Seq2SeqConfig) -> nn.Module | None:
         return AdditiveAttention(h, h, cfg.attn_dim)
     if kind in ("dot", "general", "scaled_dot"):
         return MultiplicativeAttention(h, h, score=kind)
+    if kind == "location":
+        return LocationAttention(h, cfg.max_source_len)
+    if kind == "fc-positions":
+        return LocationAttention(cfg.embed_dim + h, cfg.max_source_len)
     mode = "monotonic" if kind == "local-m" else "predictive"
     return LocalAttention(MultiplicativeAttention(h, h, "general"), cfg.local_width, mode)
 
@@ -211,6 +229,10 @@ class Seq2Seq(nn.Module):
             context, weights = self.attention(
                 s.hidden, s.memory, key_padding_mask=s.mask, projected_keys=s.keys
             )
+            hidden = self.cell(torch.cat([emb, context], -1), s.hidden)
+        elif kind == "fc-positions":  # the PyTorch tutorial's: attend with [y_{t-1}; s_{t-1}]
+            query = torch.cat([emb, s.hidden], -1)
+            context, weights = self.attention(query, s.memory, key_padding_mask=s.mask)
             hidden = self.cell(torch.cat([emb, context], -1), s.hidden)
         else:  # Luong: update with input feeding, then attend with s_t
             hidden = self.cell(torch.cat([emb, s.feed], -1), s.hidden)

@@ -19,7 +19,7 @@ from torch import nn
 
 from .. import tasks
 from ..models import Seq2SeqConfig, build
-from ..tasks import PairDataset, PairTask, read_tsv, split
+from ..tasks import PairDataset, PairTask, read_pairs, split
 from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
 from ..train.checkpoint import CONFIG, MODEL, TRAINER
 
@@ -38,7 +38,7 @@ TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
 FIXED_ON_RESUME = MODEL_FIELDS | {"epochs", "batch_size", "lr", "seed", "clip"}
 # set from the data, never by the user
 DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
-                         "bos_id", "eos_id"})  # fmt: skip
+                         "bos_id", "eos_id", "max_source_len"})  # fmt: skip
 
 
 class SettingsError(ValueError):
@@ -102,7 +102,7 @@ def _data(task: str | None, data: str | None, n: int | None, seed: int):
     """(pairs, description of their origin) of a registered task or a TSV file."""
     _check_source(task, data)
     if data is not None:
-        return read_tsv(data), {"file": str(data), "seed": seed, "held_out": HELD_OUT}
+        return read_pairs(data), {"file": str(data), "seed": seed, "held_out": HELD_OUT}
     task_cls = tasks.get(task)
     n = task_cls.default_n if n is None else n
     if isinstance(n, bool) or not isinstance(n, int) or not 10 <= n <= MAX_N:
@@ -175,11 +175,16 @@ def train(
     threads: int | None = None,
     progress: bool = True,
     log=print,
+    normalize: list[str] | None = None,
+    unknown_token: bool = False,
     **settings: Any,
 ) -> Run:
     """Train a seq2seq model on a registered task (``n`` generated pairs) or a TSV file of
     pairs; keep the best in the checkpoint directory ``out``. ``settings`` are fields of
     Seq2SeqConfig or TrainConfig (``attention="dot"``, ``hidden_dim=128``, ``epochs=5``...).
+    ``normalize`` names the input normalisation steps (default: the task's, or for a file the
+    steps its inputs already satisfy); ``unknown_token`` gives the model an id for characters it
+    never saw. A resumed run keeps its own.
     With ``resume`` the run in ``out`` continues with its own settings; a directory that
     already holds a checkpoint is replaced only with ``overwrite``."""
     _check_source(task, data, resume)  # before --out is touched
@@ -194,18 +199,23 @@ def train(
     torch.manual_seed(tcfg.seed)
     pairs, source = _data(task, None if data is None else str(data), n, tcfg.seed)
     train_pairs, held = split(pairs, HELD_OUT, tcfg.seed)
-    the_task = (tasks.get(task) if task else PairTask).from_pairs(pairs)
+    if saved is not None:
+        the_task = tasks.from_config(saved["task"])
+    else:
+        the_task = (tasks.get(task) if task else PairTask).from_pairs(pairs, normalize,
+                                                                      unknown_token)  # fmt: skip
     tv = the_task.tgt_vocab
     cfg = Seq2SeqConfig(
         len(the_task.src_vocab), len(tv), max_output_len=2 * max(len(t) for _, t in pairs) + 2,
-        pad_id=tv.pad_id, bos_id=tv.bos_id, eos_id=tv.eos_id, **model_kw,
+        pad_id=tv.pad_id, bos_id=tv.bos_id, eos_id=tv.eos_id,
+        max_source_len=the_task.max_input_len, **model_kw,
     )  # fmt: skip
     model = build("seq2seq", cfg)
     held_ds = the_task.dataset(held)
     log(f"{len(train_pairs)} training pairs, {len(held)} held out; attention {cfg.attention}")
     meta = {"task": the_task.to_config(), "data": source}
-    state = fit(model, the_task, the_task.dataset(train_pairs), held_ds, tcfg, out, meta,
-                resume=resume, log=log)  # fmt: skip
+    train_ds = the_task.dataset(train_pairs, train=True)
+    state = fit(model, the_task, train_ds, held_ds, tcfg, out, meta, resume=resume, log=log)
     best = load(out)
     best.config["history"] = state["history"]
     best.held_out = held_ds

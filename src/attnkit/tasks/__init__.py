@@ -1,17 +1,18 @@
 """Tasks: registered data sets with their vocabularies and metrics (see ``base``).
 
 ``get(name)`` gives a task class, ``names()`` the ones that generate their own data
-("dates", "times"); ``PairTask`` serves any list of string pairs (a TSV file).
+("dates", "times"); ``PairTask`` serves any list of string pairs (a TSV, CSV or JSON file).
 """
 
 from . import dates, times  # noqa: F401  (registers the tasks)
 from .base import PairTask, from_config, get, names, register
 from .metrics import char_accuracy, exact_match
-from .pairs import PairBatch, PairDataset, read_tsv, split, write_tsv
+from .normalize import Normalizer
+from .pairs import PairBatch, PairDataset, read_pairs, read_tsv, split, write_tsv
 from .vocab import CharVocab, UnknownCharactersError
 
 __all__ = [
-    "CharVocab", "PairBatch", "PairDataset", "PairTask", "UnknownCharactersError",
-    "char_accuracy", "exact_match", "from_config", "get", "names", "read_tsv", "register", "split",
-    "write_tsv",
+    "CharVocab", "Normalizer", "PairBatch", "PairDataset", "PairTask", "UnknownCharactersError",
+    "char_accuracy", "exact_match", "from_config", "get", "names", "read_pairs", "read_tsv",
+    "register", "split", "write_tsv",
 ]  # fmt: skip

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from .metrics import char_accuracy, exact_match
+from .normalize import Normalizer, steps_for
 from .pairs import PairDataset
 from .vocab import CharVocab
 
@@ -68,6 +69,12 @@ class PairTask:
     This base class serves any list of pairs, e.g. a TSV file; registered subclasses generate
     their own pairs (``generate(n, seed)``) and document one example worked through.
 
+    Every input is normalised (``attnkit.tasks.normalize``) before it is encoded, with the steps
+    the task was built with: a subclass's ``normalization``, or for a file of pairs the steps
+    that leave its inputs unchanged. With ``unknown_token`` the source vocabulary has an id for
+    characters it never saw (training replaces a few characters with it, so that it is learned);
+    without, such characters make an input unreadable.
+
     Example:
         >>> task = PairTask.from_pairs([("ab", "AB"), ("ba", "BA")])
         >>> data = task.dataset([("ab", "AB")])
@@ -80,28 +87,59 @@ class PairTask:
     default_n: ClassVar[int | None] = None  # pairs to generate; None: the user brings data
     metrics: ClassVar[tuple[str, ...]] = ("exact_match", "char_accuracy")
     selection_metric: ClassVar[str] = "exact_match"
+    normalization: ClassVar[tuple[str, ...] | None] = None  # None: chosen from the data
+    unk_rate: ClassVar[float] = 0.01  # training characters read as unknown, with unknown_token
 
-    def __init__(self, src_vocab: CharVocab, tgt_vocab: CharVocab, max_input_len: int) -> None:
+    def __init__(
+        self,
+        src_vocab: CharVocab,
+        tgt_vocab: CharVocab,
+        max_input_len: int,
+        normalize: Normalizer | None = None,
+    ) -> None:
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.max_input_len = max_input_len
+        self.normalizer = normalize or Normalizer()
 
     @classmethod
-    def from_pairs(cls, pairs: Sequence[tuple[str, str]]) -> PairTask:
-        """Vocabularies from every pair; inputs up to twice the longest seen."""
+    def from_pairs(
+        cls,
+        pairs: Sequence[tuple[str, str]],
+        normalize: Sequence[str] | None = None,
+        unknown_token: bool = False,
+    ) -> PairTask:
+        """Vocabularies from every (normalised) pair; inputs up to twice the longest seen.
+        ``normalize`` names the steps (default: the class's, or those the inputs already
+        satisfy)."""
         if not pairs:
             raise ValueError("no pairs to build a task from")
+        if normalize is None:
+            normalize = cls.normalization
+        if normalize is None:
+            normalize = steps_for([s for s, _ in pairs])
+        norm = Normalizer(normalize)
+        inputs = [norm(s) for s, _ in pairs]
         return cls(
-            CharVocab.from_texts(s for s, _ in pairs),
+            CharVocab.from_texts(inputs, unk=unknown_token),
             CharVocab.from_texts(t for _, t in pairs),
-            2 * max(len(s) for s, _ in pairs),
+            2 * max(map(len, inputs)),
+            norm,
         )
+
+    def normalize(self, text: str) -> str:
+        """``text`` as the model reads it (the task's normalisation applied)."""
+        return self.normalizer(text)
 
     @staticmethod
     def generate(n: int, seed: int = 0) -> list[tuple[str, str]]:
         raise ValueError("this task has no generator: give it pairs (e.g. a TSV file)")
 
-    def dataset(self, pairs: Sequence[tuple[str, str]]) -> PairDataset:
-        return PairDataset(pairs, self.src_vocab, self.tgt_vocab)
+    def dataset(self, pairs: Sequence[tuple[str, str]], train: bool = False) -> PairDataset:
+        """The pairs encoded, inputs normalised; a ``train`` set of a task with an unknown token
+        has a few characters (``unk_rate``, fixed by a seed) replaced by it."""
+        norm = [(self.normalize(s), t) for s, t in pairs]
+        rate = self.unk_rate if train and self.src_vocab.unk_id is not None else 0.0
+        return PairDataset(norm, self.src_vocab, self.tgt_vocab, unk_rate=rate)
 
     # -- checkpoints ----------------------------------------------------------------------------
     def to_config(self) -> dict[str, Any]:
@@ -110,6 +148,8 @@ class PairTask:
             "src_vocab": self.src_vocab.to_list(),
             "tgt_vocab": self.tgt_vocab.to_list(),
             "max_input_len": self.max_input_len,
+            "normalize": self.normalizer.to_list(),
+            "unknown_token": self.src_vocab.unk_id is not None,
         }
 
     @classmethod
@@ -127,13 +167,22 @@ class PairTask:
                 raise ValueError(f"task {key} lists a character twice")
         if not isinstance(longest, int) or isinstance(longest, bool) or longest < 1:
             raise ValueError(f"task max_input_len must be a positive int, got {longest!r}")
-        return cls(CharVocab.from_list(src), CharVocab.from_list(tgt), longest)
+        steps, unk = config.get("normalize", []), config.get("unknown_token", False)
+        if not isinstance(steps, list) or not isinstance(unk, bool):
+            raise ValueError("task normalize must be a list of steps and unknown_token a bool")
+        return cls(CharVocab.from_list(src, unk), CharVocab.from_list(tgt), longest,
+                   Normalizer(steps))  # fmt: skip
 
     # -- what a model makes of it ---------------------------------------------------------------
     def input_problem(self, text: str) -> str | None:
         """Why the model cannot read ``text`` (empty, too long, unknown characters), or None."""
+        if not isinstance(text, str):
+            return f"input must be a string, got {type(text).__name__}"
         if not text.strip():
             return "empty input" if not text else "input is only whitespace"
+        text = self.normalize(text)
+        if not text:
+            return "input is empty once normalised"
         if len(text) > self.max_input_len:
             return (
                 f"input of {len(text)} characters is longer than this model's {self.max_input_len}"
@@ -169,9 +218,10 @@ class PairTask:
         }
 
     def predict(self, model: Any, texts: Iterable[str], beam: int = 1) -> list[tuple[str, Tensor]]:
-        """(output, weights (len(output) + 1, len(text))) per input text: one weight row per
-        output character and one for the end of sequence (fewer when decoding ran to the length
-        limit without ending). Raises ValueError for a text the model cannot read."""
+        """(output, weights (len(output) + 1, len(normalize(text)))) per input text: one weight
+        row per output character and one for the end of sequence (fewer when decoding ran to the
+        length limit without ending), one column per character of the input as the model read
+        it. Raises ValueError for a text the model cannot read."""
         from ..models.decoding import beam_search, greedy
 
         model.eval()
@@ -180,6 +230,7 @@ class PairTask:
             problem = self.input_problem(text)
             if problem:
                 raise ValueError(problem)
+            text = self.normalize(text)
             src = torch.tensor([self.src_vocab.encode(text)])
             src_len = torch.tensor([len(text)])
             out = (

@@ -18,17 +18,25 @@ class PairDataset(Dataset):
     """(input, target) string pairs, encoded once into padded tensors.
 
     ``src`` is (N, S) with lengths ``src_len``; ``tgt`` is (N, T+1), the target ids followed by
-    end-of-sequence and padding.
+    end-of-sequence and padding. ``unk_rate`` > 0 (a vocabulary with an unknown id) replaces
+    that share of input characters with the unknown id.
     """
 
     def __init__(
-        self, pairs: Sequence[tuple[str, str]], src_vocab: CharVocab, tgt_vocab: CharVocab
+        self,
+        pairs: Sequence[tuple[str, str]],
+        src_vocab: CharVocab,
+        tgt_vocab: CharVocab,
+        unk_rate: float = 0.0,
     ) -> None:
         if not pairs:
             raise ValueError("the data set is empty")
         self.pairs = list(pairs)
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         src = [src_vocab.encode(s) for s, _ in self.pairs]
+        if unk_rate:  # a fixed few characters read as unknown, so the unknown id is learned
+            rng = random.Random(len(src))
+            src = [[src_vocab.unk_id if rng.random() < unk_rate else i for i in s] for s in src]
         tgt = [tgt_vocab.encode(t, eos=True) for _, t in self.pairs]
         self.src_len = torch.tensor([len(s) for s in src])
         self.src = _pad(src, src_vocab.pad_id)
@@ -80,20 +88,60 @@ def split(pairs: list[tuple[str, str]], held_out: float, seed: int):
     return [pairs[i] for i in order[n_val:]], [pairs[i] for i in order[:n_val]]
 
 
-def read_tsv(path: str | Path) -> list[tuple[str, str]]:
-    """Read ``input<TAB>target`` lines; blank lines are skipped.
+FORMATS = ("tsv", "csv", "json")
 
-    Raises ValueError naming the first malformed line.
-    """
+
+def _read_text(path: str | Path) -> tuple[Path, str]:
     if not str(path).strip():
         raise ValueError("the data file name is empty")
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no such data file: {path}")
     try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not data
+        return path, path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not data
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text (byte {err.start}): {err.reason}") from None
+
+
+def _format_of(path: Path, text: str) -> str:
+    """tsv, csv or json: by extension, else by content (JSON starts with "[", a tab on the
+    first line means TSV, otherwise CSV)."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return suffix
+    head = text.lstrip()
+    if head.startswith("["):
+        return "json"
+    return "tsv" if "\t" in head.split("\n", 1)[0] else "csv"
+
+
+def read_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """(input, target) pairs from a TSV, CSV (two columns, a header row optional) or JSON file
+    (a list of [input, target] pairs), told apart by extension or content.
+
+    Raises ValueError naming the file, the line (or JSON item) and what is wrong.
+    """
+    path, text = _read_text(path)
+    kind = _format_of(path, text)
+    pairs = {"tsv": _tsv, "csv": _csv, "json": _json}[kind](path, text)
+    if not pairs:
+        raise ValueError(f"{path} holds no pairs")
+    return pairs
+
+
+def read_tsv(path: str | Path) -> list[tuple[str, str]]:
+    """Read ``input<TAB>target`` lines; blank lines are skipped.
+
+    Raises ValueError naming the first malformed line.
+    """
+    path, text = _read_text(path)
+    pairs = _tsv(path, text)
+    if not pairs:
+        raise ValueError(f"{path} holds no pairs")
+    return pairs
+
+
+def _tsv(path: Path, text: str) -> list[tuple[str, str]]:
     pairs = []
     for n, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 etc. are data
         line = line.rstrip("\r")
@@ -103,8 +151,59 @@ def read_tsv(path: str | Path) -> list[tuple[str, str]]:
         if len(parts) != 2 or not parts[0].strip() or not parts[1]:
             raise ValueError(f"{path}:{n}: expected 'input<TAB>target', got {line[:60]!r}")
         pairs.append((parts[0], parts[1]))
-    if not pairs:
-        raise ValueError(f"{path} holds no pairs")
+    return pairs
+
+
+# a first CSV row that names its columns (e.g. "input,target") is a header, not a pair
+HEADER = (
+    {"input", "source", "src", "text", "human", "x", "from", "question"},
+    {"target", "output", "tgt", "label", "machine", "y", "to", "answer", "translation"},
+)
+
+
+def _csv(path: Path, text: str) -> list[tuple[str, str]]:
+    import csv
+    import io
+
+    pairs = []
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        for row in reader:
+            n = reader.line_num
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) != 2 or not row[0].strip() or not row[1]:
+                raise ValueError(
+                    f"{path}:{n}: expected two columns 'input,target', got {len(row)} "
+                    f"column(s): {','.join(row)[:60]!r}"
+                )
+            names = [c.strip().lower() for c in row]
+            if not pairs and n == 1 and names[0] in HEADER[0] and names[1] in HEADER[1]:
+                continue  # a header row
+            pairs.append((row[0], row[1]))
+    except csv.Error as err:
+        raise ValueError(f"{path}:{reader.line_num}: malformed CSV: {err}") from None
+    return pairs
+
+
+def _json(path: Path, text: str) -> list[tuple[str, str]]:
+    import json
+
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from None
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a JSON list of [input, target] pairs, got "
+                         f"{type(items).__name__}")  # fmt: skip
+    pairs = []
+    for i, item in enumerate(items):
+        ok = isinstance(item, list | tuple) and len(item) == 2
+        if not ok or not all(isinstance(x, str) for x in item) or not item[0].strip():
+            raise ValueError(
+                f"{path}: item {i} is not an [input, target] pair of strings: {str(item)[:60]}"
+            )
+        pairs.append((item[0], item[1]))
     return pairs
 
 

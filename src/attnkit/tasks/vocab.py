@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 SPECIALS = ("<pad>", "<s>", "</s>")
+UNK = "<unk>"
 
 
 class UnknownCharactersError(ValueError):
@@ -26,35 +27,47 @@ class UnknownCharactersError(ValueError):
 class CharVocab:
     """Characters <-> ids; ids 0, 1, 2 are padding, start and end of sequence.
 
+    With ``unk`` id 3 stands for every character outside the vocabulary, which then reads any
+    text; without it such characters are an error.
+
     >>> v = CharVocab("ab")
     >>> v.pad_id, v.bos_id, v.eos_id
     (0, 1, 2)
     >>> v.encode("ba", eos=True), v.decode([4, 3, 2, 3])
     ([4, 3, 2], 'ba')
+    >>> CharVocab("ab", unk=True).encode("a?b")
+    [4, 3, 5]
     """
 
     pad_id, bos_id, eos_id = 0, 1, 2  # the positions of SPECIALS
 
-    def __init__(self, chars: Iterable[str]) -> None:
-        self.itos: list[str] = [*SPECIALS, *sorted(set(chars) - set(SPECIALS))]
+    def __init__(self, chars: Iterable[str], unk: bool = False) -> None:
+        specials = (*SPECIALS, UNK) if unk else SPECIALS
+        self.unk_id: int | None = len(SPECIALS) if unk else None
+        self.itos: list[str] = [*specials, *sorted(set(chars) - set(specials))]
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
+        self.n_special = len(specials)
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> CharVocab:
-        return cls({c for t in texts for c in t})
+    def from_texts(cls, texts: Iterable[str], unk: bool = False) -> CharVocab:
+        return cls({c for t in texts for c in t}, unk)
 
     def __len__(self) -> int:
         return len(self.itos)
 
     def unknown(self, text: str) -> list[str]:
+        """The characters of ``text`` the vocabulary cannot encode (none, with ``unk``)."""
+        if self.unk_id is not None:
+            return []
         return sorted({c for c in text if c not in self.stoi})
 
     def encode(self, text: str, eos: bool = False) -> list[int]:
-        """Ids of ``text``; raises UnknownCharactersError for characters not in the vocabulary."""
+        """Ids of ``text``; raises UnknownCharactersError for characters not in the vocabulary
+        (unless it has ``unk``, whose id they then get)."""
         missing = self.unknown(text)
         if missing:
             raise UnknownCharactersError(text, missing)
-        ids = [self.stoi[c] for c in text]
+        ids = [self.stoi.get(c, self.unk_id) for c in text]
         return [*ids, self.eos_id] if eos else ids
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -63,13 +76,13 @@ class CharVocab:
         for i in ids:
             if i == self.eos_id:
                 break
-            if i >= len(SPECIALS):
+            if i >= self.n_special:
                 out.append(self.itos[i])
         return "".join(out)
 
     def to_list(self) -> list[str]:
-        return list(self.itos[len(SPECIALS) :])
+        return list(self.itos[self.n_special :])
 
     @classmethod
-    def from_list(cls, chars: list[str]) -> CharVocab:
-        return cls(chars)
+    def from_list(cls, chars: list[str], unk: bool = False) -> CharVocab:
+        return cls(chars, unk)
