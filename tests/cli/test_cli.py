@@ -162,3 +162,29 @@ def test_sigkill_mid_epoch_then_resume_matches(tmp_path):
     a = json.loads((tmp_path / "full" / "config.json").read_text())["metrics"]
     b = json.loads((cut / "config.json").read_text())["metrics"]
     assert a == b
+
+
+def test_summary_lists_layers_shapes_parameters_and_config(checkpoint, capsys):
+    assert main(["summary", "--checkpoint", str(checkpoint)]) == 0
+    out = capsys.readouterr().out
+    run = recipe.load(checkpoint)
+    total = sum(p.numel() for p in run.model.parameters())
+    assert f"parameters: {total:,}" in out
+    for name, module in run.model.named_children():
+        params = sum(p.numel() for p in module.parameters())
+        assert any(name in line and f"{params:,}" in line for line in out.splitlines()), name
+    assert '"hidden_dim": 32' in out and "attention" in out and "[1, " in out
+
+
+def test_train_on_the_tutorials_json_format_with_options(tmp_path, capsys):
+    data = tmp_path / "times.json"
+    data.write_text(json.dumps([[t, g] for t, g in recipe.tasks.get("times").generate(300, 1)]))
+    out = tmp_path / "ckpt"
+    args = ["train", "--data", str(data), "--epochs", "1", "--out", str(out), "--normalize",
+            "nfkc,casefold", "--unknown-token", *TINY]  # fmt: skip
+    assert main(args) == 0
+    task = json.loads((out / "config.json").read_text())["task"]
+    assert task["normalize"] == ["nfkc", "casefold"] and task["unknown_token"] is True
+    assert main(["predict", "--checkpoint", str(out), "NOON €"]) == 0  # unknown: read, not refused
+    proc = run_cli("train", "--data", str(data), "--out", str(out), "--normalize", "lower")
+    assert proc.returncode == 2 and "unknown step(s) 'lower'" in proc.stderr

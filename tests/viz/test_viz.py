@@ -49,3 +49,40 @@ def test_terminal_rows_follow_the_weights():
 
 def test_render_mask_draws_the_matrix():
     assert render_mask(torch.tensor([[True, False], [True, True]])) == "1 .\n1 1"
+
+
+def test_cjk_and_cyrillic_labels_are_drawn_as_glyphs_by_a_font_that_has_them():
+    """The fallback chain (DejaVu Sans, then the packaged IPAexGothic, then system CJK fonts)
+    gives every character of Chinese and Russian dates a glyph; none is shown as a code point,
+    and the font that draws each label really has it."""
+    from matplotlib.font_manager import findfont
+    from matplotlib.ft2font import FT2Font
+
+    from attnkit.viz import heatmap
+
+    text = "2021年3月14日星期日 1 января"
+    ax = heatmap_figure(torch.rand(2, len(text)), text, "ab").axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == [c if c != " " else "␣" for c in text]
+    fonts = [name for name, _ in heatmap._available_fonts()]
+    assert "IPAexGothic" in fonts  # from the [plot] extra's matplotlib-fontja
+    tick = ax.get_xticklabels()[4]  # 年
+    assert tick.get_fontfamily()[: len(fonts)] == fonts
+    assert any(FT2Font(findfont(f)).get_char_index(ord("年")) for f in fonts)
+
+
+def test_a_character_no_font_has_is_labelled_by_its_code_point():
+    from attnkit.viz import heatmap
+
+    assert heatmap._label("\U0001f9ff") in ("\U0001f9ff", "U+1F9FF")
+    assert heatmap._label("\ue000") == "U+E000"  # private use: no font draws it
+
+
+def test_terminal_grid_stays_aligned_with_wide_characters():
+    from attnkit.viz.terminal import ljust, width
+
+    art = render_weights(torch.rand(3, 6), ["2", "0", "⏎"], list("3月14日x"))
+    lines = art.splitlines()
+    assert len({width(line) for line in lines}) == 1, art  # every line as wide as the others
+    assert width("2021年3月14日") == 13 and width(ljust("年", 4)) == 4
+    assert lines[0].startswith("  |3 月1 4 日x ")

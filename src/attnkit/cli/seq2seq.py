@@ -16,6 +16,7 @@ from ..recipes import seq2seq as recipe
 from ..tasks import char_accuracy, exact_match, read_pairs
 from ..tasks.normalize import STEPS
 from ..viz import render_weights, save_heatmap
+from ..viz.terminal import ljust, width
 from .arguments import count, fraction, path, positive_float, positive_int
 from .errors import UserError
 
@@ -210,11 +211,11 @@ def cmd_demo(args) -> int:
     examples = [t for t in DEMO_INPUTS if not run.task.input_problem(t)]
     examples += [s for s, _ in run.held_out.pairs[:4]]
     results = run.task.predict(run.model, examples)
-    width = max(len(t) for t in examples)
-    print(f"{'input':<{width}}  prediction")
+    columns = max(width(t) for t in examples)
+    print(f"{ljust('input', columns)}  prediction")
     out_dir = Path(args.out)
     for i, (text, (out, weights)) in enumerate(zip(examples, results, strict=True)):
-        print(f"{text:<{width}}  {out}")
+        print(f"{ljust(text, columns)}  {out}")
         save_heatmap(weights, run.task.normalize(text), _labels(out, weights),
                      out_dir / f"example_{i:02d}.png",
                      title=text)  # fmt: skip

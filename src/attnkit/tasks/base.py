@@ -180,7 +180,7 @@ class PairTask:
             return f"input must be a string, got {type(text).__name__}"
         if not text.strip():
             return "empty input" if not text else "input is only whitespace"
-        text = self.normalize(text)
+        given, text = text, self.normalize(text)
         if not text:
             return "input is empty once normalised"
         if len(text) > self.max_input_len:
@@ -190,7 +190,7 @@ class PairTask:
         unknown = self.src_vocab.unknown(text)
         if unknown:
             shown = ", ".join(map(repr, unknown))
-            return f"input {text!r} has characters the model never saw: {shown}"
+            return f"input {given!r} has characters the model never saw: {shown}"
         return None
 
     def decode_all(self, model: Any, data: PairDataset, batch_size: int = 512) -> list[str]:

@@ -8,10 +8,29 @@ from pathlib import Path
 
 import torch
 
-# Fonts tried in order; DejaVu Sans (shipped with matplotlib) covers Latin and Cyrillic, the
-# others CJK when the system has one (e.g. Debian's fonts-wqy-microhei or fonts-noto-cjk).
-FONTS = ("DejaVu Sans", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
-         "Droid Sans Fallback", "Arial Unicode MS")  # fmt: skip
+# The fallback chain, tried in order for each character: DejaVu Sans (shipped with matplotlib:
+# Latin, Greek, Cyrillic), IPAexGothic (shipped by the matplotlib-fontja package of the [plot]
+# extra: kanji, which cover the Chinese of dates and times, kana, Cyrillic), then CJK fonts a
+# system may have (Debian's fonts-noto-cjk, fonts-wqy-microhei...). A character none of them
+# has is labelled with its code point ("U+XXXX") rather than drawn as an empty box.
+FONTS = ("DejaVu Sans", "IPAexGothic", "Noto Sans CJK SC", "WenQuanYi Micro Hei",
+         "WenQuanYi Zen Hei", "Droid Sans Fallback", "Arial Unicode MS")  # fmt: skip
+PACKAGED_FONT = ("matplotlib_fontja", "fonts/ipaexg.ttf")  # (package, file) of IPAexGothic
+
+
+def _register_packaged_font() -> None:
+    """Make the packaged CJK font known to matplotlib without importing its package (whose
+    import changes matplotlib's default font for the whole process)."""
+    import importlib.util
+
+    from matplotlib import font_manager
+
+    spec = importlib.util.find_spec(PACKAGED_FONT[0])
+    if spec is None or not spec.submodule_search_locations:
+        return
+    path = Path(next(iter(spec.submodule_search_locations))) / PACKAGED_FONT[1]
+    if path.is_file():
+        font_manager.fontManager.addfont(str(path))
 
 
 @lru_cache(maxsize=1)
@@ -19,6 +38,7 @@ def _available_fonts() -> list[tuple[str, object]]:
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
 
+    _register_packaged_font()
     found = []
     for name in FONTS:
         try:

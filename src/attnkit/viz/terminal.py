@@ -10,6 +10,29 @@ from torch import Tensor
 SHADES = " ░▒▓█"
 
 
+def width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: 2 for East Asian wide characters, 0 for combining
+    marks (wcwidth's tables; an unprintable character counts as 1).
+
+    >>> width("2021年3月14日"), width("abc")
+    (13, 3)
+    """
+    from wcwidth import wcswidth, wcwidth
+
+    n = wcswidth(text)
+    return n if n >= 0 else sum(max(wcwidth(c), 1) if c.isprintable() else 1 for c in text)
+
+
+def ljust(text: str, columns: int) -> str:
+    """``text`` padded with spaces to ``columns`` terminal columns (str.ljust counts
+    characters, which misaligns tables of wide characters)."""
+    return text + " " * max(columns - width(text), 0)
+
+
+def rjust(text: str, columns: int) -> str:
+    return " " * max(columns - width(text), 0) + text
+
+
 def _labels(labels: Sequence[str] | None, n: int) -> list[str]:
     return [str(x) for x in labels] if labels is not None else [str(i) for i in range(n)]
 
@@ -22,24 +45,27 @@ def render_weights(
     """A (Tq, Tk) weight matrix as text: one line per query, one shade per key.
 
     Each cell is shaded by its weight relative to the row maximum, so every row shows where
-    that query looked. Column labels are written vertically above the grid.
+    that query looked. Column labels are written vertically above the grid; when one of them
+    is a wide (East Asian) character every column is two terminal cells wide, so the grid stays
+    aligned.
     """
     if weights.dim() != 2:
         raise ValueError(f"expected a (Tq, Tk) matrix, got shape {tuple(weights.shape)}")
     w = weights.detach().float().cpu()
     tq, tk = w.shape
     rows, cols = _labels(rows, tq), _labels(cols, tk)
-    width = max((len(r) for r in rows), default=0)
+    left = max((width(r) for r in rows), default=0)
+    cell = max([width(ch) for c in cols for ch in c] + [1])  # 1, or 2 with wide characters
     peak = w.amax(dim=1, keepdim=True).clamp_min(1e-12)
     level = torch.round(w / peak * (len(SHADES) - 1)).long()
     height = max((len(c) for c in cols), default=0)
     lines = []
     for i in range(height):
-        header = "".join(c[i] if i < len(c) else " " for c in cols)
-        lines.append(" " * (width + 1) + "|" + header + "|")
-    lines.append(" " * (width + 1) + "+" + "-" * tk + "+")
+        header = "".join(ljust(c[i] if i < len(c) else "", cell) for c in cols)
+        lines.append(" " * (left + 1) + "|" + header + "|")
+    lines.append(" " * (left + 1) + "+" + "-" * (tk * cell) + "+")
     for label, row in zip(rows, level.tolist(), strict=True):
-        lines.append(f"{label:>{width}} |" + "".join(SHADES[x] for x in row) + "|")
+        lines.append(rjust(label, left) + " |" + "".join(SHADES[x] * cell for x in row) + "|")
     return "\n".join(lines)
 
 
