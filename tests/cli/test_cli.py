@@ -188,3 +188,24 @@ def test_train_on_the_tutorials_json_format_with_options(tmp_path, capsys):
     assert main(["predict", "--checkpoint", str(out), "NOON €"]) == 0  # unknown: read, not refused
     proc = run_cli("train", "--data", str(data), "--out", str(out), "--normalize", "lower")
     assert proc.returncode == 2 and "unknown step(s) 'lower'" in proc.stderr
+
+
+@pytest.mark.property
+def test_data_defaults_follow_the_data_and_explicit_settings_win(tmp_path):
+    small = [(f"{i} x", str(i)) for i in range(300)]
+    big = [(f"{i} x", str(i)) for i in range(30_000)]
+    s, b = recipe.data_defaults(small), recipe.data_defaults(big)
+    assert s["epochs"] > b["epochs"] and s["hidden_dim"] < b["hidden_dim"]
+    assert s["batch_size"] < b["batch_size"]
+    # about the same number of examples seen, whatever the size (within the clamps)
+    mid = recipe.data_defaults(big[:12_000])
+    assert 100_000 <= mid["epochs"] * 9_600 <= 140_000
+    data = tmp_path / "p.tsv"
+    write_tsv(data, small)
+    lines = []
+    run = recipe.train(data=data, out=tmp_path / "c", epochs=1, batch_size=64, progress=False,
+                       log=lines.append)  # fmt: skip
+    tc = run.config["train_config"]
+    assert tc["epochs"] == 1 and tc["batch_size"] == 64  # given: kept
+    assert run.model.cfg.hidden_dim == s["hidden_dim"]  # not given: from the data
+    assert any(line.startswith("from the data: hidden_dim=64") for line in lines)

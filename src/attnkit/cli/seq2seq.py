@@ -39,14 +39,17 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=path, help="checkpoint directory")
     p.add_argument("--attention", choices=ATTENTIONS, help="(default: additive)")
     p.add_argument("--epochs", type=positive_int, help="the learning-rate schedule's length and "
-                   "the most epochs (default: 8 for times, 20 otherwise)")  # fmt: skip
+                   "the most epochs (default: 8 for times, 20 for dates; for --data, from the "
+                   "data)")  # fmt: skip
     p.add_argument("--seed", type=count, help="(default: 0)")
-    p.add_argument("--n", type=positive_int, help="generated pairs (default: 30000 dates, 10000 "
+    p.add_argument("--n", type=positive_int, help="generated pairs (default: 30000 dates, 20000 "
                    "times)")  # fmt: skip
-    p.add_argument("--batch-size", type=positive_int, help="(default: 128)")
+    p.add_argument("--batch-size", type=positive_int, help="(default: 128; for --data, from the "
+                   "data)")  # fmt: skip
     p.add_argument("--lr", type=positive_float, help="(default: 0.01)")
     p.add_argument("--hidden", type=positive_int, help="decoder state size; the encoder has half "
-                   "per direction (default: 128 for times, 96 otherwise)")  # fmt: skip
+                   "per direction (default: 128 for times, 96 for dates; for --data, from the "
+                   "data)")  # fmt: skip
     p.add_argument("--target", type=fraction, help="stop at this held-out exact match (0..1)")
     p.add_argument("--patience", type=positive_int, help="epochs without improvement (default: 4)")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")

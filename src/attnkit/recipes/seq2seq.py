@@ -23,8 +23,8 @@ from ..tasks import PairDataset, PairTask, read_pairs, split
 from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
 from ..train.checkpoint import CONFIG, MODEL, TRAINER
 
-__all__ = ["HELD_OUT", "MAX_N", "PRESETS", "Run", "SettingsError", "held_out_pairs", "load",
-           "prepare_out", "resolve", "train"]  # fmt: skip
+__all__ = ["HELD_OUT", "MAX_N", "PRESETS", "Run", "SettingsError", "data_defaults",
+           "held_out_pairs", "load", "prepare_out", "resolve", "train"]  # fmt: skip
 
 HELD_OUT = 0.2  # the share of distinct inputs held out for selection and evaluation
 MAX_N = 1_000_000  # the most pairs a task generates (a bigger n in a config.json is refused)
@@ -68,6 +68,27 @@ def resolve(task: str | None, settings: dict[str, Any]) -> tuple[dict[str, Any],
     merged = {**PRESETS.get(task or "", {}), **explicit}
     model = {k: v for k, v in merged.items() if k in MODEL_FIELDS}
     return model, TrainConfig(**{k: v for k, v in merged.items() if k in TRAIN_FIELDS})
+
+
+def data_defaults(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Model size and schedule for a user's file of pairs, from the data rather than one fixed
+    default: a wider model for more pairs or longer inputs, and about 120,000 examples seen in
+    all (the budget at which the times task reaches 99.5%, benchmarks/times_speed.py), so a
+    small file gets more epochs and a big one fewer; smaller batches for small files.
+
+        >>> data_defaults([(f"{i} min after 5", "x") for i in range(10_000)])
+        {'hidden_dim': 128, 'epochs': 15, 'batch_size': 128, 'patience': 4}
+    """
+    distinct = len(dict(pairs))
+    n_train = max(1, round(distinct * (1 - HELD_OUT)))
+    longest = max(len(s) for s, _ in pairs)
+    hidden = 64 if distinct < 1000 else 96 if distinct < 4000 else 128
+    if longest > 60:
+        hidden = max(hidden, 128)
+    epochs = min(40, max(6, -(-120_000 // n_train)))
+    batch = 32 if n_train < 1000 else 64 if n_train < 4000 else 128
+    return {"hidden_dim": hidden, "epochs": epochs, "batch_size": batch,
+            "patience": max(4, epochs // 4)}  # fmt: skip
 
 
 def _resume_settings(saved: dict, settings: dict[str, Any], out) -> dict[str, Any]:
@@ -198,6 +219,11 @@ def train(
     model_kw, tcfg = resolve(task, {**settings, "progress": progress})
     torch.manual_seed(tcfg.seed)
     pairs, source = _data(task, None if data is None else str(data), n, tcfg.seed)
+    if task is None and saved is None:  # a user's file: size and schedule from the data
+        auto = {k: v for k, v in data_defaults(pairs).items() if settings.get(k) is None}
+        if auto:
+            log("from the data: " + ", ".join(f"{k}={v}" for k, v in auto.items()))
+        model_kw, tcfg = resolve(task, {**settings, **auto, "progress": progress})
     train_pairs, held = split(pairs, HELD_OUT, tcfg.seed)
     if saved is not None:
         the_task = tasks.from_config(saved["task"])
