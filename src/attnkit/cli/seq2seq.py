@@ -23,6 +23,7 @@ from .errors import UserError
 DEMO_INPUTS = [
     "Wednesday, September 14, 1994", "14.09.94", "3 mars 2021", "1 января 2000 г.",
     "2021年3月14日", "sábado, 4 de julio de 1998", "5. Mai 1999", "DEC 25, 2049", "7/4/76",
+    "the 3rd of March, 2021", "Sept. 14th 1994", "14 sept 1994", "1994-09-14",
 ]  # fmt: skip
 END = "⏎"  # the label of the end-of-sequence row in pictures
 

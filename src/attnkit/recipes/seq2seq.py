@@ -74,10 +74,11 @@ def data_defaults(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Model size and schedule for a user's file of pairs, from the data rather than one fixed
     default: a wider model for more pairs or longer inputs, and about 120,000 examples seen in
     all (the budget at which the times task reaches 99.5%, benchmarks/times_speed.py), so a
-    small file gets more epochs and a big one fewer; smaller batches for small files.
+    small file gets more epochs and a big one fewer; smaller batches for small files. Training
+    stops once held-out exact match is perfect: there is nothing left to select.
 
         >>> data_defaults([(f"{i} min after 5", "x") for i in range(10_000)])
-        {'hidden_dim': 128, 'epochs': 15, 'batch_size': 128, 'patience': 4}
+        {'hidden_dim': 128, 'epochs': 15, 'batch_size': 128, 'patience': 4, 'target': 1.0}
     """
     distinct = len(dict(pairs))
     n_train = max(1, round(distinct * (1 - HELD_OUT)))
@@ -88,7 +89,7 @@ def data_defaults(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     epochs = min(40, max(6, -(-120_000 // n_train)))
     batch = 32 if n_train < 1000 else 64 if n_train < 4000 else 128
     return {"hidden_dim": hidden, "epochs": epochs, "batch_size": batch,
-            "patience": max(4, epochs // 4)}  # fmt: skip
+            "patience": max(4, epochs // 4), "target": 1.0}  # fmt: skip
 
 
 def _resume_settings(saved: dict, settings: dict[str, Any], out) -> dict[str, Any]:
