@@ -209,3 +209,12 @@ def test_data_defaults_follow_the_data_and_explicit_settings_win(tmp_path):
     assert tc["epochs"] == 1 and tc["batch_size"] == 64  # given: kept
     assert run.model.cfg.hidden_dim == s["hidden_dim"]  # not given: from the data
     assert any(line.startswith("from the data: hidden_dim=64") for line in lines)
+
+
+def test_resume_naming_the_task_again_keeps_the_runs_n(tmp_path, capsys):
+    out = str(tmp_path / "ckpt")
+    args = ["train", "times", "--epochs", "2", "--out", out, *TINY]
+    assert main([*args, "--n", "300", "--target", "0"]) == 0  # stops after one epoch
+    assert main([*args, "--resume", "--target", "1"]) == 0  # no --n: the run's 300
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["data"]["n"] == 300

@@ -83,7 +83,7 @@ CASES = [
     (["train", "times", "--out", "{tmp}/o", "--epochs", "x"], "--epochs: must be an int"),
     (["train", "--data", "{tmp}/missing.tsv", "--out", "{tmp}/o"], "no such data file"),
     (["train", "--data", "{dir}", "--out", "{tmp}/o"], "no such data file"),
-    (["train", "--data", "{file}", "--out", "{tmp}/o"], "expected 'input<TAB>target'"),
+    (["train", "--data", "{file}", "--out", "{tmp}/o"], "a.txt:1: expected two columns"),
     # eval
     (["eval", "--checkpoint", "{tmp}/none"], "no checkpoint directory"),
     (["eval", "--checkpoint", "{dir}"], "is not a checkpoint"),
@@ -106,7 +106,7 @@ CASES = [
     # show
     (["show", "--checkpoint", "{ckpt}", "--out", "{dir}", "noon"], "is a directory"),
     (["show", "--checkpoint", "{ckpt}", "--out", "{tmp}/a.xyz", "noon"], "xyz"),
-    (["show", "--checkpoint", "{ckpt}", "ß"], "never saw"),
+    (["show", "--checkpoint", "{ckpt}", "€"], "never saw"),
     # demo, tour, bench, the command itself
     (["demo", "--epochs", "0"], "--epochs: must be an int"),
     (["demo", "--out", ""], "--out: must name"),

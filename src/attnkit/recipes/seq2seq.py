@@ -138,7 +138,7 @@ def _check_same_data(saved: dict, task, data, n, out) -> tuple[Any, Any, Any]:
     src = saved.get("data") or {}
     if task is None and data is None:
         task, data = src.get("task"), src.get("file")
-        n = src.get("n") if n is None else n
+    n = src.get("n") if n is None else n  # the run's, whether or not the task was named again
     ours = {"task": task, "file": str(data) if data else None, "n": n}
     for key, value in ours.items():
         if value is not None and src.get(key) != value:

@@ -13,8 +13,10 @@ Beside babel's patterns the generator writes what people type and babel does not
 ordinals ("14th September 1994", "the 3rd of March, 2021", "Sept. 14th 1994"), abbreviations
 with and without their periods in every locale that abbreviates ("14 sept. 1994" and
 "14 sept 1994", "Sep 14" and "Sept. 14"), the French "1er", and numeric forms that cannot be
-read two ways: year first ("1994-09-14", "1994/09/14", "1994.09.14") and day-first or
-month-first slashes only where the day is above 12 ("14/09/1994", "9/14/1994").
+read two ways, year first ("1994-09-14", "1994/09/14", "1994.09.14"). Day-first and
+month-first slashes stay as the locales write them (en_US "9/14/94" with a two-digit year,
+en_GB "14/09/1994", es_ES "14/9/1994"): mixing in the other order, even where a day above 12
+tells them apart, made the model misread the US short form's month and day.
 
 Dates lie in 1950-01-01 .. 2049-12-31, so a two-digit year has one reading. Babel's "YYYY" is
 the week-based year; every pattern here uses "yyyy". es_ES's short pattern "d/M/yy" would
@@ -40,7 +42,11 @@ FORMATS = (
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")  # fmt: skip
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-TYPED_SHARE = 0.3  # of the pairs, written by ``typed`` rather than a babel pattern
+TYPED_SHARE = 0.25  # of the pairs, written by ``typed`` rather than a babel pattern
+# The numeric short forms are drawn twice as often as the others: their digits alone, in an
+# order that differs by locale (en_US month first, the others day first), say which is the
+# month, and a model needs enough of them to learn each order.
+WEIGHTS = {"short": 2.0}
 OVERRIDES = {("es_ES", "short"): "d/M/yyyy"}
 FIRST, LAST = dt.date(1950, 1, 1), dt.date(2049, 12, 31)
 CASES = (str.lower, str.upper, str.title, str)
@@ -85,13 +91,10 @@ def typed(rng: random.Random, date: dt.date) -> str:
     if kind < 0.6:  # English abbreviations, no ordinal
         month = _month(rng, date)
         return rng.choice([f"{month} {d}, {y}", f"{d} {month} {y}", f"{month} {d} {y}"])
-    if kind < 0.8:  # year first: never ambiguous
+    if kind < 0.85:  # year first: never ambiguous
         sep = rng.choice("-/.")
         return f"{y}{sep}{date.month:02d}{sep}{d:02d}" if rng.random() < 0.7 else (
             f"{y}{sep}{date.month}{sep}{d}")  # fmt: skip
-    if kind < 0.9 and d > 12:  # slashes, day first or month first, where only one fits
-        m = f"{date.month:02d}" if rng.random() < 0.5 else str(date.month)
-        return f"{d}/{m}/{y}" if rng.random() < 0.5 else f"{m}/{d}/{y}"
     # another locale's abbreviation written without its periods, or the French "1er"
     locale = rng.choice([loc for loc in LOCALES if loc != "zh_CN"])
     text = render(date, rng.choice(["d MMM yyyy", "medium", "EEE, d MMM yyyy"]), locale)
@@ -115,7 +118,8 @@ def generate(
         if rng.random() < TYPED_SHARE:
             text = rng.choice(CASES)(typed(rng, date))
         else:
-            text = rng.choice(CASES)(render(date, rng.choice(formats), rng.choice(locales)))
+            fmt = rng.choices(formats, [WEIGHTS.get(f, 1.0) for f in formats])[0]
+            text = rng.choice(CASES)(render(date, fmt, rng.choice(locales)))
         iso = date.isoformat()
         if target_of.setdefault(text, iso) != iso:
             continue  # never one input with two targets
