@@ -23,7 +23,8 @@ Each string has exactly one reading, by these rules:
    01:30, "quarter to twelve" 11:45, "ten to one" 00:50. An hour of 13-23 (or 0) is a 24-hour
    hour, and a "pm" or "after noon" after it is redundant ("23 min after 20 p.m." is 20:23, as
    in the tutorial's data).
-2. "12 am", "12 at night" and "12 at midnight" are 00:xx; "12 pm" and "12 noon" are 12:xx.
+2. "12 am", "12 at night" and "12 at midnight" are 00:xx ("1 at midnight" and "2 at midnight",
+   as the tutorial writes, 01:xx and 02:xx); "12 pm" and "12 noon" are 12:xx.
    "At night" is pm for 7-11 and am for 12 and 1-4 (never written with 5 or 6); "in the
    evening" is pm for 4-11; "in the afternoon" pm for 12-6; "in the morning" and "before noon"
    am for 1-11.
@@ -82,8 +83,8 @@ def _periods(h: int) -> list[str]:
         out += ["in the morning", "before noon"]
     if not pm and (1 <= h12 <= 4 or h12 == 12):
         out.append("at night")
-    if h == 0:
-        out.append("at midnight")
+    if not pm and (h12 == 12 or h12 <= 2):
+        out.append("at midnight")  # the tutorial's "27 before one at midnight" is 00:33
     if pm and (h12 == 12 or h12 <= 6):
         out.append("in the afternoon")
     if pm:
@@ -202,8 +203,8 @@ def _hour_name(rng, ref: int, allow_24: bool) -> str | None:
 
 def _relative(rng, h, m):
     """quarter / half / N minutes past, after, to, till, of, before an hour."""
-    if m == 0:
-        return None
+    if m == 0:  # the tutorial's "zero min after 8 a.m."
+        return f"zero min after {_hour_name(rng, h, allow_24=True)}" if rng.random() < 0.1 else None
     after = m <= 30 if rng.random() < 0.8 else rng.random() < 0.5
     delta = m if after else 60 - m
     ref = h if after else (h + 1) % 24
