@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRAS = ("matplotlib", "faker", "babel", "safetensors", "tqdm")
+EXTRAS = ("matplotlib", "matplotlib_fontja", "faker", "babel", "safetensors", "tqdm", "wcwidth",
+          "torchinfo")  # fmt: skip
 
 BLOCKED = f"""
 import sys
@@ -29,6 +30,7 @@ model = models.build("seq2seq", dict(src_vocab_size=9, tgt_vocab_size=9, max_out
 decoding.greedy(model.eval(), torch.randint(3, 9, (2, 4)), torch.tensor([4, 2]))
 tasks.get("times").generate(5)
 print(viz.render_mask(ak.masks.causal(2)))
+print(viz.render_weights(torch.eye(2), ["a", "b"], ["年", "x"]))
 print(sorted(m for m in sys.modules if m.split(".")[0] in {extras!r}))
 """
 

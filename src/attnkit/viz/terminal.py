@@ -12,13 +12,18 @@ SHADES = " ░▒▓█"
 
 def width(text: str) -> int:
     """Columns ``text`` takes in a terminal: 2 for East Asian wide characters, 0 for combining
-    marks (wcwidth's tables; an unprintable character counts as 1).
+    marks (wcwidth's tables, from the [train] extra; an unprintable character counts as 1).
+    Without wcwidth, Unicode's East Asian Width property gives the wide ones.
 
     >>> width("2021年3月14日"), width("abc")
     (13, 3)
     """
-    from wcwidth import wcswidth, wcwidth
+    try:
+        from wcwidth import wcswidth, wcwidth
+    except ImportError:
+        import unicodedata
 
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
     n = wcswidth(text)
     return n if n >= 0 else sum(max(wcwidth(c), 1) if c.isprintable() else 1 for c in text)
 
