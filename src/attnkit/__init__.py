@@ -20,6 +20,8 @@ from .layers import (
     SelfAttention,
     SpatialAttention,
     SqueezeExcite,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
 )
 
 __version__ = "0.1.0"
@@ -41,6 +43,8 @@ __all__ = [
     "SelfAttention",
     "SpatialAttention",
     "SqueezeExcite",
+    "TransformerDecoderLayer",
+    "TransformerEncoderLayer",
     "__version__",
     "attend",
     "masked_softmax",

@@ -8,22 +8,38 @@ from .multihead import KVCache, MultiHeadAttention
 from .multiplicative import MultiplicativeAttention
 from .pooling import AttentionGate, FeedForwardAttention
 from .self_attention import SelfAttention
+from .transformer import (
+    BlockOutput,
+    DecoderCache,
+    LearnedPositions,
+    RotaryEmbedding,
+    SinusoidalPositions,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+)
 from .vision import CBAM, ChannelAttention, SpatialAttention, SqueezeExcite
 
 __all__ = [
     "CBAM",
     "AdditiveAttention",
     "AttentionGate",
+    "BlockOutput",
+    "DecoderCache",
     "ChannelAttention",
     "FeedForwardAttention",
     "KVCache",
+    "LearnedPositions",
     "LinearAttention",
     "LinearState",
     "LocalAttention",
     "LocationAttention",
     "MultiHeadAttention",
     "MultiplicativeAttention",
+    "RotaryEmbedding",
     "SelfAttention",
+    "SinusoidalPositions",
     "SpatialAttention",
     "SqueezeExcite",
+    "TransformerDecoderLayer",
+    "TransformerEncoderLayer",
 ]

@@ -27,10 +27,15 @@ class KVCache:
     Pass the same object to successive ``MultiHeadAttention(..., cache=cache)`` calls; each call
     appends its new keys/values. With ``causal=True`` the bottom-right alignment makes the new
     queries see every cached token and the new ones up to themselves.
+
+    A ``static`` cache is for keys that do not grow, such as a decoder's cross-attention to the
+    encoder's output: the first call projects and stores them, later calls reuse them and may
+    pass no key at all.
     """
 
     key: Tensor | None = None
     value: Tensor | None = None
+    static: bool = False
 
     def __len__(self) -> int:
         return 0 if self.key is None else self.key.shape[-2]
@@ -80,6 +85,7 @@ class MultiHeadAttention(nn.Module):
         vdim: int | None = None,
         dropout: float = 0.0,
         bias: bool = True,
+        rotary: nn.Module | None = None,
     ) -> None:
         super().__init__()
         kv_heads = num_heads if kv_heads is None else kv_heads
@@ -102,6 +108,7 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = nn.Linear(self.kdim, kv_heads * self.head_dim, bias=bias)
         self.v_proj = nn.Linear(self.vdim, kv_heads * self.head_dim, bias=bias)
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.rotary = rotary  # e.g. RotaryEmbedding(head_dim): rotates q and k by position
 
     def forward(
         self,
@@ -119,18 +126,33 @@ class MultiHeadAttention(nn.Module):
     ) -> AttentionOutput:
         """See the class docstring; ``need_weights`` is a deprecated alias of return_weights."""
         return_weights = weights_flag(return_weights, need_weights, "MultiHeadAttention")
-        query, key, value = multihead_inputs(query, key, value,
-                                             (self.embed_dim, self.kdim, self.vdim))  # fmt: skip
+        if cache is not None and cache.static and self.rotary is not None:
+            raise ValueError("rotary positions are for self-attention, not a static cache")
+        reuse = cache is not None and cache.static and len(cache) > 0
+        if reuse:  # a filled static cache: its keys and values, whatever key/value say
+            key = value = None
+            query, _, _ = multihead_inputs(query, None, None, (self.embed_dim,) * 3)
+        else:
+            dims = (self.embed_dim, self.kdim, self.vdim)
+            query, key, value = multihead_inputs(query, key, value, dims)
         check_dtype(self, query=query, key=key, value=value)
         b, tq = query.shape[:2]
-        tk = key.shape[1] + (len(cache) if cache is not None else 0)
+        past = len(cache) if cache is not None and not reuse else 0
+        tk = len(cache) if reuse else key.shape[1] + past
         # checked before the cache grows, so a call that raises leaves the cache as it was
         mask = layer_mask(mask, key_padding_mask, lengths, (b, self.num_heads, tq, tk))
         q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, Tq, D)
-        k = split_heads(self.k_proj(key), self.kv_heads)  # (B, Hkv, Tk, D)
-        v = split_heads(self.v_proj(value), self.kv_heads)  # (B, Hkv, Tk, D)
-        if cache is not None:
-            k, v = cache.append(k, v)
+        if reuse:
+            k, v = cache.key, cache.value
+            if k.shape[0] != b:
+                raise ValueError(f"the static cache holds batch {k.shape[0]}, the query {b}")
+        else:
+            k = split_heads(self.k_proj(key), self.kv_heads)  # (B, Hkv, Tk, D)
+            v = split_heads(self.v_proj(value), self.kv_heads)  # (B, Hkv, Tk, D)
+            if self.rotary is not None:  # positions continue after the cached tokens
+                q, k = self.rotary(q, offset=past), self.rotary(k, offset=past)
+            if cache is not None:
+                k, v = cache.append(k, v)
         if self.kv_heads != self.num_heads:
             group = self.num_heads // self.kv_heads
             k = k.repeat_interleave(group, dim=1)  # (B, H, Tk, D)
