@@ -26,8 +26,15 @@ def seq2seq_example():
     return config, PairBatch(src, torch.tensor([7, 4, 7]), tgt)
 
 
+def transformer_example():
+    _, batch = seq2seq_example()
+    config = {"src_vocab_size": 12, "tgt_vocab_size": 9, "max_output_len": 6, "d_model": 16,
+              "num_heads": 2, "positions": "rotary", "dropout": 0.1}  # fmt: skip
+    return config, batch
+
+
 # one (config, batch) per registered model: a model without an entry fails the first test
-EXAMPLES = {"seq2seq": seq2seq_example}
+EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example}
 
 
 def test_every_registered_model_has_an_example():
