@@ -218,3 +218,22 @@ def test_resume_naming_the_task_again_keeps_the_runs_n(tmp_path, capsys):
     assert main([*args, "--resume", "--target", "1"]) == 0  # no --n: the run's 300
     assert "resuming after epoch 1" in capsys.readouterr().out
     assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["data"]["n"] == 300
+
+
+def test_train_predict_and_summarise_a_transformer(tmp_path, capsys):
+    out = tmp_path / "tr"
+    args = ["train", "times", "--model", "transformer", "--n", "300", "--epochs", "1",
+            "--d-model", "16", "--heads", "2", "--layers", "1", "--out", str(out), "--threads",
+            "1"]  # fmt: skip
+    assert main(args) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "transformer" and config["config"]["d_model"] == 16
+    assert config["config"]["encoder_layers"] == config["config"]["decoder_layers"] == 1
+    assert main(["predict", "--checkpoint", str(out), "--json", "7:45 pm"]) == 0
+    assert main(["summary", "--checkpoint", str(out)]) == 0
+    assert "TransformerDecoderLayer" in capsys.readouterr().out
+    proc = run_cli("train", "times", "--model", "transformer", "--hidden", "64", "--out",
+                   str(tmp_path / "x"))  # fmt: skip
+    assert proc.returncode == 2 and "unknown settings for transformer: hidden_dim" in proc.stderr
+    proc = run_cli("train", "--out", str(out), "--resume", "--model", "seq2seq")
+    assert proc.returncode == 2 and "holds a transformer run, not seq2seq" in proc.stderr

@@ -38,7 +38,13 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=path, help="a file of (input, target) pairs instead: TSV, CSV "
                    "or a JSON list of pairs")  # fmt: skip
     p.add_argument("--out", required=True, type=path, help="checkpoint directory")
-    p.add_argument("--attention", choices=ATTENTIONS, help="(default: additive)")
+    p.add_argument("--model", choices=recipe.MODELS, help="the RNN encoder-decoder with "
+                   "attention, or a Transformer (default: seq2seq)")  # fmt: skip
+    p.add_argument("--attention", choices=ATTENTIONS, help="seq2seq's (default: additive)")
+    p.add_argument("--d-model", type=positive_int, help="transformer width (default: 128)")
+    p.add_argument("--heads", type=positive_int, help="transformer heads (default: 4)")
+    p.add_argument("--layers", type=positive_int, help="transformer encoder and decoder layers "
+                   "each (default: 2)")  # fmt: skip
     p.add_argument("--epochs", type=positive_int, help="the learning-rate schedule's length and "
                    "the most epochs (default: 8 for times, 20 for dates; for --data, from the "
                    "data)")  # fmt: skip
@@ -68,7 +74,8 @@ def train_settings(args: argparse.Namespace) -> dict:
     return {
         "attention": args.attention, "hidden_dim": args.hidden, "epochs": args.epochs,
         "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "target": args.target,
-        "patience": args.patience,
+        "patience": args.patience, "d_model": args.d_model, "num_heads": args.heads,
+        "encoder_layers": args.layers, "decoder_layers": args.layers,
     }  # fmt: skip
 
 
@@ -87,7 +94,8 @@ def steps(text: str) -> list[str]:
 def cmd_train(args) -> int:
     run = recipe.train(args.task, args.data, out=args.out, n=args.n, resume=args.resume,
                        overwrite=args.overwrite, threads=args.threads, normalize=args.normalize,
-                       unknown_token=args.unknown_token, **train_settings(args))  # fmt: skip
+                       unknown_token=args.unknown_token, model=args.model,
+                       **train_settings(args))  # fmt: skip
     m = run.config["metrics"]
     print(
         f"best held-out exact match {m['exact_match']:.4f}, character accuracy "

@@ -3,14 +3,14 @@ what ``model.summary()`` shows in Keras (through torchinfo)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import NamedTuple
+from collections import namedtuple
+from functools import cache
 
 import torch
-from torch import Tensor
 
 from .. import tasks
-from ..functional.output import AttentionOutput
 from ..models import name_of
 from ..recipes import seq2seq as recipe
 from .arguments import path, positive_int
@@ -32,15 +32,18 @@ def example_text(run: recipe.Run) -> str:
     return text
 
 
-class _Shown(NamedTuple):
-    """An AttentionOutput as a tuple, which torchinfo can measure (same fields)."""
-
-    context: Tensor
-    weights: Tensor | None
+@cache
+def _tuple_type(cls: type) -> type:
+    return namedtuple(cls.__name__, [f.name for f in dataclasses.fields(cls)])
 
 
 def _as_tuple(module, args, output):
-    return _Shown(output.context, output.weights) if isinstance(output, AttentionOutput) else None
+    """A layer's dataclass output (AttentionOutput, BlockOutput...) as a named tuple with the
+    same fields, which torchinfo can measure and callers read the same way."""
+    if dataclasses.is_dataclass(output) and not isinstance(output, type):
+        values = [getattr(output, f.name) for f in dataclasses.fields(output)]
+        return _tuple_type(type(output))(*values)
+    return None
 
 
 def summary_table(run: recipe.Run, text: str, depth: int = 3) -> str:

@@ -18,13 +18,13 @@ import torch
 from torch import nn
 
 from .. import tasks
-from ..models import Seq2SeqConfig, build
+from ..models import Seq2SeqConfig, build, entry
 from ..tasks import PairDataset, PairTask, read_pairs, split
 from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
 from ..train.checkpoint import CONFIG, MODEL, TRAINER
 
-__all__ = ["HELD_OUT", "MAX_N", "PRESETS", "Run", "SettingsError", "data_defaults",
-           "held_out_pairs", "load", "prepare_out", "resolve", "train"]  # fmt: skip
+__all__ = ["HELD_OUT", "MAX_N", "MODELS", "PRESETS", "Run", "SettingsError", "data_defaults",
+           "held_out_pairs", "load", "model_fields", "prepare_out", "resolve", "train"]  # fmt: skip
 
 HELD_OUT = 0.2  # the share of distinct inputs held out for selection and evaluation
 MAX_N = 1_000_000  # the most pairs a task generates (a bigger n in a config.json is refused)
@@ -32,13 +32,29 @@ MAX_N = 1_000_000  # the most pairs a task generates (a bigger n in a config.jso
 PRESETS: dict[str, dict[str, Any]] = {
     "times": {"epochs": 8, "hidden_dim": 128},  # fastest to 99.5% (benchmarks/times_speed.py)
 }
-MODEL_FIELDS = frozenset(f.name for f in fields(Seq2SeqConfig))
+MODELS = ("seq2seq", "transformer")  # the registered models this recipe trains
+# per model: settings for every task ("") and per task, by field name
+MODEL_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "seq2seq": PRESETS,
+    "transformer": {"": {"lr": 2e-3}},  # Adam at the RNN's 1e-2 is too hot for attention stacks
+}
 TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
-# what a resumed run must keep: the model, and what decides the batches and the schedule
-FIXED_ON_RESUME = MODEL_FIELDS | {"epochs", "batch_size", "lr", "seed", "clip"}
+SCHEDULE_FIELDS = frozenset({"epochs", "batch_size", "lr", "seed", "clip"})
 # set from the data, never by the user
 DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
-                         "bos_id", "eos_id", "max_source_len"})  # fmt: skip
+                         "bos_id", "eos_id", "max_source_len", "max_len"})  # fmt: skip
+
+
+def model_fields(model: str = "seq2seq") -> frozenset[str]:
+    """The config fields of a model this recipe trains."""
+    if model not in MODELS:
+        raise SettingsError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
+    return frozenset(f.name for f in fields(entry(model).config_cls))
+
+
+MODEL_FIELDS = frozenset(f.name for f in fields(Seq2SeqConfig))
+# what a resumed run must keep: the model, and what decides the batches and the schedule
+FIXED_ON_RESUME = MODEL_FIELDS | SCHEDULE_FIELDS
 
 
 class SettingsError(ValueError):
@@ -55,19 +71,24 @@ class Run:
     held_out: PairDataset | None = None
 
 
-def resolve(task: str | None, settings: dict[str, Any]) -> tuple[dict[str, Any], TrainConfig]:
-    """(model config overrides, TrainConfig) from the task's preset and explicit settings
-    (fields of Seq2SeqConfig or TrainConfig; None means "not given")."""
+def resolve(
+    task: str | None, settings: dict[str, Any], model: str = "seq2seq"
+) -> tuple[dict[str, Any], TrainConfig]:
+    """(model config overrides, TrainConfig) from the model's presets (for every task, then
+    for ``task``) and explicit settings (fields of the model's config or TrainConfig; None
+    means "not given")."""
+    own = model_fields(model)
     explicit = {k: v for k, v in settings.items() if v is not None}
-    unknown = sorted(set(explicit) - MODEL_FIELDS - TRAIN_FIELDS)
+    unknown = sorted(set(explicit) - own - TRAIN_FIELDS)
     if unknown:
-        raise SettingsError(f"unknown settings: {', '.join(unknown)}")
+        raise SettingsError(f"unknown settings for {model}: {', '.join(unknown)}")
     given = sorted(set(explicit) & DATA_FIELDS)
     if given:
         raise SettingsError(f"{', '.join(given)} come from the data, not from settings")
-    merged = {**PRESETS.get(task or "", {}), **explicit}
-    model = {k: v for k, v in merged.items() if k in MODEL_FIELDS}
-    return model, TrainConfig(**{k: v for k, v in merged.items() if k in TRAIN_FIELDS})
+    presets = MODEL_PRESETS[model]
+    merged = {**presets.get("", {}), **presets.get(task or "", {}), **explicit}
+    model_kw = {k: v for k, v in merged.items() if k in own}
+    return model_kw, TrainConfig(**{k: v for k, v in merged.items() if k in TRAIN_FIELDS})
 
 
 def data_defaults(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -96,9 +117,10 @@ def _resume_settings(saved: dict, settings: dict[str, Any], out) -> dict[str, An
     """The settings of the run in ``out``, where the user gave none; SettingsError where the
     user's contradict it."""
     previous = {**saved.get("train_config", {}), **saved["config"]}
+    fixed = model_fields(saved.get("model", "seq2seq")) | SCHEDULE_FIELDS
     conflicts = [
         f"{k}={previous[k]!r}"
-        for k in sorted(FIXED_ON_RESUME - DATA_FIELDS)
+        for k in sorted(fixed - DATA_FIELDS)
         if k in previous and settings.get(k) is not None and settings[k] != previous[k]
     ]
     if conflicts:
@@ -106,7 +128,7 @@ def _resume_settings(saved: dict, settings: dict[str, Any], out) -> dict[str, An
             f"{out} holds a run with {', '.join(conflicts)}; resume it with those, or leave "
             "them out"
         )
-    kept = {k: previous[k] for k in FIXED_ON_RESUME - DATA_FIELDS if k in previous}
+    kept = {k: previous[k] for k in fixed - DATA_FIELDS if k in previous}
     return {**settings, **kept}
 
 
@@ -199,6 +221,7 @@ def train(
     log=print,
     normalize: list[str] | None = None,
     unknown_token: bool = False,
+    model: str | None = None,
     **settings: Any,
 ) -> Run:
     """Train a seq2seq model on a registered task (``n`` generated pairs) or a TSV file of
@@ -206,7 +229,8 @@ def train(
     Seq2SeqConfig or TrainConfig (``attention="dot"``, ``hidden_dim=128``, ``epochs=5``...).
     ``normalize`` names the input normalisation steps (default: the task's, or for a file the
     steps its inputs already satisfy); ``unknown_token`` gives the model an id for characters it
-    never saw. A resumed run keeps its own.
+    never saw. ``model`` is "seq2seq" (the RNN encoder-decoder, default) or "transformer". A
+    resumed run keeps its own.
     With ``resume`` the run in ``out`` continues with its own settings; a directory that
     already holds a checkpoint is replaced only with ``overwrite``."""
     _check_source(task, data, resume)  # before --out is touched
@@ -217,14 +241,20 @@ def train(
     if saved is not None:
         task, data, n = _check_same_data(saved, task, data, n, out)
         settings = _resume_settings(saved, settings, out)
-    model_kw, tcfg = resolve(task, {**settings, "progress": progress})
+        if model is not None and model != saved.get("model", "seq2seq"):
+            raise SettingsError(f"{out} holds a {saved.get('model')} run, not {model}")
+        model = saved.get("model", "seq2seq")
+    model = model or "seq2seq"
+    model_kw, tcfg = resolve(task, {**settings, "progress": progress}, model)
     torch.manual_seed(tcfg.seed)
     pairs, source = _data(task, None if data is None else str(data), n, tcfg.seed)
     if task is None and saved is None:  # a user's file: size and schedule from the data
-        auto = {k: v for k, v in data_defaults(pairs).items() if settings.get(k) is None}
+        own = model_fields(model) | TRAIN_FIELDS
+        auto = {k: v for k, v in data_defaults(pairs).items()
+                if settings.get(k) is None and k in own}  # fmt: skip
         if auto:
             log("from the data: " + ", ".join(f"{k}={v}" for k, v in auto.items()))
-        model_kw, tcfg = resolve(task, {**settings, **auto, "progress": progress})
+        model_kw, tcfg = resolve(task, {**settings, **auto, "progress": progress}, model)
     train_pairs, held = split(pairs, HELD_OUT, tcfg.seed)
     if saved is not None:
         the_task = tasks.from_config(saved["task"])
@@ -232,17 +262,21 @@ def train(
         the_task = (tasks.get(task) if task else PairTask).from_pairs(pairs, normalize,
                                                                       unknown_token)  # fmt: skip
     tv = the_task.tgt_vocab
-    cfg = Seq2SeqConfig(
-        len(the_task.src_vocab), len(tv), max_output_len=2 * max(len(t) for _, t in pairs) + 2,
-        pad_id=tv.pad_id, bos_id=tv.bos_id, eos_id=tv.eos_id,
-        max_source_len=the_task.max_input_len, **model_kw,
-    )  # fmt: skip
-    model = build("seq2seq", cfg)
+    longest_out = 2 * max(len(t) for _, t in pairs) + 2
+    data_kw = dict(max_output_len=longest_out, pad_id=tv.pad_id, bos_id=tv.bos_id,
+                   eos_id=tv.eos_id)  # fmt: skip
+    if model == "seq2seq":
+        data_kw["max_source_len"] = the_task.max_input_len
+    else:  # positions for the longest input and output
+        data_kw["max_len"] = max(the_task.max_input_len, longest_out) + 1
+    cfg = entry(model).config_cls(len(the_task.src_vocab), len(tv), **data_kw, **model_kw)
+    net = build(model, cfg)
     held_ds = the_task.dataset(held)
-    log(f"{len(train_pairs)} training pairs, {len(held)} held out; attention {cfg.attention}")
+    kind = f"attention {cfg.attention}" if model == "seq2seq" else "transformer"
+    log(f"{len(train_pairs)} training pairs, {len(held)} held out; {kind}")
     meta = {"task": the_task.to_config(), "data": source}
     train_ds = the_task.dataset(train_pairs, train=True)
-    state = fit(model, the_task, train_ds, held_ds, tcfg, out, meta, resume=resume, log=log)
+    state = fit(net, the_task, train_ds, held_ds, tcfg, out, meta, resume=resume, log=log)
     best = load(out)
     best.config["history"] = state["history"]
     best.held_out = held_ds
