@@ -186,3 +186,16 @@ def test_train_config_validation():
     for bad in (dict(epochs=0), dict(batch_size=0), dict(patience=0), dict(lr=0.0)):
         with pytest.raises(ValueError, match="must be"):
             TrainConfig(**bad)
+
+
+@pytest.mark.property
+def test_the_schedule_warms_up_linearly_then_decays_by_cosine():
+    from attnkit.train.loop import _cosine
+
+    plain, warm = _cosine(100), _cosine(100, warmup=10)
+    assert plain(0) == 1.0 and plain(100) == pytest.approx(0.05)
+    assert [warm(s) for s in range(10)] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert warm(10) == 1.0 and warm(100) == pytest.approx(0.05)
+    assert all(warm(s) >= warm(s + 1) for s in range(10, 100))
+    with pytest.raises(ValueError, match="warmup must be in"):
+        TrainConfig(warmup=1.0)

@@ -36,7 +36,10 @@ MODELS = ("seq2seq", "transformer")  # the registered models this recipe trains
 # per model: settings for every task ("") and per task, by field name
 MODEL_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "seq2seq": PRESETS,
-    "transformer": {"": {"lr": 2e-3}},  # Adam at the RNN's 1e-2 is too hot for attention stacks
+    # Adam at the RNN's 1e-2 is too hot for attention stacks; they also want more, smaller
+    # steps and a warmup (on 3,000 times, 6 epochs: 0.18 exact match against 0.01 at 2e-3,
+    # batch 128, no warmup)
+    "transformer": {"": {"lr": 3e-3, "warmup": 0.1, "batch_size": 32}},
 }
 TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
 SCHEDULE_FIELDS = frozenset({"epochs", "batch_size", "lr", "seed", "clip"})

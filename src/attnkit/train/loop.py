@@ -37,6 +37,7 @@ class TrainConfig:
     epochs: int = 20  # the cosine schedule's length, and the most epochs
     batch_size: int = 128  # examples per optimiser step
     lr: float = 1e-2  # Adam, cosine-decayed to lr / 20 over `epochs`
+    warmup: float = 0.0  # share of the steps over which lr rises linearly from 0 first
     target: float | None = None  # stop once the selection metric reaches this
     patience: int = 4  # ... or after this many epochs without improvement
     seed: int = 0  # batch order, dropout and initialisation
@@ -50,6 +51,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.clip <= 0:
             raise ValueError(f"clip must be > 0, got {self.clip}")
 
@@ -95,7 +98,7 @@ def fit(
     writer = rank == 0
     opt = _adam(list(model.parameters()), cfg.lr)
     steps = cfg.epochs * math.ceil(len(train) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(steps, round(cfg.warmup * steps)))
     state = {"epoch": 0, "best": -math.inf, "bad_epochs": 0, "history": [], "elapsed": 0.0}
     if writer:
         checkpoint.remove_temp_files(out)  # left by a run that was killed while writing
@@ -174,8 +177,16 @@ def _restore(model, opt, sched, saved: dict, out) -> None:
         ) from None
 
 
-def _cosine(total_steps: int) -> Callable[[int], float]:
-    return lambda step: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1)))
+def _cosine(total_steps: int, warmup: int = 0) -> Callable[[int], float]:
+    """lr factor: linear from 1/warmup to 1 over ``warmup`` steps, then cosine to 0.05."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        done = min((step - warmup) / max(total_steps - warmup, 1), 1)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done))
+
+    return factor
 
 
 def _adam(params: list, lr: float) -> torch.optim.Adam:
