@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -33,8 +34,15 @@ def transformer_example():
     return config, batch
 
 
+def decoder_only_example():
+    g = torch.Generator().manual_seed(2)
+    config = {"vocab_size": 12, "d_model": 16, "num_heads": 2, "layers": 2, "max_len": 16}
+    return config, SimpleNamespace(tokens=torch.randint(1, 12, (3, 9), generator=g))
+
+
 # one (config, batch) per registered model: a model without an entry fails the first test
-EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example}
+EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example,
+            "decoder-only": decoder_only_example}  # fmt: skip
 
 
 def test_every_registered_model_has_an_example():
@@ -93,7 +101,7 @@ def test_build_train_save_and_reload_in_a_new_process(name, tmp_path):
 
 @pytest.mark.bad_input
 def test_registry_errors():
-    with pytest.raises(ValueError, match="unknown model 'nope'; registered: seq2seq"):
+    with pytest.raises(ValueError, match="unknown model 'nope'; registered: .*seq2seq"):
         models.build("nope")
     with pytest.raises(ValueError, match="takes a Seq2SeqConfig"):
         models.build("seq2seq", 3)

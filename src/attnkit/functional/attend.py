@@ -94,6 +94,8 @@ def attend(
         raise ValueError(f"scale must be a number or None, got {scale!r}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    if causal and q.shape[-2] == 1:  # one query, bottom-right aligned, sees every key
+        causal = False
     rows = _index("weights_rows", weights_rows, q.shape[-2])
     heads = _index("weights_heads", weights_heads, q.shape[-3] if q.dim() == 4 else None)
     req = Request(

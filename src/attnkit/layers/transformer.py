@@ -101,14 +101,25 @@ class RotaryEmbedding(nn.Module):
         inv = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
         self.register_buffer("inv_freq", inv.float(), persistent=False)
 
+    def _tables(self, end: int, device, dtype) -> tuple[Tensor, Tensor]:
+        """cos and sin of positions 0 .. at least end - 1, computed once per doubling (a
+        decoder asks for one more position at every step)."""
+        cached = getattr(self, "_cache", None)
+        if cached is None or cached[0].shape[0] < end or cached[0].device != device or (
+                cached[0].dtype != dtype):  # fmt: skip
+            size = min(self.max_len, max(end, 2 * (cached[0].shape[0] if cached else 64)))
+            pos = torch.arange(size, device=device, dtype=torch.float32)
+            angle = pos[:, None] * self.inv_freq.to(device)[None, :]  # (size, D/2)
+            self._cache = (angle.cos().to(dtype), angle.sin().to(dtype))
+        return self._cache
+
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         t = x.shape[-2]
         _check_offset(offset, t, self.max_len, "RotaryEmbedding")
         if x.shape[-1] != self.head_dim:
             raise ValueError(f"RotaryEmbedding({self.head_dim}) got vectors of {x.shape[-1]}")
-        pos = torch.arange(offset, offset + t, device=x.device, dtype=torch.float32)
-        angle = pos[:, None] * self.inv_freq.to(x.device)[None, :]  # (T, D/2)
-        cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
+        cos, sin = self._tables(offset + t, x.device, x.dtype)
+        cos, sin = cos[offset : offset + t], sin[offset : offset + t]
         x1, x2 = x[..., : self.head_dim // 2], x[..., self.head_dim // 2 :]
         return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
@@ -152,8 +163,9 @@ class TransformerEncoderLayer(_Block):
     """Self-attention and a feed-forward network, each in a residual sublayer.
 
     Shapes: x (B, T, E); ``mask`` (True = may attend, broadcast to (B, H, T, T)),
-    ``key_padding_mask`` (B, T) or ``lengths`` (B,), ``causal``. Returns BlockOutput(output
-    (B, T, E), self_weights (B, H, T, T) with ``return_weights``).
+    ``key_padding_mask`` (B, T) or ``lengths`` (B,), ``causal``. With ``causal=True`` and a
+    ``cache`` (:class:`KVCache`) it is a decoder-only (GPT-style) block fed new tokens only.
+    Returns BlockOutput(output (B, T, E), self_weights (B, H, T, T) with ``return_weights``).
 
     Example:
         >>> layer = TransformerEncoderLayer(32, num_heads=4).eval()
@@ -170,10 +182,11 @@ class TransformerEncoderLayer(_Block):
 
     def forward(self, x: Tensor, *, mask: Tensor | None = None,
                 key_padding_mask: Tensor | None = None, lengths: Tensor | None = None,
-                causal: bool = False, return_weights: bool = False) -> BlockOutput:  # fmt: skip
+                causal: bool = False, return_weights: bool = False,
+                cache: KVCache | None = None) -> BlockOutput:  # fmt: skip
         def attn(h):
             out = self.self_attn(h, mask=mask, key_padding_mask=key_padding_mask,
-                                 lengths=lengths, causal=causal,
+                                 lengths=lengths, causal=causal, cache=cache,
                                  return_weights=return_weights)  # fmt: skip
             return out.context, out.weights
 

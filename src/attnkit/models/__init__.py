@@ -5,12 +5,13 @@ checkpoint stores the name and the config. Decoding (greedy, beam) is shared: ``
 """
 
 from . import decoding
+from .decoder_only import DecoderOnly, DecoderOnlyConfig
 from .registry import build, config_from_dict, entry, name_of, names, register
 from .seq2seq import ATTENTIONS, PRESETS, Seq2Seq, Seq2SeqConfig, Seq2SeqState
 from .transformer import Transformer, TransformerConfig, TransformerState, TransformerWeights
 
 __all__ = [
-    "ATTENTIONS", "PRESETS", "Seq2Seq", "Seq2SeqConfig", "Seq2SeqState", "Transformer",
-    "TransformerConfig", "TransformerState", "TransformerWeights", "build", "config_from_dict",
-    "decoding", "entry", "name_of", "names", "register",
+    "ATTENTIONS", "PRESETS", "DecoderOnly", "DecoderOnlyConfig", "Seq2Seq", "Seq2SeqConfig",
+    "Seq2SeqState", "Transformer", "TransformerConfig", "TransformerState", "TransformerWeights",
+    "build", "config_from_dict", "decoding", "entry", "name_of", "names", "register",
 ]  # fmt: skip

@@ -77,7 +77,7 @@ def save_model(directory: str | Path, model: nn.Module, meta: dict[str, Any]) ->
         "config": registry.config_to_dict(model.cfg),
         **meta,
     }
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().contiguous() for k, v in _own_state(model).items()}
     digest = {DIGEST: config_digest(config)}
     _atomic(directory / MODEL, lambda p: save_file(state, p, metadata=digest))
     text = json.dumps(config, indent=1, ensure_ascii=False)
@@ -193,7 +193,7 @@ def load_model(directory: str | Path) -> tuple[nn.Module, dict]:
             probe = registry.build(config["model"], cfg)
     except (ValueError, TypeError, RuntimeError, OverflowError) as err:
         raise CheckpointError(f"{directory / CONFIG} is corrupt: {err}") from None
-    want = {k: list(v.shape) for k, v in probe.state_dict().items()}
+    want = {k: list(v.shape) for k, v in _own_state(probe).items()}
     found = {k: v.get("shape") if isinstance(v, dict) else v for k, v in header.items()}
     found.pop("__metadata__", None)
     if want != found:
@@ -204,10 +204,23 @@ def load_model(directory: str | Path) -> tuple[nn.Module, dict]:
         )
     model = registry.build(config["model"], cfg)
     try:
-        model.load_state_dict(load_bytes(data))
+        missing, unexpected = model.load_state_dict(load_bytes(data), strict=False)
     except Exception as err:  # safetensors raises its own error types
         raise CheckpointError(f"{directory / MODEL} is corrupt or does not match: {err}") from None
+    aliases = set(model.state_dict()) - set(_own_state(model))  # tied: loaded with their owner
+    if unexpected or set(missing) - aliases:
+        lost = sorted(set(missing) - aliases)
+        raise CheckpointError(f"{MODEL} does not match: missing {lost}, unexpected {unexpected}")
     return model.eval(), config
+
+
+def _own_state(model: torch.nn.Module) -> dict:
+    """The state dict without second names of shared (tied) parameters, which safetensors
+    cannot store twice; loading the first name fills both."""
+    state = model.state_dict()
+    kept = {n for n, _ in model.named_parameters()}  # one name per parameter object
+    every = {n for n, _ in model.named_parameters(remove_duplicate=False)}
+    return {k: v for k, v in state.items() if k in kept or k not in every}
 
 
 def save_trainer(directory: str | Path, state: dict[str, Any]) -> None:

@@ -1,0 +1,177 @@
+"""A decoder-only (GPT-style) Transformer language model on attnkit's blocks.
+
+Tokens are embedded, given positions (rotary by default, or sinusoidal / learned), run through
+``layers`` causal self-attention blocks (pre-norm, then a final LayerNorm) and projected to the
+vocabulary with the embedding's weights (``tie_embeddings``, as in Press & Wolf 2017).
+
+``generate`` continues a prompt greedily or by sampling (temperature, top-k). With
+``use_cache=True`` (the default) each new token runs through the blocks alone, its keys and
+values appended to one :class:`KVCache` per layer; with ``use_cache=False`` the whole sequence
+is run again for every token. Both give the same tokens and logits (tested); the cache makes
+each step cost one token instead of the whole prefix (``benchmarks/generate_speed.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..layers.multihead import KVCache
+from ..layers.transformer import LearnedPositions, SinusoidalPositions, TransformerEncoderLayer
+from .registry import register
+from .transformer import MAX_LEN, POSITIONS
+
+
+@dataclass
+class DecoderOnlyConfig:
+    """The only source of the decoder-only model's defaults."""
+
+    vocab_size: int
+    d_model: int = 128
+    num_heads: int = 4
+    layers: int = 4
+    ff_dim: int | None = None  # None: 4 * d_model
+    dropout: float = 0.1  # training only
+    activation: str = "gelu"
+    positions: str = "rotary"  # one of POSITIONS
+    tie_embeddings: bool = True
+    max_len: int = 1024  # the longest context
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
+        if self.ff_dim is None:
+            self.ff_dim = 4 * self.d_model
+        for name in ("vocab_size", "d_model", "num_heads", "layers", "ff_dim", "max_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads "
+                             f"({self.num_heads})")  # fmt: skip
+        if self.max_len > MAX_LEN:
+            raise ValueError(f"max_len must be <= {MAX_LEN}, got {self.max_len}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(f"pad_id must be an id below {self.vocab_size}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@register("decoder-only", DecoderOnlyConfig)
+class DecoderOnly(nn.Module):
+    """GPT-style language model; see the module docstring.
+
+    Shapes: ids (B, T); ``forward`` returns logits (B, T, V) for the token after each position
+    (and every layer's weights (B, H, T, T) with ``return_weights``).
+
+    Example:
+        >>> model = DecoderOnly(DecoderOnlyConfig(vocab_size=20, d_model=16, num_heads=2,
+        ...                                       layers=2)).eval()
+        >>> prompt = torch.tensor([[3, 4, 5]])
+        >>> torch.equal(model.generate(prompt, 8), model.generate(prompt, 8, use_cache=False))
+        True
+    """
+
+    def __init__(self, cfg: DecoderOnlyConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.embed = nn.Embedding(cfg.vocab_size, d)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        self.positions = (None if cfg.positions == "rotary" else
+                          SinusoidalPositions(d, cfg.max_len) if cfg.positions == "sinusoidal"
+                          else LearnedPositions(d, cfg.max_len))  # fmt: skip
+        self.blocks = nn.ModuleList(
+            TransformerEncoderLayer(
+                d,
+                cfg.num_heads,
+                cfg.ff_dim,
+                cfg.dropout,
+                cfg.activation,
+                rotary=cfg.positions == "rotary",
+            )  # fmt: skip
+            for _ in range(cfg.layers)
+        )
+        self.norm = nn.LayerNorm(d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.out = nn.Linear(d, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.out.weight = self.embed.weight
+
+    def forward(self, ids: Tensor, *, caches: list[KVCache] | None = None,
+                return_weights: bool = False):  # fmt: skip
+        """Logits (B, T, V); with ``caches`` (one KVCache per block) ``ids`` are the tokens
+        after the cached ones."""
+        if ids.dim() != 2 or ids.dtype != torch.long:
+            raise ValueError(f"ids must be (B, T) int64, got {tuple(ids.shape)} {ids.dtype}")
+        offset = len(caches[0]) if caches else 0
+        if offset + ids.shape[1] > self.cfg.max_len:
+            raise ValueError(f"{offset + ids.shape[1]} tokens exceed max_len {self.cfg.max_len}")
+        x = self.embed(ids) * math.sqrt(self.cfg.d_model)
+        if self.positions is not None:
+            x = self.positions(x, offset)
+        x, weights = self.drop(x), []
+        for i, block in enumerate(self.blocks):
+            out = block(x, causal=True, cache=caches[i] if caches else None,
+                        return_weights=return_weights)  # fmt: skip
+            x = out.output
+            weights.append(out.self_weights)
+        logits = self.out(self.norm(x))
+        return (logits, weights) if return_weights else logits
+
+    def loss(self, batch) -> Tensor:
+        """Next-token cross-entropy over a batch with ``tokens`` (B, T) (padding ignored)."""
+        tokens = batch.tokens
+        logits = self(tokens[:, :-1])
+        return F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
+                               ignore_index=self.cfg.pad_id)  # fmt: skip
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: Tensor,
+        new_tokens: int,
+        *,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        use_cache: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``prompt`` (B, T) followed by ``new_tokens`` tokens: greedy at temperature 0, else
+        sampled from softmax(logits / temperature), restricted to the ``top_k`` most likely."""
+        if prompt.dim() != 2 or prompt.shape[1] < 1:
+            raise ValueError(f"prompt must be (B, T) with T >= 1, got {tuple(prompt.shape)}")
+        if temperature < 0 or (top_k is not None and top_k < 1):
+            raise ValueError("temperature must be >= 0 and top_k >= 1")
+        if prompt.shape[1] + new_tokens > self.cfg.max_len:
+            raise ValueError(f"{prompt.shape[1]} + {new_tokens} tokens exceed max_len "
+                             f"{self.cfg.max_len}")  # fmt: skip
+        was_training = self.training
+        self.eval()
+        caches = [KVCache() for _ in self.blocks] if use_cache else None
+        seq, feed = prompt, prompt
+        for _ in range(new_tokens):
+            logits = self(feed, caches=caches)[:, -1].float()
+            nxt = _choose(logits, temperature, top_k, generator)
+            seq = torch.cat([seq, nxt[:, None]], dim=1)
+            feed = nxt[:, None] if use_cache else seq
+        self.train(was_training)
+        return seq
+
+
+def _choose(logits: Tensor, temperature: float, top_k: int | None, generator) -> Tensor:
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
