@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from ..layers.multihead import KVCache
 from ..layers.transformer import LearnedPositions, SinusoidalPositions, TransformerEncoderLayer
 from .registry import register
-from .transformer import MAX_LEN, POSITIONS
+from .transformer import check_stack_config
 
 
 @dataclass
@@ -43,21 +43,7 @@ class DecoderOnlyConfig:
     pad_id: int = 0
 
     def __post_init__(self) -> None:
-        if self.positions not in POSITIONS:
-            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
-        if self.ff_dim is None:
-            self.ff_dim = 4 * self.d_model
-        for name in ("vocab_size", "d_model", "num_heads", "layers", "ff_dim", "max_len"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.d_model % self.num_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads "
-                             f"({self.num_heads})")  # fmt: skip
-        if self.max_len > MAX_LEN:
-            raise ValueError(f"max_len must be <= {MAX_LEN}, got {self.max_len}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_stack_config(self, ("vocab_size", "layers"))
         if not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"pad_id must be an id below {self.vocab_size}")
 

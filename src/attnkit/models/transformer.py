@@ -37,6 +37,27 @@ POSITIONS = ("sinusoidal", "learned", "rotary")
 MAX_LEN = 1 << 14  # the longest sequence a config may ask positions for
 
 
+def check_stack_config(cfg, sizes: tuple[str, ...]) -> None:
+    """The checks every Transformer config shares: ``positions``, ``ff_dim`` (None -> 4 *
+    d_model), positive ints (``sizes`` plus the widths and max_len), heads dividing the width,
+    max_len and dropout in range. ValueError naming the field."""
+    if cfg.positions not in POSITIONS:
+        raise ValueError(f"positions must be one of {POSITIONS}, got {cfg.positions!r}")
+    if cfg.ff_dim is None:
+        cfg.ff_dim = 4 * cfg.d_model
+    for name in (*sizes, "d_model", "num_heads", "ff_dim", "max_len"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if cfg.d_model % cfg.num_heads:
+        raise ValueError(f"d_model ({cfg.d_model}) must be divisible by num_heads "
+                         f"({cfg.num_heads})")  # fmt: skip
+    if cfg.max_len > MAX_LEN:
+        raise ValueError(f"max_len must be <= {MAX_LEN}, got {cfg.max_len}")
+    if not 0 <= cfg.dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
+
+
 @dataclass
 class TransformerConfig:
     """The only source of the Transformer's defaults."""
@@ -60,23 +81,11 @@ class TransformerConfig:
     eos_id: int = 2
 
     def __post_init__(self) -> None:
-        if self.positions not in POSITIONS:
-            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
-        if self.ff_dim is None:
-            self.ff_dim = 4 * self.d_model
-        for name in ("src_vocab_size", "tgt_vocab_size", "d_model", "num_heads", "ff_dim",
-                     "max_len", "max_output_len", "encoder_layers", "decoder_layers"):  # fmt: skip
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.d_model % self.num_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads "
-                             f"({self.num_heads})")  # fmt: skip
-        if self.max_len > MAX_LEN or self.max_output_len >= self.max_len:
-            raise ValueError(f"need max_output_len < max_len <= {MAX_LEN}, got "
-                             f"{self.max_output_len} and {self.max_len}")  # fmt: skip
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_stack_config(self, ("src_vocab_size", "tgt_vocab_size", "max_output_len",
+                                  "encoder_layers", "decoder_layers"))  # fmt: skip
+        if self.max_output_len >= self.max_len:
+            raise ValueError(f"need max_output_len < max_len, got {self.max_output_len} and "
+                             f"{self.max_len}")  # fmt: skip
         for name in ("pad_id", "bos_id", "eos_id"):
             if not 0 <= getattr(self, name) < self.tgt_vocab_size:
                 raise ValueError(f"{name} must be a target id below {self.tgt_vocab_size}")
