@@ -108,8 +108,9 @@ def cmd_eval(args) -> int:
     _set_threads(args.threads)
     run = recipe.load(args.checkpoint)
     pairs = read_pairs(args.data) if args.data else recipe.held_out_pairs(run.config)
-    ok = [p for p in pairs if not run.task.input_problem(p[0])]
-    bad = [p for p in pairs if run.task.input_problem(p[0])]
+    readable_rows = [not run.task.input_problem(s) for s, _ in pairs]
+    ok = [p for p, fine in zip(pairs, readable_rows, strict=True) if fine]
+    bad = [p for p, fine in zip(pairs, readable_rows, strict=True) if not fine]
     outputs = []
     if ok:
         # targets may hold characters the model cannot write: score them as text, not ids

@@ -41,18 +41,14 @@ class LocationAttention(QKVAttention):
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         """Logits (B, Tq, Tk): the query's logits of the first Tk positions."""
-        self._check_length(keys)
-        return self.proj(query)[..., : keys.shape[-2]]
-
-    def _check_length(self, keys: Tensor) -> None:
         if keys.shape[-2] > self.max_len:
             raise ValueError(
                 f"LocationAttention has logits for {self.max_len} positions; got "
                 f"{keys.shape[-2]} keys"
             )
+        return self.proj(query)[..., : keys.shape[-2]]
 
     def _attend(self, query, keys, values, mask, return_weights) -> AttentionOutput:
-        self._check_length(keys)
         return attend(query, keys, values, score=self.score, mask=mask,
                       return_weights=return_weights)  # fmt: skip
 

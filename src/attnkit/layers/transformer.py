@@ -100,11 +100,12 @@ class RotaryEmbedding(nn.Module):
         self.head_dim, self.base, self.max_len = head_dim, base, max_len
         inv = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
         self.register_buffer("inv_freq", inv.float(), persistent=False)
+        self._cache: tuple[Tensor, Tensor] | None = None  # (cos, sin), see _tables
 
     def _tables(self, end: int, device, dtype) -> tuple[Tensor, Tensor]:
         """cos and sin of positions 0 .. at least end - 1, computed once per doubling (a
         decoder asks for one more position at every step)."""
-        cached = getattr(self, "_cache", None)
+        cached = self._cache
         if cached is None or cached[0].shape[0] < end or cached[0].device != device or (
                 cached[0].dtype != dtype):  # fmt: skip
             size = min(self.max_len, max(end, 2 * (cached[0].shape[0] if cached else 64)))

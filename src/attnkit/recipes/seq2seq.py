@@ -23,8 +23,9 @@ from ..tasks import PairDataset, PairTask, read_pairs, split
 from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
 from ..train.checkpoint import CONFIG, MODEL, TRAINER
 
-__all__ = ["HELD_OUT", "MAX_N", "MODELS", "PRESETS", "Run", "SettingsError", "data_defaults",
-           "held_out_pairs", "load", "model_fields", "prepare_out", "resolve", "train"]  # fmt: skip
+__all__ = ["HELD_OUT", "MAX_N", "MODELS", "PRESETS", "Run", "Seq2SeqConfig", "SettingsError",
+           "data_defaults", "held_out_pairs", "load", "model_fields", "prepare_out", "resolve",
+           "train"]  # fmt: skip
 
 HELD_OUT = 0.2  # the share of distinct inputs held out for selection and evaluation
 MAX_N = 1_000_000  # the most pairs a task generates (a bigger n in a config.json is refused)
@@ -42,6 +43,7 @@ MODEL_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "transformer": {"": {"lr": 3e-3, "warmup": 0.1, "batch_size": 32}},
 }
 TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
+# what a resumed run must keep besides its model's config: what decides batches and schedule
 SCHEDULE_FIELDS = frozenset({"epochs", "batch_size", "lr", "seed", "clip"})
 # set from the data, never by the user
 DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
@@ -53,11 +55,6 @@ def model_fields(model: str = "seq2seq") -> frozenset[str]:
     if model not in MODELS:
         raise SettingsError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
     return frozenset(f.name for f in fields(entry(model).config_cls))
-
-
-MODEL_FIELDS = frozenset(f.name for f in fields(Seq2SeqConfig))
-# what a resumed run must keep: the model, and what decides the batches and the schedule
-FIXED_ON_RESUME = MODEL_FIELDS | SCHEDULE_FIELDS
 
 
 class SettingsError(ValueError):

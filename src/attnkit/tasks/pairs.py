@@ -121,12 +121,7 @@ def read_pairs(path: str | Path) -> list[tuple[str, str]]:
 
     Raises ValueError naming the file, the line (or JSON item) and what is wrong.
     """
-    path, text = _read_text(path)
-    kind = _format_of(path, text)
-    pairs = {"tsv": _tsv, "csv": _csv, "json": _json}[kind](path, text)
-    if not pairs:
-        raise ValueError(f"{path} holds no pairs")
-    return pairs
+    return _read(path, None)
 
 
 def read_tsv(path: str | Path) -> list[tuple[str, str]]:
@@ -134,8 +129,14 @@ def read_tsv(path: str | Path) -> list[tuple[str, str]]:
 
     Raises ValueError naming the first malformed line.
     """
+    return _read(path, "tsv")
+
+
+def _read(path: str | Path, kind: str | None) -> list[tuple[str, str]]:
+    """The pairs of a file in format ``kind`` (None: by extension or content)."""
     path, text = _read_text(path)
-    pairs = _tsv(path, text)
+    parse = {"tsv": _tsv, "csv": _csv, "json": _json}[kind or _format_of(path, text)]
+    pairs = parse(path, text)
     if not pairs:
         raise ValueError(f"{path} holds no pairs")
     return pairs
