@@ -107,16 +107,19 @@ def test_matches_scaled_dot_product_attention(kv_heads, kernel):
 
 @pytest.mark.property
 @pytest.mark.parametrize("kv_heads", [4, 2, 1])
-def test_cached_decoding_equals_full_pass(kv_heads, kernel):
+@pytest.mark.parametrize("capacity", [None, 2, 64], ids=["concatenating", "doubling", "reserved"])
+def test_cached_decoding_equals_full_pass(kv_heads, capacity, kernel):
     mha = ak.MultiHeadAttention(E, H, kv_heads=kv_heads).eval()
     x = torch.randn(2, 10, E)
     full = mha(x, causal=True).context
-    cache = ak.KVCache()
+    cache = ak.KVCache(capacity=capacity)
     parts = [mha(x[:, :4], causal=True, cache=cache).context]  # prefill 4 tokens
     for t in range(4, 10):
         parts.append(mha(x[:, t : t + 1], causal=True, cache=cache).context)
-    assert len(cache) == 10
+    assert len(cache) == 10 and cache.key.shape[-2] == 10
     torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-5)
+    if capacity is not None:  # the keys are a view of room reserved ahead
+        assert cache.key.untyped_storage().nbytes() > cache.key.numel() * cache.key.element_size()
 
 
 @pytest.mark.property

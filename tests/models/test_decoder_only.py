@@ -36,6 +36,17 @@ def test_cached_generation_equals_recomputing_the_prefix(impl, positions, monkey
 
 
 @pytest.mark.property
+def test_generation_leaves_the_model_trainable():
+    """generate runs in inference mode; neither its output nor the rotary tables it built may
+    break a training step afterwards."""
+    m = model(max_len=200).train()
+    out = m.generate(torch.tensor([[3, 4, 5]]), 150)  # tables grow past their first size
+    assert m.training
+    m.loss(SimpleNamespace(tokens=out)).backward()
+    assert m.embed.weight.grad is not None and torch.isfinite(m.embed.weight.grad).all()
+
+
+@pytest.mark.property
 def test_sampling_is_reproducible_and_top_k_limits_the_choices():
     m = model()
     prompt = torch.tensor([[3, 4, 5]])

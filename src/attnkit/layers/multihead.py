@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -31,27 +31,47 @@ class KVCache:
     A ``static`` cache is for keys that do not grow, such as a decoder's cross-attention to the
     encoder's output: the first call projects and stores them, later calls reuse them and may
     pass no key at all.
+
+    ``capacity`` (tokens) reserves room up front (doubled when outgrown), so an append writes
+    only the new tokens instead of copying everything seen so far; ``key`` and ``value`` are
+    then views of that room. Meant for one owner appending under ``torch.no_grad`` /
+    ``inference_mode`` (a generation loop): copies of such a cache share its room. Without it
+    every append concatenates, and a shallow copy may append independently of the original.
     """
 
     key: Tensor | None = None
     value: Tensor | None = None
     static: bool = False
+    capacity: int | None = None
+    _room: tuple[Tensor, Tensor] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return 0 if self.key is None else self.key.shape[-2]
 
     def append(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         """Add (B, kv_heads, T_new, D) keys/values; return all of them."""
-        if self.key is not None:
-            if self.key.shape[:2] != key.shape[:2]:
-                raise ValueError(
-                    f"cache holds batch/heads {tuple(self.key.shape[:2])}, "
-                    f"new keys have {tuple(key.shape[:2])}"
-                )
-            key = torch.cat([self.key, key], dim=-2)
-            value = torch.cat([self.value, value], dim=-2)
-        self.key, self.value = key, value
-        return key, value
+        if self.key is not None and self.key.shape[:2] != key.shape[:2]:
+            raise ValueError(
+                f"cache holds batch/heads {tuple(self.key.shape[:2])}, "
+                f"new keys have {tuple(key.shape[:2])}"
+            )
+        if self.capacity is None:
+            if self.key is not None:
+                key = torch.cat([self.key, key], dim=-2)
+                value = torch.cat([self.value, value], dim=-2)
+            self.key, self.value = key, value
+            return key, value
+        n, end = len(self), len(self) + key.shape[-2]
+        room = self._room
+        if room is None or room[0].shape[-2] < end or room[0].dtype != key.dtype:
+            size = max(end, self.capacity, 2 * (room[0].shape[-2] if room else 0))
+            room = tuple(x.new_empty(*x.shape[:-2], size, x.shape[-1]) for x in (key, value))
+            if n:
+                room[0][..., :n, :], room[1][..., :n, :] = self.key, self.value
+            self._room = room
+        room[0][..., n:end, :], room[1][..., n:end, :] = key, value
+        self.key, self.value = room[0][..., :end, :], room[1][..., :end, :]
+        return self.key, self.value
 
 
 class MultiHeadAttention(nn.Module):

@@ -103,15 +103,20 @@ class RotaryEmbedding(nn.Module):
         self._cache: tuple[Tensor, Tensor] | None = None  # (cos, sin), see _tables
 
     def _tables(self, end: int, device, dtype) -> tuple[Tensor, Tensor]:
-        """cos and sin of positions 0 .. at least end - 1, computed once per doubling (a
-        decoder asks for one more position at every step)."""
+        """(cos, signed sin) of positions 0 .. at least end - 1, each (T, D): cos repeated
+        for both halves, sin negated on the first half, so a rotation is
+        x * cos + roll(x, D/2) * sin. Computed once per doubling (a decoder asks for one
+        more position at every step)."""
         cached = self._cache
         if cached is None or cached[0].shape[0] < end or cached[0].device != device or (
                 cached[0].dtype != dtype):  # fmt: skip
             size = min(self.max_len, max(end, 2 * (cached[0].shape[0] if cached else 64)))
-            pos = torch.arange(size, device=device, dtype=torch.float32)
-            angle = pos[:, None] * self.inv_freq.to(device)[None, :]  # (size, D/2)
-            self._cache = (angle.cos().to(dtype), angle.sin().to(dtype))
+            with torch.inference_mode(False):  # tables made while generating serve training too
+                pos = torch.arange(size, device=device, dtype=torch.float32)
+                angle = pos[:, None] * self.inv_freq.to(device)[None, :]  # (size, D/2)
+                cos, sin = angle.cos(), angle.sin()
+                self._cache = (torch.cat([cos, cos], -1).to(dtype),
+                               torch.cat([-sin, sin], -1).to(dtype))  # fmt: skip
         return self._cache
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
@@ -121,8 +126,8 @@ class RotaryEmbedding(nn.Module):
             raise ValueError(f"RotaryEmbedding({self.head_dim}) got vectors of {x.shape[-1]}")
         cos, sin = self._tables(offset + t, x.device, x.dtype)
         cos, sin = cos[offset : offset + t], sin[offset : offset + t]
-        x1, x2 = x[..., : self.head_dim // 2], x[..., self.head_dim // 2 :]
-        return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+        # first half: x1 cos - x2 sin; second half: x2 cos + x1 sin
+        return x * cos + x.roll(self.head_dim // 2, dims=-1) * sin
 
 
 @dataclass
@@ -150,13 +155,16 @@ class _Block(nn.Module):
         self.act = ACTIVATIONS[activation]
         self.norm_first = norm_first
 
+    def _drop(self, x: Tensor) -> Tensor:
+        return self.drop(x) if self.training else x  # no call at all while decoding
+
     def _ff(self, x: Tensor) -> Tensor:
-        return self.drop(self.linear2(self.drop(self.act(self.linear1(x)))))
+        return self._drop(self.linear2(self._drop(self.act(self.linear1(x)))))
 
     def _sublayer(self, x: Tensor, norm: nn.LayerNorm, fn) -> tuple[Tensor, Tensor | None]:
         """x + f(norm(x)) (pre-norm) or norm(x + f(x)) (post-norm); f returns (out, weights)."""
         out, weights = fn(norm(x) if self.norm_first else x)
-        x = x + self.drop(out)
+        x = x + self._drop(out)
         return (x if self.norm_first else norm(x)), weights
 
 

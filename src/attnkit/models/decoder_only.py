@@ -120,7 +120,6 @@ class DecoderOnly(nn.Module):
         return F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
                                ignore_index=self.cfg.pad_id)  # fmt: skip
 
-    @torch.no_grad()
     def generate(
         self,
         prompt: Tensor,
@@ -142,14 +141,22 @@ class DecoderOnly(nn.Module):
                              f"{self.cfg.max_len}")  # fmt: skip
         was_training = self.training
         self.eval()
-        caches = [KVCache() for _ in self.blocks] if use_cache else None
+        try:
+            with torch.inference_mode():  # cheaper per op than no_grad; each step is small
+                seq = self._continue(prompt, new_tokens, temperature, top_k, use_cache, generator)
+        finally:
+            self.train(was_training)
+        return seq.clone()  # an ordinary tensor, usable where autograd is on
+
+    def _continue(self, prompt, new_tokens, temperature, top_k, use_cache, generator) -> Tensor:
+        room = prompt.shape[1] + new_tokens
+        caches = [KVCache(capacity=room) for _ in self.blocks] if use_cache else None
         seq, feed = prompt, prompt
         for _ in range(new_tokens):
             logits = self(feed, caches=caches)[:, -1].float()
             nxt = _choose(logits, temperature, top_k, generator)
             seq = torch.cat([seq, nxt[:, None]], dim=1)
             feed = nxt[:, None] if use_cache else seq
-        self.train(was_training)
         return seq
 
 

@@ -52,11 +52,11 @@ def _fused_with_lse(
 
 
 def _finite(req: Request) -> bool:
-    """No NaN or inf in q, k or the scale (one reduction each; an overflowing sum only sends a
-    finite call to eager, which is exact too)."""
+    """No NaN or inf in q, k or the scale (one reduction each; a sum that overflows only
+    sends a finite call to eager, which is exact too)."""
     if req.scale is not None and not math.isfinite(req.scale):
         return False
-    return bool(torch.isfinite(req.q.sum()) & torch.isfinite(req.k.sum()))
+    return bool((req.q.sum() + req.k.sum()).isfinite())
 
 
 def run(req: Request) -> AttentionOutput:
