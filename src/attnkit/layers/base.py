@@ -37,16 +37,28 @@ def check_sizes(owner: str, **sizes: int | None) -> None:
 def check_dtype(module: nn.Module, **tensors: Tensor) -> None:
     """ValueError unless floating inputs have the dtype of the module's parameters (an fp16
     input into an fp32 layer would otherwise fail deep inside a matrix product)."""
-    param = next(module.parameters(), None)
-    if param is None:
+    dtype = _param_dtype(module)
+    if dtype is None:
         return
     for name, x in tensors.items():
-        if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != param.dtype:
+        if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != dtype:
             owner = type(module).__name__
             raise ValueError(
-                f"{name} is {x.dtype} but {owner}'s parameters are {param.dtype}; convert one "
-                f"of them: layer.to({x.dtype}) or {name}.to({param.dtype})"
+                f"{name} is {x.dtype} but {owner}'s parameters are {dtype}; convert one "
+                f"of them: layer.to({x.dtype}) or {name}.to({dtype})"
             )
+
+
+def _param_dtype(module: nn.Module):
+    """The dtype of the module's first parameter, depth first (what ``next(parameters())``
+    gives, without building generators on every call of a decoding step)."""
+    for param in module._parameters.values():
+        if param is not None:
+            return param.dtype
+    for child in module._modules.values():
+        if child is not None and (dtype := _param_dtype(child)) is not None:
+            return dtype
+    return None
 
 
 def check_same_batch(**tensors: Tensor) -> None:

@@ -61,16 +61,20 @@ class KVCache:
                 value = torch.cat([self.value, value], dim=-2)
             self.key, self.value = key, value
             return key, value
-        n, end = len(self), len(self) + key.shape[-2]
+        n = 0 if self.key is None else self.key.shape[-2]
+        end = n + key.shape[-2]
         room = self._room
         if room is None or room[0].shape[-2] < end or room[0].dtype != key.dtype:
-            size = max(end, self.capacity, 2 * (room[0].shape[-2] if room else 0))
-            room = tuple(x.new_empty(*x.shape[:-2], size, x.shape[-1]) for x in (key, value))
+            size = max(end, self.capacity, 2 * (0 if room is None else room[0].shape[-2]))
+            shape = (*key.shape[:-2], size, key.shape[-1])
+            room = (key.new_empty(shape), value.new_empty((*shape[:-1], value.shape[-1])))
             if n:
                 room[0][..., :n, :], room[1][..., :n, :] = self.key, self.value
             self._room = room
-        room[0][..., n:end, :], room[1][..., n:end, :] = key, value
-        self.key, self.value = room[0][..., :end, :], room[1][..., :end, :]
+        room_k, room_v = room
+        room_k[..., n:end, :] = key
+        room_v[..., n:end, :] = value
+        self.key, self.value = room_k[..., :end, :], room_v[..., :end, :]
         return self.key, self.value
 
 

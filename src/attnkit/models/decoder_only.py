@@ -104,7 +104,7 @@ class DecoderOnly(nn.Module):
         x = self.embed(ids) * math.sqrt(self.cfg.d_model)
         if self.positions is not None:
             x = self.positions(x, offset)
-        x, weights = self.drop(x), []
+        x, weights = (self.drop(x) if self.training else x), []
         for i, block in enumerate(self.blocks):
             out = block(x, causal=True, cache=caches[i] if caches else None,
                         return_weights=return_weights)  # fmt: skip
