@@ -40,9 +40,14 @@ def decoder_only_example():
     return config, SimpleNamespace(tokens=torch.randint(1, 12, (3, 9), generator=g))
 
 
+def lstm_lm_example():
+    _, batch = decoder_only_example()
+    return {"vocab_size": 12, "embed_dim": 8, "hidden_dim": 16, "layers": 2}, batch
+
+
 # one (config, batch) per registered model: a model without an entry fails the first test
 EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example,
-            "decoder-only": decoder_only_example}  # fmt: skip
+            "decoder-only": decoder_only_example, "lstm-lm": lstm_lm_example}  # fmt: skip
 
 
 def test_every_registered_model_has_an_example():

@@ -12,11 +12,14 @@ import torch
 
 from .. import tasks
 from ..models import ATTENTIONS
+from ..recipes import lm as lm_recipe
 from ..recipes import seq2seq as recipe
 from ..tasks import char_accuracy, exact_match, read_pairs
 from ..tasks.normalize import STEPS
+from ..train import read_config
 from ..viz import render_weights, save_heatmap
 from ..viz.terminal import ljust, width
+from . import lm as lm_cli
 from .arguments import count, fraction, path, positive_float, positive_int
 from .errors import UserError
 
@@ -34,17 +37,24 @@ def _set_threads(n: int | None) -> None:
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", nargs="?", choices=tasks.names(), help="a generated task")
+    p.add_argument("task", nargs="?", choices=[*tasks.names(), "lm"], help="a generated task, "
+                   "or lm: a character language model (default text: the World English "
+                   "Bible)")  # fmt: skip
     p.add_argument("--data", type=path, help="a file of (input, target) pairs instead: TSV, CSV "
-                   "or a JSON list of pairs")  # fmt: skip
+                   "or a JSON list of pairs; for lm, a UTF-8 text file")  # fmt: skip
     p.add_argument("--out", required=True, type=path, help="checkpoint directory")
-    p.add_argument("--model", choices=recipe.MODELS, help="the RNN encoder-decoder with "
-                   "attention, or a Transformer (default: seq2seq)")  # fmt: skip
+    p.add_argument("--model", choices=[*recipe.MODELS, *lm_recipe.MODELS], help="the RNN "
+                   "encoder-decoder with attention, or a Transformer (default: seq2seq); for "
+                   "lm, decoder-only (default) or lstm-lm")  # fmt: skip
     p.add_argument("--attention", choices=ATTENTIONS, help="seq2seq's (default: additive)")
     p.add_argument("--d-model", type=positive_int, help="transformer width (default: 128)")
     p.add_argument("--heads", type=positive_int, help="transformer heads (default: 4)")
-    p.add_argument("--layers", type=positive_int, help="transformer encoder and decoder layers "
-                   "each (default: 2)")  # fmt: skip
+    p.add_argument("--layers", type=positive_int, help="transformer encoder and decoder "
+                   "layers each (default: 2); for lm, the model's (4; LSTM 2)")  # fmt: skip
+    p.add_argument("--context", type=positive_int, help=f"lm: characters per training window "
+                   f"(default: {lm_recipe.CONTEXT})")  # fmt: skip
+    p.add_argument("--minutes", type=positive_float, help="stop training after this many "
+                   "minutes (the learning rate decays over them)")  # fmt: skip
     p.add_argument("--epochs", type=positive_int, help="the learning-rate schedule's length and "
                    "the most epochs (default: 8 for times, 20 for dates; for --data, from the "
                    "data)")  # fmt: skip
@@ -92,10 +102,15 @@ def steps(text: str) -> list[str]:
 
 
 def cmd_train(args) -> int:
+    if args.task == "lm":
+        return lm_cli.cmd_train(args)
+    if args.context is not None:
+        raise UserError("--context applies to lm only")
+    args_time = {} if args.minutes is None else {"time_limit": args.minutes * 60}
     run = recipe.train(args.task, args.data, out=args.out, n=args.n, resume=args.resume,
                        overwrite=args.overwrite, threads=args.threads, normalize=args.normalize,
                        unknown_token=args.unknown_token, model=args.model,
-                       **train_settings(args))  # fmt: skip
+                       **train_settings(args), **args_time)  # fmt: skip
     m = run.config["metrics"]
     print(
         f"best held-out exact match {m['exact_match']:.4f}, character accuracy "
@@ -104,8 +119,17 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _load(checkpoint: str, command: str) -> recipe.Run:
+    if lm_cli.is_lm_checkpoint(read_config(checkpoint)):
+        raise UserError(f"{checkpoint} holds a language model: use attnkit generate, not "
+                        f"{command}")  # fmt: skip
+    return recipe.load(checkpoint)
+
+
 def cmd_eval(args) -> int:
     _set_threads(args.threads)
+    if lm_cli.is_lm_checkpoint(read_config(args.checkpoint)):
+        return lm_cli.cmd_eval(args, lm_recipe.load(args.checkpoint))
     run = recipe.load(args.checkpoint)
     pairs = read_pairs(args.data) if args.data else recipe.held_out_pairs(run.config)
     readable_rows = [not run.task.input_problem(s) for s, _ in pairs]
@@ -177,7 +201,7 @@ def _plot_dir(name: str) -> Path:
 def cmd_predict(args) -> int:
     _set_threads(args.threads)
     plots = _plot_dir(args.plot) if args.plot else None
-    run = recipe.load(args.checkpoint)
+    run = _load(args.checkpoint, "predict")
     results = _predict(run, args.text, args.beam)
     for i, (text, (out, weights)) in enumerate(zip(args.text, results, strict=True)):
         if args.json:
@@ -193,7 +217,7 @@ def cmd_predict(args) -> int:
 
 def cmd_show(args) -> int:
     png = _new_png(args.out or "attention.png")
-    run = recipe.load(args.checkpoint)
+    run = _load(args.checkpoint, "show")
     ((out, weights),) = _predict(run, [args.text])
     print(f"{args.text} -> {out}\n")
     read = run.task.normalize(args.text)  # what the model read: one column per character

@@ -7,11 +7,13 @@ checkpoint stores the name and the config. Decoding (greedy, beam) is shared: ``
 from . import decoding
 from .decoder_only import DecoderOnly, DecoderOnlyConfig
 from .registry import build, config_from_dict, entry, name_of, names, register
+from .rnn_lm import CharLSTM, CharLSTMConfig
 from .seq2seq import ATTENTIONS, PRESETS, Seq2Seq, Seq2SeqConfig, Seq2SeqState
 from .transformer import Transformer, TransformerConfig, TransformerState, TransformerWeights
 
 __all__ = [
-    "ATTENTIONS", "PRESETS", "DecoderOnly", "DecoderOnlyConfig", "Seq2Seq", "Seq2SeqConfig",
-    "Seq2SeqState", "Transformer", "TransformerConfig", "TransformerState", "TransformerWeights",
+    "ATTENTIONS", "PRESETS", "CharLSTM", "CharLSTMConfig", "DecoderOnly", "DecoderOnlyConfig",
+    "Seq2Seq", "Seq2SeqConfig", "Seq2SeqState", "Transformer", "TransformerConfig",
+    "TransformerState", "TransformerWeights",
     "build", "config_from_dict", "decoding", "entry", "name_of", "names", "register",
 ]  # fmt: skip

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from ..layers.multihead import KVCache
 from ..layers.transformer import LearnedPositions, SinusoidalPositions, TransformerEncoderLayer
+from .decoding import extend
 from .registry import register
 from .transformer import check_stack_config
 
@@ -151,20 +152,9 @@ class DecoderOnly(nn.Module):
     def _continue(self, prompt, new_tokens, temperature, top_k, use_cache, generator) -> Tensor:
         room = prompt.shape[1] + new_tokens
         caches = [KVCache(capacity=room) for _ in self.blocks] if use_cache else None
-        seq, feed = prompt, prompt
-        for _ in range(new_tokens):
-            logits = self(feed, caches=caches)[:, -1].float()
-            nxt = _choose(logits, temperature, top_k, generator)
-            seq = torch.cat([seq, nxt[:, None]], dim=1)
-            feed = nxt[:, None] if use_cache else seq
-        return seq
 
+        def step(ids: Tensor, caches):
+            return self(ids, caches=caches)[:, -1], caches
 
-def _choose(logits: Tensor, temperature: float, top_k: int | None, generator) -> Tensor:
-    if temperature == 0:
-        return logits.argmax(-1)
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = logits.topk(top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
+        return extend(step, prompt, new_tokens, caches, whole=not use_cache,
+                      temperature=temperature, top_k=top_k, generator=generator)  # fmt: skip

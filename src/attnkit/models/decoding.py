@@ -30,7 +30,8 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "MAX_BEAM", "Decoded", "Decoder", "beam_search", "greedy", "select_state", "sequence_score",
+    "MAX_BEAM", "Decoded", "Decoder", "beam_search", "extend", "greedy", "next_token",
+    "select_state", "sequence_score",
 ]  # fmt: skip
 
 MAX_BEAM = 256  # hypotheses are Python objects: far wider beams would take hours per input
@@ -55,6 +56,39 @@ class Decoded:
     ids: list[list[int]]
     weights: Tensor
     scores: Tensor
+
+
+def next_token(logits: Tensor, temperature: float = 0.0, top_k: int | None = None,
+               generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+    """(B,) ids from (B, V) logits: the most likely at temperature 0, else sampled from
+    softmax(logits / temperature) restricted to the ``top_k`` most likely."""
+    if temperature < 0 or (top_k is not None and top_k < 1):
+        raise ValueError("temperature must be >= 0 and top_k >= 1")
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
+
+
+def extend(step, prompt: Tensor, new_tokens: int, state: Any = None, *, whole: bool = False,
+           temperature: float = 0.0, top_k: int | None = None,
+           generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+    """``prompt`` (B, T) followed by ``new_tokens`` ids chosen by :func:`next_token`.
+
+    ``step(ids, state) -> (logits (B, V) of the token after ids, state)`` is a language
+    model's incremental call: it gets the prompt first, then each new token alone, with the
+    state (a KV cache, an RNN's hidden state) it returned last. With ``whole=True`` it gets the
+    whole sequence every time instead (recomputing the prefix)."""
+    seq, feed = prompt, prompt
+    for _ in range(new_tokens):
+        logits, state = step(feed, state)
+        nxt = next_token(logits.float(), temperature, top_k, generator)
+        seq = torch.cat([seq, nxt[:, None]], dim=1)
+        feed = seq if whole else nxt[:, None]
+    return seq
 
 
 def select_state(state: Any, index: Tensor) -> Any:

@@ -77,16 +77,25 @@ def resolve(
     """(model config overrides, TrainConfig) from the model's presets (for every task, then
     for ``task``) and explicit settings (fields of the model's config or TrainConfig; None
     means "not given")."""
-    own = model_fields(model)
+    presets = MODEL_PRESETS[model]
+    defaults = {**presets.get("", {}), **presets.get(task or "", {})}
+    return merge_settings(settings, model, model_fields(model), DATA_FIELDS, defaults)
+
+
+def merge_settings(settings: dict[str, Any], model: str, own: frozenset[str],
+                   from_data: frozenset[str], presets: dict[str, Any],
+                   ) -> tuple[dict[str, Any], TrainConfig]:  # fmt: skip
+    """(model config overrides, TrainConfig): ``presets`` under the explicit ``settings``
+    (None = not given); SettingsError for a setting that is neither a field of the model's
+    config (``own``) nor of TrainConfig, or that the data decides (``from_data``)."""
     explicit = {k: v for k, v in settings.items() if v is not None}
     unknown = sorted(set(explicit) - own - TRAIN_FIELDS)
     if unknown:
         raise SettingsError(f"unknown settings for {model}: {', '.join(unknown)}")
-    given = sorted(set(explicit) & DATA_FIELDS)
+    given = sorted(set(explicit) & from_data)
     if given:
         raise SettingsError(f"{', '.join(given)} come from the data, not from settings")
-    presets = MODEL_PRESETS[model]
-    merged = {**presets.get("", {}), **presets.get(task or "", {}), **explicit}
+    merged = {**presets, **explicit}
     model_kw = {k: v for k, v in merged.items() if k in own}
     return model_kw, TrainConfig(**{k: v for k, v in merged.items() if k in TRAIN_FIELDS})
 

@@ -5,7 +5,8 @@ What it asks of its arguments (nothing else):
 - ``model.loss(batch) -> Tensor``, a scalar to minimise;
 - ``train.batch(indices) -> batch`` and ``len(train)`` (and the same of ``held_out``);
 - ``task.evaluate(model, held_out) -> dict`` of metrics, ``task.selection_metric`` naming the
-  one (higher is better) that selects the best epoch and that ``target`` refers to.
+  one that selects the best epoch and that ``target`` refers to: higher is better, unless the
+  task sets ``lower_is_better = True`` (a loss, bits per character).
 
 Ready for data parallel training: the batch order comes from a sampler hook (an epoch's indices
 for this process), seeds take the process rank, and only rank 0 writes checkpoints.
@@ -39,6 +40,7 @@ class TrainConfig:
     lr: float = 1e-2  # Adam, cosine-decayed to lr / 20 over `epochs`
     warmup: float = 0.0  # share of the steps over which lr rises linearly from 0 first
     target: float | None = None  # stop once the selection metric reaches this
+    time_limit: float | None = None  # seconds of training; the schedule decays by time used
     patience: int = 4  # ... or after this many epochs without improvement
     seed: int = 0  # batch order, dropout and initialisation
     clip: float = 1.0  # gradient norm clipping
@@ -55,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.clip <= 0:
             raise ValueError(f"clip must be > 0, got {self.clip}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"time_limit must be > 0 seconds, got {self.time_limit}")
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
@@ -94,12 +98,19 @@ def fit(
     Returns the trainer state: history of metrics and wall times, best score, epoch.
     """
     metric = task.selection_metric
+    sign = -1.0 if getattr(task, "lower_is_better", False) else 1.0
     sampler = sampler or shuffled(cfg.seed)
     writer = rank == 0
     opt = _adam(list(model.parameters()), cfg.lr)
     steps = cfg.epochs * math.ceil(len(train) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(steps, round(cfg.warmup * steps)))
-    state = {"epoch": 0, "best": -math.inf, "bad_epochs": 0, "history": [], "elapsed": 0.0}
+    state = {"epoch": 0, "best": -sign * math.inf, "bad_epochs": 0, "history": [],
+             "elapsed": 0.0}  # fmt: skip
+    started = time.perf_counter()  # moved back by the elapsed time of a resumed run, below
+    clock = lambda: time.perf_counter() - started  # noqa: E731  (seconds trained, resumes included)
+    factor = _cosine(steps, round(cfg.warmup * steps))
+    if cfg.time_limit is not None:
+        factor = _by_time(factor, steps, cfg, clock)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     if writer:
         checkpoint.remove_temp_files(out)  # left by a run that was killed while writing
     saved = checkpoint.load_trainer(out) if resume else None
@@ -110,17 +121,19 @@ def fit(
     started = time.perf_counter() - state["elapsed"]
 
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
-        if _finished(state, cfg):
+        if _finished(state, cfg, sign):
             break
         torch.manual_seed(epoch_seed(cfg.seed, epoch, rank))  # dropout: same per epoch on resume
-        loss = _train_epoch(model, train, sampler(epoch, len(train)), opt, sched, cfg, epoch)
+        deadline = None if cfg.time_limit is None else started + cfg.time_limit
+        loss = _train_epoch(model, train, sampler(epoch, len(train)), opt, sched, cfg, epoch,
+                            deadline)  # fmt: skip
         metrics = task.evaluate(model, held_out)
         state["elapsed"] = time.perf_counter() - started
         state["epoch"] = epoch
         state["history"].append(
             {"epoch": epoch, "seconds": state["elapsed"], "loss": loss, **metrics}
         )
-        improved = metrics[metric] > state["best"]
+        improved = sign * metrics[metric] > sign * state["best"]
         if improved:
             state["best"], state["bad_epochs"] = metrics[metric], 0
         else:
@@ -140,8 +153,10 @@ def fit(
     return state
 
 
-def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int) -> float:
-    """One pass over ``order`` in batches; returns the last batch's loss."""
+def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
+                 deadline: float | None = None) -> float:  # fmt: skip
+    """One pass over ``order`` in batches, or until ``deadline`` (a perf_counter time);
+    returns the last batch's loss."""
     model.train()
     bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}", leave=False, file=sys.stderr,
                disable=not cfg.progress or None)  # fmt: skip
@@ -154,6 +169,8 @@ def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int) 
         opt.step()
         sched.step()
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
     return loss.item()
 
 
@@ -189,6 +206,19 @@ def _cosine(total_steps: int, warmup: int = 0) -> Callable[[int], float]:
     return factor
 
 
+def _by_time(by_step: Callable[[int], float], steps: int, cfg: TrainConfig, clock
+             ) -> Callable[[int], float]:  # fmt: skip
+    """The step schedule, advanced to the share of ``time_limit`` used where that is ahead:
+    a run cut short by its time budget still ends its cosine decay."""
+    limit = cfg.time_limit
+
+    def factor(step: int) -> float:
+        ahead = math.floor(min(clock() / limit, 1.0) * steps)
+        return by_step(max(step, ahead))
+
+    return factor
+
+
 def _adam(params: list, lr: float) -> torch.optim.Adam:
     """Adam with the fused (one kernel per step) update where this torch and device have it."""
     try:
@@ -197,7 +227,9 @@ def _adam(params: list, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
-def _finished(state: dict, cfg: TrainConfig) -> bool:
-    if cfg.target is not None and state["best"] >= cfg.target:
+def _finished(state: dict, cfg: TrainConfig, sign: float = 1.0) -> bool:
+    if cfg.target is not None and sign * state["best"] >= sign * cfg.target:
+        return True
+    if cfg.time_limit is not None and state["elapsed"] >= cfg.time_limit:
         return True
     return state["bad_epochs"] >= cfg.patience

@@ -1,0 +1,179 @@
+"""The language-model recipe: a text, a character LM (decoder-only Transformer or LSTM), the
+trainer, and sampling from the result.
+
+The text is the World English Bible (``attnkit.tasks.lm.default_corpus``, split by book) or a
+user's UTF-8 file (split 90/5/5 at line ends). Training windows start at random offsets, a new
+draw every epoch; an epoch is as many windows as the training text holds. The best epoch by
+validation bits per character is kept; ``evaluate`` scores the test part.
+
+    >>> from attnkit.recipes import lm
+    >>> lm.resolve({"d_model": 64}, "decoder-only")[0]
+    {'d_model': 64}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..models import build, entry
+from ..tasks import lm as lm_task
+from ..tasks.lm import Corpus, LMTask
+from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
+from .seq2seq import SettingsError, merge_settings, prepare_out
+
+__all__ = ["CONTEXT", "MODELS", "LMRun", "corpus_of", "evaluate", "generate", "load", "resolve",
+           "train"]  # fmt: skip
+
+MODELS = ("decoder-only", "lstm-lm")
+CONTEXT = 128  # characters a window holds (the Transformer's attention span)
+# per model, by field name; explicit settings win
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "decoder-only": {"lr": 2e-3, "warmup": 0.02, "batch_size": 32, "epochs": 10},
+    "lstm-lm": {"lr": 2e-3, "batch_size": 32, "epochs": 10},
+}
+DATA_FIELDS = frozenset({"vocab_size", "pad_id", "max_len"})  # from the text, never settings
+MAX_FILE_CHARS = 200_000_000
+
+
+@dataclass
+class LMRun:
+    model: nn.Module
+    task: LMTask
+    config: dict[str, Any]
+
+
+def model_fields(model: str) -> frozenset[str]:
+    if model not in MODELS:
+        raise SettingsError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
+    return frozenset(f.name for f in fields(entry(model).config_cls))
+
+
+def resolve(settings: dict[str, Any], model: str = "decoder-only"
+            ) -> tuple[dict[str, Any], TrainConfig]:  # fmt: skip
+    """(model config overrides, TrainConfig) from the model's presets and explicit settings
+    (None means "not given")."""
+    return merge_settings(settings, model, model_fields(model), DATA_FIELDS, MODEL_PRESETS[model])
+
+
+def _read_text(path: str | Path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such text file: {path}")
+    if path.stat().st_size > MAX_FILE_CHARS * 4:
+        raise SettingsError(f"{path} is over {MAX_FILE_CHARS * 4 // 10**6} MB")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise SettingsError(f"{path} is not UTF-8 text (byte {err.start}): {err.reason}") from None
+
+
+def corpus_of(source: dict[str, Any]) -> Corpus:
+    """The corpus a run's data description names: the default Bible or a file."""
+    if source.get("file"):
+        return lm_task.corpus_from_text(_read_text(source["file"]), source)
+    if source.get("corpus") == "web":
+        return lm_task.default_corpus()
+    raise CheckpointError(f"config.json: unusable data description {source}")
+
+
+def _sampler(task_data, seed: int):
+    def sample(epoch: int, n: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed * 7919 + epoch)
+        return torch.randint(task_data.starts, (n,), generator=gen)
+
+    return sample
+
+
+def train(data: str | Path | None = None, *, out: str | Path, model: str | None = None,
+          context: int | None = None, resume: bool = False, overwrite: bool = False,
+          threads: int | None = None, progress: bool = True, log=print,
+          corpus: Corpus | None = None, **settings: Any) -> LMRun:  # fmt: skip
+    """Train a character LM on the default corpus, a text file (``data``) or a given
+    ``corpus``; keep the best in ``out``. ``settings`` are fields of the model's config or of
+    TrainConfig (``d_model=128``, ``time_limit=600``, ...). A resumed run keeps its own."""
+    if threads:
+        torch.set_num_threads(threads)
+    resume = prepare_out(out, resume, overwrite, log)
+    saved = read_config(out) if resume else None
+    if saved is not None:
+        if saved.get("task", {}).get("name") != "lm":
+            raise SettingsError(f"{out} holds no language model run")
+        if model is not None and model != saved.get("model"):
+            raise SettingsError(f"{out} holds a {saved.get('model')} run, not {model}")
+        model = saved["model"]
+        settings = {**saved.get("train_config", {}), **saved["config"], **{
+            k: v for k, v in settings.items() if v is not None}}  # fmt: skip
+        settings = {k: v for k, v in settings.items() if k not in DATA_FIELDS}
+        data = (saved.get("data") or {}).get("file") or data
+        context = saved["task"].get("context", context)
+    model = model or "decoder-only"
+    model_kw, tcfg = resolve({**settings, "progress": progress}, model)
+    context = context or CONTEXT
+    if corpus is None:
+        corpus = (lm_task.corpus_from_text(_read_text(data), {"file": str(data)}) if data
+                  else lm_task.default_corpus())  # fmt: skip
+    task = (LMTask.from_config(saved["task"]) if saved is not None
+            else LMTask.from_text(corpus.train, context))  # fmt: skip
+    train_ds, valid_ds = task.dataset(corpus.train), task.dataset(corpus.valid)
+    cfg = entry(model).config_cls(len(task.vocab), pad_id=task.vocab.pad_id,
+                                  max_len=context + 1, **model_kw)  # fmt: skip
+    torch.manual_seed(tcfg.seed)
+    net = build(model, cfg)
+    params = sum(p.numel() for p in net.parameters())
+    log(f"{len(corpus.train):,} training characters, {len(corpus.valid):,} validation; "
+        f"{model}, {params:,} parameters, context {context}")  # fmt: skip
+    meta = {"task": task.to_config(), "data": corpus.source}
+    state = fit(net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log,
+                sampler=_sampler(train_ds, tcfg.seed))  # fmt: skip
+    best = load(out)
+    best.config["history"] = state["history"]
+    return best
+
+
+def load(checkpoint: str | Path) -> LMRun:
+    """The language model and task saved in ``checkpoint``."""
+    model, config = load_model(checkpoint)
+    try:
+        task = LMTask.from_config(config.get("task") or {})
+    except ValueError as err:
+        raise CheckpointError(f"{checkpoint}/config.json: {err}") from None
+    if len(task.vocab) != model.cfg.vocab_size:
+        raise CheckpointError(f"{checkpoint}/config.json: a vocabulary of {len(task.vocab)} "
+                              f"does not match the model's {model.cfg.vocab_size}")  # fmt: skip
+    return LMRun(model, task, config)
+
+
+def evaluate(run: LMRun, text: str | None = None) -> dict[str, float]:
+    """Bits per character of ``text``, by default the test part of the run's corpus."""
+    if text is None:
+        text = corpus_of(run.config.get("data") or {}).test
+    return run.task.evaluate(run.model, run.task.dataset(text))
+
+
+def generate(run: LMRun, prompt: str, length: int = 200, *, temperature: float = 0.8,
+             top_k: int | None = None, seed: int = 0) -> str:  # fmt: skip
+    """``length`` characters continuing ``prompt`` (sampled; greedy at temperature 0).
+
+    The model never reads more than the context it was trained on: when a continuation
+    reaches it, generation goes on from the last half-context of characters (re-read once),
+    so any length can be asked for."""
+    if not prompt:
+        raise SettingsError("the prompt is empty")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise SettingsError(f"length must be an int >= 1, got {length!r}")
+    span = run.model.cfg.max_len - 1  # the training context
+    seq = run.task.encode(prompt)[None]
+    gen = torch.Generator().manual_seed(seed)
+    produced = 0
+    while produced < length:
+        keep = seq[:, -(span // 2 if seq.shape[1] >= span else span) :]
+        n = min(length - produced, span + 1 - keep.shape[1])
+        out = run.model.generate(keep, n, temperature=temperature, top_k=top_k, generator=gen)
+        seq = torch.cat([seq, out[:, keep.shape[1] :]], dim=1)
+        produced += n
+    return run.task.vocab.decode(seq[0, -length:].tolist())
