@@ -134,6 +134,12 @@ class Transformer(nn.Module):
         d = cfg.d_model
         self.src_embed = nn.Embedding(cfg.src_vocab_size, d, padding_idx=cfg.pad_id)
         self.tgt_embed = nn.Embedding(cfg.tgt_vocab_size, d, padding_idx=cfg.pad_id)
+        for table in (self.src_embed, self.tgt_embed):
+            # N(0, 1/d): times sqrt(d) in _embed, unit scale like the positions (section 3.4);
+            # N(0, 1) would make them 11x the sinusoids at d=128 and drown word order
+            nn.init.normal_(table.weight, std=d**-0.5)
+            with torch.no_grad():
+                table.weight[cfg.pad_id].zero_()
         rotary = cfg.positions == "rotary"
         self.positions = (None if rotary else
                           SinusoidalPositions(d, cfg.max_len) if cfg.positions == "sinusoidal"
