@@ -95,3 +95,17 @@ def test_bad_inputs_are_refused():
         m.generate(torch.zeros(1, 0, dtype=torch.long), 2)
     with pytest.raises(ValueError, match="temperature must be"):
         m.generate(torch.tensor([[3]]), 2, temperature=-1)
+
+
+@pytest.mark.property
+@pytest.mark.parametrize("impl", ["eager", "sdpa", "chunked"])
+def test_selected_weights_are_slices_and_rows_sum_to_one(impl, monkeypatch):
+    monkeypatch.setenv("ATTNKIT_ATTENTION_IMPL", impl)
+    m = model()
+    ids = torch.randint(3, 23, (2, 9), generator=torch.Generator().manual_seed(5))
+    _, full = m(ids, return_weights=True)
+    _, some = m(ids, return_weights=True, layers=[0], heads=[3], rows=[8, 0])
+    assert some[1] is None
+    torch.testing.assert_close(some[0], full[0][:, [3]][:, :, [8, 0]], atol=1e-6, rtol=1e-5)
+    for w in full:
+        torch.testing.assert_close(w.sum(-1), torch.ones(w.shape[:-1]))

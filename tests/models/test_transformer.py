@@ -120,3 +120,23 @@ def test_over_long_inputs_are_refused():
     m = model(max_len=10)
     with pytest.raises(ValueError, match="exceed max_len 10"):
         m.start(torch.randint(3, 13, (1, 11)), torch.tensor([11]))
+
+
+@pytest.mark.property
+@pytest.mark.parametrize("impl", ["eager", "sdpa", "chunked"])
+def test_selected_layers_heads_and_rows_are_slices_of_the_full_weights(impl, monkeypatch):
+    """Asking for some layers / heads / query rows gives exactly those slices of every weight
+    (self and cross), on every kernel, and None for the layers left out."""
+    monkeypatch.setenv("ATTNKIT_ATTENTION_IMPL", impl)
+    m = model()
+    src, src_len = inputs()
+    tgt = torch.randint(3, 11, (3, 6), generator=torch.Generator().manual_seed(4))
+    _, full = m(src, src_len, tgt, return_weights=True)
+    _, some = m(src, src_len, tgt, return_weights=True, layers=[-1], heads=[2, 0], rows=[5, 1])
+    for kind in ("encoder", "decoder_self", "cross"):
+        whole, part = getattr(full, kind), getattr(some, kind)
+        assert part[0] is None
+        want = whole[1][:, [2, 0]][:, :, [5, 1]]
+        torch.testing.assert_close(part[1], want, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="out of range"):
+        m(src, src_len, tgt, return_weights=True, layers=[2])

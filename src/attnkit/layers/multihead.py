@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -147,8 +148,12 @@ class MultiHeadAttention(nn.Module):
         return_weights: bool = False,
         cache: KVCache | None = None,
         need_weights: bool | None = None,
+        weights_heads: Sequence[int] | Tensor | None = None,
+        weights_rows: Sequence[int] | Tensor | None = None,
     ) -> AttentionOutput:
-        """See the class docstring; ``need_weights`` is a deprecated alias of return_weights."""
+        """See the class docstring; ``need_weights`` is a deprecated alias of return_weights.
+        ``weights_heads`` / ``weights_rows`` return the weights of those heads and query rows
+        only, (B, H', Tq', Tk), without a full (Tq, Tk) matrix per head on any kernel."""
         return_weights = weights_flag(return_weights, need_weights, "MultiHeadAttention")
         if cache is not None and cache.static and self.rotary is not None:
             raise ValueError("rotary positions are for self-attention, not a static cache")
@@ -190,6 +195,8 @@ class MultiHeadAttention(nn.Module):
             causal=causal,
             dropout_p=self.dropout if self.training else 0.0,
             return_weights=return_weights,
+            weights_heads=weights_heads if return_weights else None,
+            weights_rows=weights_rows if return_weights else None,
         )
         return AttentionOutput(self.out_proj(merge_heads(out.context)), out.weights)
 

@@ -174,7 +174,8 @@ class TransformerEncoderLayer(_Block):
     Shapes: x (B, T, E); ``mask`` (True = may attend, broadcast to (B, H, T, T)),
     ``key_padding_mask`` (B, T) or ``lengths`` (B,), ``causal``. With ``causal=True`` and a
     ``cache`` (:class:`KVCache`) it is a decoder-only (GPT-style) block fed new tokens only.
-    Returns BlockOutput(output (B, T, E), self_weights (B, H, T, T) with ``return_weights``).
+    Returns BlockOutput(output (B, T, E), self_weights (B, H, T, T) with ``return_weights``;
+    ``weights_heads`` / ``weights_rows`` keep only those heads / query rows).
 
     Example:
         >>> layer = TransformerEncoderLayer(32, num_heads=4).eval()
@@ -192,11 +193,13 @@ class TransformerEncoderLayer(_Block):
     def forward(self, x: Tensor, *, mask: Tensor | None = None,
                 key_padding_mask: Tensor | None = None, lengths: Tensor | None = None,
                 causal: bool = False, return_weights: bool = False,
-                cache: KVCache | None = None) -> BlockOutput:  # fmt: skip
+                cache: KVCache | None = None, weights_heads=None,
+                weights_rows=None) -> BlockOutput:  # fmt: skip
         def attn(h):
             out = self.self_attn(h, mask=mask, key_padding_mask=key_padding_mask,
                                  lengths=lengths, causal=causal, cache=cache,
-                                 return_weights=return_weights)  # fmt: skip
+                                 return_weights=return_weights, weights_heads=weights_heads,
+                                 weights_rows=weights_rows)  # fmt: skip
             return out.context, out.weights
 
         x, weights = self._sublayer(x, self.norm1, attn)
@@ -232,18 +235,20 @@ class TransformerDecoderLayer(_Block):
     def forward(self, x: Tensor, memory: Tensor | None, *, memory_lengths: Tensor | None = None,
                 memory_key_padding_mask: Tensor | None = None,
                 cache: DecoderCache | None = None, return_weights: bool = False,
-                ) -> BlockOutput:  # fmt: skip
+                weights_heads=None, weights_rows=None) -> BlockOutput:  # fmt: skip
+        pick = dict(return_weights=return_weights, weights_heads=weights_heads,
+                    weights_rows=weights_rows)  # fmt: skip
         self_cache = cache.self_attn if cache is not None else None
         cross_cache = cache.cross_attn if cache is not None else None
 
         def self_attn(h):
-            out = self.self_attn(h, causal=True, cache=self_cache, return_weights=return_weights)
+            out = self.self_attn(h, causal=True, cache=self_cache, **pick)
             return out.context, out.weights
 
         def cross_attn(h):
             out = self.cross_attn(h, memory, memory, lengths=memory_lengths,
                                   key_padding_mask=memory_key_padding_mask, cache=cross_cache,
-                                  return_weights=return_weights)  # fmt: skip
+                                  **pick)  # fmt: skip
             return out.context, out.weights
 
         x, self_w = self._sublayer(x, self.norm1, self_attn)

@@ -24,7 +24,7 @@ from ..layers.multihead import KVCache
 from ..layers.transformer import LearnedPositions, SinusoidalPositions, TransformerEncoderLayer
 from .decoding import extend
 from .registry import register
-from .transformer import check_stack_config
+from .transformer import check_stack_config, selected_layers
 
 
 @dataclass
@@ -94,9 +94,10 @@ class DecoderOnly(nn.Module):
             self.out.weight = self.embed.weight
 
     def forward(self, ids: Tensor, *, caches: list[KVCache] | None = None,
-                return_weights: bool = False):  # fmt: skip
+                return_weights: bool = False, layers=None, heads=None, rows=None):  # fmt: skip
         """Logits (B, T, V); with ``caches`` (one KVCache per block) ``ids`` are the tokens
-        after the cached ones."""
+        after the cached ones. ``return_weights`` adds each block's (B, H, T, T_seen) weights;
+        ``layers``, ``heads`` and ``rows`` narrow them (unselected layers give None)."""
         if ids.dim() != 2 or ids.dtype != torch.long:
             raise ValueError(f"ids must be (B, T) int64, got {tuple(ids.shape)} {ids.dtype}")
         offset = len(caches[0]) if caches else 0
@@ -106,9 +107,11 @@ class DecoderOnly(nn.Module):
         if self.positions is not None:
             x = self.positions(x, offset)
         x, weights = (self.drop(x) if self.training else x), []
+        chosen = selected_layers(layers, len(self.blocks)) if return_weights else set()
         for i, block in enumerate(self.blocks):
             out = block(x, causal=True, cache=caches[i] if caches else None,
-                        return_weights=return_weights)  # fmt: skip
+                        return_weights=i in chosen, weights_heads=heads,
+                        weights_rows=rows)  # fmt: skip
             x = out.output
             weights.append(out.self_weights)
         logits = self.out(self.norm(x))

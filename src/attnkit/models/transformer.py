@@ -58,6 +58,19 @@ def check_stack_config(cfg, sizes: tuple[str, ...]) -> None:
         raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
 
 
+def selected_layers(layers, count: int) -> set[int]:
+    """The layer indices ``layers`` names (all for None; negative counts from the end);
+    ValueError for one out of range."""
+    if layers is None:
+        return set(range(count))
+    chosen = set()
+    for i in layers:
+        if isinstance(i, bool) or not isinstance(i, int) or not -count <= i < count:
+            raise ValueError(f"layer {i!r} is out of range for {count} layers")
+        chosen.add(i % count)
+    return chosen
+
+
 @dataclass
 class TransformerConfig:
     """The only source of the Transformer's defaults."""
@@ -171,12 +184,16 @@ class Transformer(nn.Module):
         if src.shape[1] > self.cfg.max_len:
             raise ValueError(f"inputs of {src.shape[1]} tokens exceed max_len {self.cfg.max_len}")
 
-    def encode(self, src: Tensor, src_len: Tensor, return_weights: bool = False):
-        """(memory (B, S, E), encoder weights per layer or None)."""
+    def encode(self, src: Tensor, src_len: Tensor, return_weights: bool = False, *,
+               layers=None, heads=None, rows=None):  # fmt: skip
+        """(memory (B, S, E), encoder weights per layer or None); see ``forward`` for the
+        selection arguments."""
         self._check_src(src, src_len)
+        chosen = selected_layers(layers, len(self.encoder)) if return_weights else set()
         x, weights = self._embed(self.src_embed, src), []
-        for layer in self.encoder:
-            out = layer(x, lengths=src_len, return_weights=return_weights)
+        for i, layer in enumerate(self.encoder):
+            out = layer(x, lengths=src_len, return_weights=i in chosen, weights_heads=heads,
+                        weights_rows=rows)  # fmt: skip
             x = out.output
             weights.append(out.self_weights)
         return self.encoder_norm(x), (weights if return_weights else None)
@@ -186,15 +203,22 @@ class Transformer(nn.Module):
         bos = torch.full_like(tgt[:, :1], self.cfg.bos_id)
         return torch.cat([bos, tgt[:, :-1]], dim=1)
 
-    def forward(self, src: Tensor, src_len: Tensor, tgt: Tensor, return_weights: bool = False):
+    def forward(self, src: Tensor, src_len: Tensor, tgt: Tensor, return_weights: bool = False,
+                *, layers=None, heads=None, rows=None):  # fmt: skip
         """Teacher forcing: logits (B, T, V) for predicting tgt[:, t] from tgt[:, :t]; with
-        ``return_weights`` also TransformerWeights."""
+        ``return_weights`` also TransformerWeights, every layer's (B, H, T, Tk) weights.
+
+        ``layers`` (indices, per stack), ``heads`` and ``rows`` (query positions) narrow what is
+        computed and returned: unselected layers give None, the others (B, H', T', Tk)."""
         if tgt.shape[1] > self.cfg.max_len:
             raise ValueError(f"targets of {tgt.shape[1]} tokens exceed max_len {self.cfg.max_len}")
-        memory, enc_w = self.encode(src, src_len, return_weights)
+        memory, enc_w = self.encode(src, src_len, return_weights, layers=layers, heads=heads,
+                                    rows=rows)  # fmt: skip
+        chosen = selected_layers(layers, len(self.decoder)) if return_weights else set()
         x, self_w, cross_w = self._embed(self.tgt_embed, self._shifted(tgt)), [], []
-        for layer in self.decoder:
-            out = layer(x, memory, memory_lengths=src_len, return_weights=return_weights)
+        for i, layer in enumerate(self.decoder):
+            out = layer(x, memory, memory_lengths=src_len, return_weights=i in chosen,
+                        weights_heads=heads, weights_rows=rows)  # fmt: skip
             x = out.output
             self_w.append(out.self_weights)
             cross_w.append(out.cross_weights)
