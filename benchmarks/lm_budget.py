@@ -29,6 +29,7 @@ def _params(model: torch.nn.Module) -> int:
 
 def matched_hidden(target: int, vocab: int, layers: int, embed: int) -> int:
     """The LSTM hidden size whose parameter count is closest to ``target``."""
+
     def count(h: int) -> int:
         return _params(CharLSTM(CharLSTMConfig(vocab, embed_dim=embed, hidden_dim=h,
                                                layers=layers)))  # fmt: skip
