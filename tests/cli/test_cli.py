@@ -232,6 +232,20 @@ def test_train_predict_and_summarise_a_transformer(tmp_path, capsys):
     assert main(["predict", "--checkpoint", str(out), "--json", "7:45 pm"]) == 0
     assert main(["summary", "--checkpoint", str(out)]) == 0
     assert "TransformerDecoderLayer" in capsys.readouterr().out
+    for kind, rows in (("cross", None), ("encoder", "7:45 pm"), ("decoder", None)):
+        png = tmp_path / f"{kind}.png"
+        argv = ["show", "--checkpoint", str(out), "7:45 pm", "--kind", kind, "--head", "1",
+                "--out", str(png)]  # fmt: skip
+        assert main(argv) == 0
+        said = capsys.readouterr().out
+        assert f"layer 0 {kind} attention, head 1" in said and "all 2 heads" in said
+        assert png.stat().st_size > 0
+        if rows:  # the encoder's rows are the input's characters
+            assert all(f"{c} |" in said for c in rows.replace(" ", ""))
+    assert main(["show", "--checkpoint", str(out), "7:45", "--head", "2"]) == 2
+    assert "the model has 2 heads" in capsys.readouterr().err
+    assert main(["show", "--checkpoint", str(out), "7:45", "--layer", "3"]) == 2
+    assert "has 1 layers" in capsys.readouterr().err
     proc = run_cli("train", "times", "--model", "transformer", "--hidden", "64", "--out",
                    str(tmp_path / "x"))  # fmt: skip
     assert proc.returncode == 2 and "unknown settings for transformer: hidden_dim" in proc.stderr

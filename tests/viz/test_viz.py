@@ -86,3 +86,17 @@ def test_terminal_grid_stays_aligned_with_wide_characters():
     assert len({width(line) for line in lines}) == 1, art  # every line as wide as the others
     assert width("2021年3月14日") == 13 and width(ljust("年", 4)) == 4
     assert lines[0].startswith("  |3 月1 4 日x ")
+
+
+def test_head_grid_draws_every_head_on_one_scale(tmp_path):
+    from attnkit.viz import head_grid_figure, save_head_grid
+
+    weights = torch.rand(5, 3, 4).softmax(-1)
+    fig = head_grid_figure(weights, "abcd", "xyz", title="layer 0")
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("head")]
+    assert [ax.get_title() for ax in panels] == [f"head {h}" for h in range(5)]
+    limits = {ax.images[0].get_clim() for ax in panels}
+    assert len(limits) == 1 and max(limits)[1] == pytest.approx(float(weights.max()))
+    assert save_head_grid(weights, "abcd", "xyz", tmp_path / "g.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="do not match"):
+        head_grid_figure(weights, "abc", "xyz")

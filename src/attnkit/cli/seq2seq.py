@@ -17,7 +17,7 @@ from ..recipes import seq2seq as recipe
 from ..tasks import char_accuracy, exact_match, read_pairs
 from ..tasks.normalize import STEPS
 from ..train import read_config
-from ..viz import render_weights, save_heatmap
+from ..viz import render_weights, save_head_grid, save_heatmap
 from ..viz.terminal import ljust, width
 from . import lm as lm_cli
 from .arguments import count, fraction, path, positive_float, positive_int
@@ -29,6 +29,7 @@ DEMO_INPUTS = [
     "the 3rd of March, 2021", "Sept. 14th 1994", "14 sept 1994", "1994-09-14",
 ]  # fmt: skip
 END = "⏎"  # the label of the end-of-sequence row in pictures
+START = "▸"  # ... and of the start token a decoder reads first
 
 
 def _set_threads(n: int | None) -> None:
@@ -215,10 +216,55 @@ def cmd_predict(args) -> int:
     return 0
 
 
+KINDS = {"cross": "cross", "encoder": "encoder", "decoder": "decoder_self"}
+
+
+def _show_heads(args, run: recipe.Run, out: str, png: Path) -> int:
+    """All heads of one layer of a Transformer, teacher-forced on its own output: a PNG grid,
+    and one head in the terminal."""
+    model = run.model
+    stack = model.encoder if args.kind == "encoder" else model.decoder
+    if not -len(stack) <= args.layer < len(stack):
+        raise UserError(f"--layer {args.layer}: the {args.kind} has {len(stack)} layers "
+                        f"(0..{len(stack) - 1}, or -1 for the last)")  # fmt: skip
+    heads = model.cfg.num_heads
+    if args.head >= heads:
+        raise UserError(f"--head {args.head}: the model has {heads} heads (0..{heads - 1})")
+    layer = args.layer % len(stack)
+    batch = run.task.dataset([(args.text, out)]).batch(torch.tensor([0]))
+    with torch.no_grad():
+        _, all_weights = model.eval()(batch.src, batch.src_len, batch.tgt, return_weights=True,
+                                      layers=[layer])  # fmt: skip
+    weights = getattr(all_weights, KINDS[args.kind])[layer][0]  # (H, rows, cols)
+    read = list(run.task.normalize(args.text))
+    written = list(out) + [END]
+    rows, cols = {
+        "cross": (written, read),
+        "encoder": (read, read),
+        "decoder": (written, [START, *out]),
+    }[args.kind]  # fmt: skip
+    weights = weights[:, : len(rows), : len(cols)]
+    print(f"{args.text} -> {out}\n")
+    print(f"layer {layer} {args.kind} attention, head {args.head}:\n")
+    print(render_weights(weights[args.head], rows, cols))
+    title = f"{args.text}: layer {layer} {args.kind} attention"
+    path = save_head_grid(weights, cols, rows, png, title=title)
+    print(f"\nall {heads} heads written to {path}")
+    return 0
+
+
 def cmd_show(args) -> int:
     png = _new_png(args.out or "attention.png")
     run = _load(args.checkpoint, "show")
+    is_transformer = hasattr(run.model, "decoder") and hasattr(run.model, "encoder")
+    if not is_transformer and (args.layer is not None or args.head is not None or args.kind):
+        raise UserError("--layer, --head and --kind are for Transformer checkpoints")
     ((out, weights),) = _predict(run, [args.text])
+    if is_transformer:
+        args.layer = -1 if args.layer is None else args.layer
+        args.head = args.head or 0
+        args.kind = args.kind or "cross"
+        return _show_heads(args, run, out, png)
     print(f"{args.text} -> {out}\n")
     read = run.task.normalize(args.text)  # what the model read: one column per character
     print(render_weights(weights, _labels(out, weights), list(read)))
@@ -291,6 +337,12 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", required=True, type=path)
     p.add_argument("text")
     p.add_argument("--out", type=path, help="PNG path (default attention.png)")
+    p.add_argument("--kind", choices=sorted(KINDS), help="Transformer: which attention "
+                   "(default cross)")  # fmt: skip
+    p.add_argument("--layer", type=int, help="Transformer: the layer whose heads to draw "
+                   "(default -1, the last)")  # fmt: skip
+    p.add_argument("--head", type=count, help="Transformer: the head shown in the terminal "
+                   "(default 0)")  # fmt: skip
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("demo", help="train the dates model and show what it looks at")

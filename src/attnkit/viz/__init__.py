@@ -1,4 +1,5 @@
-"""Pictures of attention: terminal heatmaps and PNG/SVG heatmaps (matplotlib)."""
+"""Pictures of attention: terminal heatmaps, PNG/SVG heatmaps and per-head grids
+(matplotlib)."""
 
 from .terminal import render_mask, render_weights
 
@@ -17,4 +18,19 @@ def heatmap_figure(*args, **kwargs):
     return _figure(*args, **kwargs)
 
 
-__all__ = ["heatmap_figure", "render_mask", "render_weights", "save_heatmap"]
+def save_head_grid(*args, **kwargs):
+    """See ``attnkit.viz.heatmap.save_head_grid`` (imports matplotlib, the [plot] extra)."""
+    from .heatmap import save_head_grid as _save
+
+    return _save(*args, **kwargs)
+
+
+def head_grid_figure(*args, **kwargs):
+    """See ``attnkit.viz.heatmap.head_grid_figure`` (imports matplotlib, the [plot] extra)."""
+    from .heatmap import head_grid_figure as _figure
+
+    return _figure(*args, **kwargs)
+
+
+__all__ = ["head_grid_figure", "heatmap_figure", "render_mask", "render_weights",
+           "save_head_grid", "save_heatmap"]  # fmt: skip

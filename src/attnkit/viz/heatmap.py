@@ -71,25 +71,96 @@ def heatmap_figure(
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
-    w = weights.detach().float().cpu().numpy()
-    if w.ndim != 2 or w.shape != (len(outputs), len(inputs)):
-        raise ValueError(
-            f"weights {w.shape} do not match {len(outputs)} outputs x {len(inputs)} inputs"
-        )
-    fonts = [name for name, _ in _available_fonts()] or ["DejaVu Sans"]
-    with rc_context({"font.family": fonts}):
+    w = _matrix(weights, inputs, outputs)
+    with rc_context({"font.family": _font_names()}):
         fig = Figure(figsize=(max(4, 0.32 * len(inputs) + 2), max(3, 0.32 * len(outputs) + 1.5)))
         ax = fig.subplots()
-        im = ax.imshow(w, cmap="viridis", vmin=0, vmax=max(float(w.max()), 1e-6), aspect="auto")
-        ax.set_xticks(range(len(inputs)), [_label(c) for c in inputs])
-        ax.set_yticks(range(len(outputs)), [_label(c) for c in outputs])
+        im = _draw(ax, w, inputs, outputs, float(w.max()))
         ax.set_xlabel("input")
         ax.set_ylabel("output")
         if title:
-            ax.set_title("".join(c if c == " " else _label(c) for c in title))
+            ax.set_title(_title(title))
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
         fig.tight_layout()
     return fig
+
+
+def _font_names() -> list[str]:
+    return [name for name, _ in _available_fonts()] or ["DejaVu Sans"]
+
+
+def _title(text: str) -> str:
+    return "".join(c if c == " " else _label(c) for c in text)
+
+
+def _matrix(weights: torch.Tensor, inputs: Sequence[str], outputs: Sequence[str]):
+    w = weights.detach().float().cpu().numpy()
+    if w.shape[-2:] != (len(outputs), len(inputs)):
+        raise ValueError(
+            f"weights {w.shape} do not match {len(outputs)} outputs x {len(inputs)} inputs"
+        )
+    return w
+
+
+def _draw(ax, w, inputs: Sequence[str], outputs: Sequence[str], top: float, size=None):
+    """One (outputs x inputs) matrix on ``ax``, labelled by character, colours 0..top."""
+    if w.ndim != 2:
+        raise ValueError(f"a heatmap needs a 2-D matrix, got shape {w.shape}")
+    im = ax.imshow(w, cmap="viridis", vmin=0, vmax=max(top, 1e-6), aspect="auto")
+    ax.set_xticks(range(len(inputs)), [_label(c) for c in inputs], fontsize=size)
+    ax.set_yticks(range(len(outputs)), [_label(c) for c in outputs], fontsize=size)
+    return im
+
+
+def head_grid_figure(
+    weights: torch.Tensor,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    title: str | None = None,
+    columns: int = 4,
+):
+    """A ``Figure`` with one heatmap per head of one layer: weights (H, T_out, S_in), inputs
+    across and outputs down in every panel, one colour scale (0 to the largest weight of any
+    head) so heads compare at a glance.
+
+    Example:
+        >>> fig = head_grid_figure(torch.rand(6, 3, 5).softmax(-1), "abcde", "xyz")
+        >>> len([ax for ax in fig.axes if ax.get_title().startswith("head")])
+        6
+    """
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
+    w = _matrix(weights, inputs, outputs)
+    if w.ndim != 3 or w.shape[0] < 1:
+        raise ValueError(f"a head grid needs weights (H, T_out, S_in), got shape {w.shape}")
+    heads = w.shape[0]
+    cols = max(1, min(columns, heads))
+    rows = -(-heads // cols)
+    panel_w, panel_h = max(2.5, 0.22 * len(inputs) + 1), max(2.0, 0.22 * len(outputs) + 1)
+    with rc_context({"font.family": _font_names()}):
+        fig = Figure(figsize=(cols * panel_w + 1, rows * panel_h + 0.8), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False)
+        top = float(w.max())
+        for h, ax in enumerate(axes.flat):
+            if h >= heads:
+                ax.set_axis_off()
+                continue
+            im = _draw(ax, w[h], inputs, outputs, top, size=7)
+            ax.set_title(f"head {h}", fontsize=9)
+        if title:
+            fig.suptitle(_title(title))
+        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02,
+                     label="attention weight")  # fmt: skip
+    return fig
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a figure to ``path`` (PNG, SVG or PDF by its suffix), making its directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
 
 
 def save_heatmap(
@@ -108,8 +179,15 @@ def save_heatmap(
         ...     save_heatmap(w, "ab", "AB", f"{d}/map.png").stat().st_size > 0
         True
     """
-    fig = heatmap_figure(weights, inputs, outputs, title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
+    return save_figure(heatmap_figure(weights, inputs, outputs, title), path)
+
+
+def save_head_grid(
+    weights: torch.Tensor,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Write :func:`head_grid_figure` of weights (H, T_out, S_in) to ``path``; returns it."""
+    return save_figure(head_grid_figure(weights, inputs, outputs, title), path)
