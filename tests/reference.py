@@ -140,3 +140,28 @@ def forced(impl: str):
                 os.environ[ENV_IMPL] = before
 
     return call
+
+
+def copy_mha(ours, theirs) -> None:
+    """Copy a torch.nn.MultiheadAttention's weights into an attnkit MultiHeadAttention."""
+    wq, wk, wv = theirs.in_proj_weight.chunk(3)
+    bq, bk, bv = theirs.in_proj_bias.chunk(3)
+    for proj, w, b in ((ours.q_proj, wq, bq), (ours.k_proj, wk, bk), (ours.v_proj, wv, bv)):
+        proj.weight.copy_(w)
+        proj.bias.copy_(b)
+    ours.out_proj.load_state_dict(theirs.out_proj.state_dict())
+
+
+def copy_block(ours, theirs) -> None:
+    """Copy a torch.nn Transformer encoder/decoder layer's weights into attnkit's block."""
+    with torch.no_grad():
+        copy_mha(ours.self_attn, theirs.self_attn)
+        ours.linear1.load_state_dict(theirs.linear1.state_dict())
+        ours.linear2.load_state_dict(theirs.linear2.state_dict())
+        ours.norm1.load_state_dict(theirs.norm1.state_dict())
+        if hasattr(theirs, "multihead_attn"):
+            copy_mha(ours.cross_attn, theirs.multihead_attn)
+            ours.norm2.load_state_dict(theirs.norm2.state_dict())
+            ours.norm_ff.load_state_dict(theirs.norm3.state_dict())
+        else:
+            ours.norm_ff.load_state_dict(theirs.norm2.state_dict())

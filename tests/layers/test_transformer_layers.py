@@ -15,31 +15,9 @@ from attnkit.layers import (
     TransformerDecoderLayer,
     TransformerEncoderLayer,
 )
+from reference import copy_block
 
 E, H, FF = 16, 4, 24
-
-
-def copy_mha(ours: ak.MultiHeadAttention, theirs: nn.MultiheadAttention) -> None:
-    wq, wk, wv = theirs.in_proj_weight.chunk(3)
-    bq, bk, bv = theirs.in_proj_bias.chunk(3)
-    for proj, w, b in ((ours.q_proj, wq, bq), (ours.k_proj, wk, bk), (ours.v_proj, wv, bv)):
-        proj.weight.copy_(w)
-        proj.bias.copy_(b)
-    ours.out_proj.load_state_dict(theirs.out_proj.state_dict())
-
-
-def copy_block(ours, theirs) -> None:
-    with torch.no_grad():
-        copy_mha(ours.self_attn, theirs.self_attn)
-        ours.linear1.load_state_dict(theirs.linear1.state_dict())
-        ours.linear2.load_state_dict(theirs.linear2.state_dict())
-        ours.norm1.load_state_dict(theirs.norm1.state_dict())
-        if hasattr(theirs, "multihead_attn"):
-            copy_mha(ours.cross_attn, theirs.multihead_attn)
-            ours.norm2.load_state_dict(theirs.norm2.state_dict())
-            ours.norm_ff.load_state_dict(theirs.norm3.state_dict())
-        else:
-            ours.norm_ff.load_state_dict(theirs.norm2.state_dict())
 
 
 @pytest.mark.reference

@@ -6,6 +6,7 @@ import torch
 
 from attnkit.models import Transformer, TransformerConfig, decoding
 from attnkit.tasks import PairBatch
+from reference import copy_block
 
 SMALL = dict(src_vocab_size=13, tgt_vocab_size=11, d_model=16, num_heads=4, encoder_layers=2,
              decoder_layers=2, max_output_len=8, dropout=0.0)  # fmt: skip
@@ -140,3 +141,29 @@ def test_selected_layers_heads_and_rows_are_slices_of_the_full_weights(impl, mon
         torch.testing.assert_close(part[1], want, atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="out of range"):
         m(src, src_len, tgt, return_weights=True, layers=[2])
+
+
+@pytest.mark.reference
+def test_the_post_norm_stack_equals_torch_nn_transformer_with_copied_weights():
+    """Post-norm, ReLU, no dropout: our encoder-decoder between the embeddings and the output
+    projection computes what torch.nn.Transformer computes (its final norms removed, which
+    the post-norm arrangement does not have), to 1e-5 in float32."""
+    from torch import nn
+
+    m = model(norm_first=False, activation="relu", ff_dim=24)
+    theirs = nn.Transformer(16, 4, num_encoder_layers=2, num_decoder_layers=2,
+                            dim_feedforward=24, dropout=0.0, batch_first=True).eval()  # fmt: skip
+    theirs.encoder.norm, theirs.decoder.norm = nn.Identity(), nn.Identity()
+    for ours, their in zip(
+        [*m.encoder, *m.decoder], [*theirs.encoder.layers, *theirs.decoder.layers], strict=True
+    ):
+        copy_block(ours, their)
+    src, src_len = inputs()
+    tgt = torch.randint(3, 11, (3, 6), generator=torch.Generator().manual_seed(6))
+    pad = torch.arange(src.shape[1])[None] >= src_len[:, None]  # torch: True = padding
+    x_src = m._embed(m.src_embed, src)
+    x_tgt = m._embed(m.tgt_embed, m._shifted(tgt))
+    causal = nn.Transformer.generate_square_subsequent_mask(tgt.shape[1])
+    want = m.out(theirs(x_src, x_tgt, tgt_mask=causal, src_key_padding_mask=pad,
+                        memory_key_padding_mask=pad))  # fmt: skip
+    torch.testing.assert_close(m(src, src_len, tgt), want, atol=1e-5, rtol=1e-5)
