@@ -78,3 +78,15 @@ def test_generate_refuses_unknown_characters_and_lm_checkpoints_elsewhere(text_f
     with pytest.raises(SystemExit):
         main(["generate", "--checkpoint", str(out), "And", "--temperature", "-1"])
     assert "--temperature: must be a number >= 0" in capsys.readouterr().err
+
+
+def test_an_interrupted_lm_run_resumes_with_its_own_settings(text_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    _train(text_file, out, "--d-model", "16", "--layers", "1", "--heads", "2", "--epochs", "1")
+    assert main(["train", "lm", "--out", str(out), "--resume", "--epochs", "2",
+                 "--threads", "1"]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    assert "resuming after epoch 1" in said
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["d_model"] == 16 and config["task"]["context"] == 32
+    assert config["data"]["file"] == str(text_file)  # the run's own text, not the default
