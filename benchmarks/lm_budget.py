@@ -2,7 +2,8 @@
 
 Trains the decoder-only Transformer (attnkit defaults unless given) and a character LSTM
 whose hidden size is chosen to match the Transformer's parameter count, each for
-``--minutes`` of wall time on ``--threads`` threads (evaluation included), on the default
+``--minutes`` of wall time on ``--threads`` threads (evaluation included; ``--models`` runs
+one of them, so two processes can train both side by side under the same load), on the default
 corpus split by book. Prints validation and test bits per character, parameters, training
 seconds and a sample of each model.
 
@@ -47,6 +48,9 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=lm.CONTEXT)
     parser.add_argument("--out", default="runs/lm_budget")
     parser.add_argument("--prompt", default="In the beginning")
+    parser.add_argument("--models", nargs="+", default=["decoder-only", "lstm-lm"],
+                        choices=["decoder-only", "lstm-lm"], help="run one per process to give "
+                        "both the same machine load")  # fmt: skip
     opts = parser.parse_args()
     torch.set_num_threads(opts.threads)
     corpus = default_corpus()
@@ -60,6 +64,8 @@ def main() -> None:
     }
     results = {}
     for name, settings in runs.items():
+        if name not in opts.models:
+            continue
         out = Path(opts.out) / name
         started = time.perf_counter()
         run = lm.train(out=out, model=name, context=opts.context, overwrite=True, corpus=corpus,

@@ -61,7 +61,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    "data)")  # fmt: skip
     p.add_argument("--seed", type=count, help="(default: 0)")
     p.add_argument("--n", type=positive_int, help="generated pairs (default: 30000 dates, 20000 "
-                   "times)")  # fmt: skip
+                   "times; 2.5 times as many for the transformer)")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, help="(default: 128; for --data, from the "
                    "data)")  # fmt: skip
     p.add_argument("--lr", type=positive_float, help="(default: 0.01)")
