@@ -165,3 +165,14 @@ def copy_block(ours, theirs) -> None:
             ours.norm_ff.load_state_dict(theirs.norm3.state_dict())
         else:
             ours.norm_ff.load_state_dict(theirs.norm2.state_dict())
+
+
+# a few verses of Genesis 1 (World English Bible; Reina-Valera 1909), the translation fixtures
+VERSES_EN = ["In the beginning, God created the heavens and the earth.",
+             "The earth was formless and empty.",
+             "God said, Let there be light, and there was light.",
+             "God saw the light, and saw that it was good."]  # fmt: skip
+VERSES_ES = ["En el principio crió Dios los cielos y la tierra.",
+             "Y la tierra estaba desordenada y vacía.",
+             "Y dijo Dios: Sea la luz: y fué la luz.",
+             "Y vió Dios que la luz era buena."]  # fmt: skip

@@ -1,5 +1,5 @@
-"""The ``attnkit`` command: demo, train, eval, predict, show, generate, summary, tour, bench
-(the [all] extra)."""
+"""The ``attnkit`` command: demo, train, eval, predict, show, generate, translate, summary, tour,
+bench (the [all] extra)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ __all__ = ["UserError", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import lm, seq2seq, showcase, summary
+    from . import lm, seq2seq, showcase, summary, translate
     from .arguments import count
 
     parser = Parser(prog="attnkit", description="Attention mechanisms: train, inspect, benchmark.")
     sub = parser.add_subparsers(dest="command", required=True)
     seq2seq.register(sub)
     lm.register(sub)
+    translate.register(sub)
     summary.register(sub)
     tour = sub.add_parser("tour", help="a short tour of the attention layers")
     tour.add_argument("--seed", type=count, default=0)

@@ -20,6 +20,7 @@ from ..train import read_config
 from ..viz import render_weights, save_head_grid, save_heatmap
 from ..viz.terminal import ljust, width
 from . import lm as lm_cli
+from . import translate as translate_cli
 from .arguments import count, fraction, path, positive_float, positive_int
 from .errors import UserError
 
@@ -38,15 +39,16 @@ def _set_threads(n: int | None) -> None:
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", nargs="?", choices=[*tasks.names(), "lm"], help="a generated task, "
-                   "or lm: a character language model (default text: the World English "
-                   "Bible)")  # fmt: skip
+    p.add_argument("task", nargs="?", choices=[*tasks.names(), "lm", "translate"],
+                   help="a generated task; lm: a character language model (default text: the "
+                   "World English Bible); translate: English-Spanish on Bible verses")  # fmt: skip
     p.add_argument("--data", type=path, help="a file of (input, target) pairs instead: TSV, CSV "
                    "or a JSON list of pairs; for lm, a UTF-8 text file")  # fmt: skip
     p.add_argument("--out", required=True, type=path, help="checkpoint directory")
-    p.add_argument("--model", choices=[*recipe.MODELS, *lm_recipe.MODELS], help="the RNN "
+    p.add_argument("--model", choices=[*recipe.MODELS, *lm_recipe.MODELS, "rnn"], help="the RNN "
                    "encoder-decoder with attention, or a Transformer (default: seq2seq); for "
-                   "lm, decoder-only (default) or lstm-lm")  # fmt: skip
+                   "lm, decoder-only (default) or lstm-lm; for translate, rnn (default) or "
+                   "transformer")  # fmt: skip
     p.add_argument("--attention", choices=ATTENTIONS, help="seq2seq's (default: additive)")
     p.add_argument("--d-model", type=positive_int, help="transformer width (default: 128)")
     p.add_argument("--heads", type=positive_int, help="transformer heads (default: 4)")
@@ -76,6 +78,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    "its inputs already satisfy)")  # fmt: skip
     p.add_argument("--unknown-token", action="store_true", help="give the model an id for "
                    "characters it never saw, instead of refusing inputs with them")  # fmt: skip
+    translate_cli.add_train_args(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint in --out")
 
@@ -105,6 +108,12 @@ def steps(text: str) -> list[str]:
 def cmd_train(args) -> int:
     if args.task == "lm":
         return lm_cli.cmd_train(args)
+    if args.task == "translate":
+        return translate_cli.cmd_train(args)
+    if args.direction or args.vocab_size:
+        raise UserError("--direction and --vocab-size apply to translate only")
+    if args.model == "rnn":
+        raise UserError("--model rnn is translate's; the RNN of other tasks is seq2seq")
     if args.context is not None:
         raise UserError("--context applies to lm only")
     args_time = {} if args.minutes is None else {"time_limit": args.minutes * 60}
@@ -121,16 +130,25 @@ def cmd_train(args) -> int:
 
 
 def _load(checkpoint: str, command: str) -> recipe.Run:
-    if lm_cli.is_lm_checkpoint(read_config(checkpoint)):
+    config = read_config(checkpoint)
+    if lm_cli.is_lm_checkpoint(config):
         raise UserError(f"{checkpoint} holds a language model: use attnkit generate, not "
+                        f"{command}")  # fmt: skip
+    if translate_cli.is_translation_checkpoint(config):
+        raise UserError(f"{checkpoint} holds a translation model: use attnkit translate, not "
                         f"{command}")  # fmt: skip
     return recipe.load(checkpoint)
 
 
 def cmd_eval(args) -> int:
     _set_threads(args.threads)
-    if lm_cli.is_lm_checkpoint(read_config(args.checkpoint)):
+    config = read_config(args.checkpoint)
+    if lm_cli.is_lm_checkpoint(config):
         return lm_cli.cmd_eval(args, lm_recipe.load(args.checkpoint))
+    if translate_cli.is_translation_checkpoint(config):
+        return translate_cli.cmd_eval(args)
+    if args.save or args.beam != 1:
+        raise UserError("--save and --beam apply to translation checkpoints")
     run = recipe.load(args.checkpoint)
     pairs = read_pairs(args.data) if args.data else recipe.held_out_pairs(run.config)
     readable_rows = [not run.task.input_problem(s) for s, _ in pairs]
@@ -320,6 +338,9 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", required=True, type=path)
     p.add_argument("--data", type=path, help="pairs to score, TSV, CSV or JSON (default: the "
                    "held-out split)")  # fmt: skip
+    p.add_argument("--beam", type=positive_int, default=1, help="translation: beam width")
+    p.add_argument("--save", type=path, help="translation: write source.txt, reference.txt and "
+                   "hypothesis.txt (one verse per line) into this directory")  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.add_argument("--threads", type=positive_int)
     p.set_defaults(func=cmd_eval)

@@ -20,7 +20,17 @@ from pathlib import Path
 
 from .debian import package_root
 
-__all__ = ["BIBLES", "Verse", "clean_osis", "read_bible", "read_sword", "split_books"]
+__all__ = [
+    "BIBLES",
+    "Verse",
+    "clean_osis",
+    "module_of",
+    "read_bible",
+    "read_sword",
+    "split_books",
+    "versification",
+    "bible_versification",
+]
 
 
 @dataclass(frozen=True)
@@ -70,9 +80,7 @@ def clean_osis(osis: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def read_sword(sword_dir: str | Path, module: str | None = None) -> list[Verse]:
-    """Every non-empty verse of a SWORD module under ``sword_dir`` (the directory holding
-    ``mods.d``), in canonical order; ``module`` defaults to the only one there."""
+def _open(sword_dir: str | Path, module: str | None):
     from pysword.modules import SwordModules
 
     found = SwordModules(str(sword_dir))
@@ -81,7 +89,20 @@ def read_sword(sword_dir: str | Path, module: str | None = None) -> list[Verse]:
         if len(names) != 1:
             raise ValueError(f"{sword_dir} holds modules {names}; name one")
         module = names[0]
-    bible = found.get_bible_from_module(module)
+    return found.get_bible_from_module(module)
+
+
+def versification(sword_dir: str | Path, module: str | None = None) -> dict[str, tuple]:
+    """{OSIS book: the number of verses of each chapter} in the module's versification
+    scheme (KJV, NRSVA...): two Bibles number a book's verses alike only where these agree."""
+    books = _open(sword_dir, module).get_structure().get_books()
+    return {b.osis_name: tuple(b.chapter_lengths) for t in ("ot", "nt") for b in books.get(t, [])}
+
+
+def read_sword(sword_dir: str | Path, module: str | None = None) -> list[Verse]:
+    """Every non-empty verse of a SWORD module under ``sword_dir`` (the directory holding
+    ``mods.d``), in canonical order; ``module`` defaults to the only one there."""
+    bible = _open(sword_dir, module)
     # pysword decompresses a whole book block for every verse it reads: keep the last few
     bible._decompressed_text = functools.lru_cache(maxsize=8)(bible._decompressed_text)
     verses = []
@@ -98,13 +119,45 @@ def read_sword(sword_dir: str | Path, module: str | None = None) -> list[Verse]:
     return verses
 
 
+def module_of(package: str, root: Path) -> tuple[Path, str]:
+    """(the SWORD directory, the module name) of ``package``'s files under ``root``. Several
+    packages install into one /usr/share/sword: the module is the one whose .conf the package
+    owns (dpkg's file list), or the only one in an extracted package."""
+    sword = root / "usr" / "share" / "sword"
+    confs = sorted((sword / "mods.d").glob("*.conf"))
+    if root == Path("/"):
+        listed = Path("/var/lib/dpkg/info") / f"{package}.list"
+        owned = set(listed.read_text().split("\n")) if listed.is_file() else set()
+        confs = [c for c in confs if str(c) in owned]
+    if len(confs) != 1:
+        raise ValueError(f"cannot tell which module of {sword} belongs to {package}")
+    for line in confs[0].read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            return sword, line[1:-1]
+    raise ValueError(f"{confs[0]} names no module")
+
+
+@functools.lru_cache(maxsize=4)
+def _read(name: str) -> tuple[Verse, ...]:
+    source = BIBLES[name]
+    root = package_root(source.package, what=f"the {source.title}")
+    return tuple(read_sword(*module_of(source.package, root)))
+
+
 def read_bible(name: str = "web") -> list[Verse]:
     """The verses of one of ``BIBLES``, fetching its Debian package if needed."""
     if name not in BIBLES:
         raise ValueError(f"unknown Bible {name!r}; expected one of {', '.join(BIBLES)}")
+    return list(_read(name))
+
+
+def bible_versification(name: str) -> dict[str, tuple]:
+    """:func:`versification` of one of ``BIBLES``."""
+    if name not in BIBLES:
+        raise ValueError(f"unknown Bible {name!r}; expected one of {', '.join(BIBLES)}")
     source = BIBLES[name]
-    root = package_root(source.package, what=f"the {source.title}")
-    return read_sword(root / "usr" / "share" / "sword")
+    return versification(*module_of(source.package, package_root(source.package)))
 
 
 def split_books(books: list[str], valid_every: int = 10, test_every: int = 10,

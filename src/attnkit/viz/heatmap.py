@@ -50,7 +50,10 @@ def _available_fonts() -> list[tuple[str, object]]:
 
 
 def _label(ch: str) -> str:
-    """The character if some available font has a glyph for it, else its code point."""
+    """The character if some available font has a glyph for it, else its code point; a longer
+    label (a subword, a word) character by character."""
+    if len(ch) != 1:
+        return "".join(_label(c) for c in ch) if ch else "∅"
     if ch == " ":
         return "␣"
     for _, font in _available_fonts():

@@ -1,0 +1,249 @@
+"""The translation recipe: English-Spanish verse pairs, subword vocabularies, an RNN
+encoder-decoder (with additive attention, or none) or a Transformer, the trainer, and scoring
+with sacreBLEU.
+
+The corpus is ``attnkit.tasks.translation.parallel_corpus()`` (split by book), or a given
+:class:`~attnkit.tasks.translation.ParallelCorpus` (tests use a few verses). Training batches
+hold verses of similar length (:func:`length_batches`), so little of a batch is padding. The
+best epoch by chrF on (a fixed sample of) the validation books is kept; ``evaluate`` scores the
+test books.
+
+    >>> from attnkit.recipes import translate
+    >>> translate.resolve("rnn", {"hidden_dim": 64})[0]["hidden_dim"]
+    64
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..models import build, entry
+from ..models.decoding import beam_search, greedy
+from ..tasks import translation as tr
+from ..tasks.translation import ParallelCorpus, TranslationTask
+from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
+from .seq2seq import SettingsError, merge_settings, prepare_out
+
+__all__ = ["MODELS", "TranslateRun", "Translation", "evaluate", "length_batches", "load",
+           "resolve", "train", "translate"]  # fmt: skip
+
+# the command line's model names: (registered model, its fixed settings)
+MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "rnn": ("seq2seq", {}),
+    "transformer": ("transformer", {}),
+}
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    # Bahdanau et al. 2014 use 620-wide embeddings and 1000 units; these fit a CPU budget
+    "rnn": {"embed_dim": 128, "hidden_dim": 384, "attn_dim": 192, "dropout": 0.2, "lr": 2e-3,
+            "batch_size": 64, "epochs": 12, "clip": 1.0, "patience": 12},
+    "transformer": {"d_model": 256, "num_heads": 4, "encoder_layers": 3, "decoder_layers": 3,
+                    "ff_dim": 1024, "dropout": 0.1, "lr": 1e-3, "warmup": 0.05,
+                    "batch_size": 64, "epochs": 12, "patience": 12},
+}  # fmt: skip
+VOCAB_SIZE = 4000  # subwords per language
+VALID_SAMPLE = 600  # validation verses decoded after each epoch (a fixed sample)
+MAX_TRAIN_SUBWORDS = 160  # longer training verses are left out (a few dozen); tests keep all
+DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
+                         "bos_id", "eos_id", "max_source_len", "max_len"})  # fmt: skip
+
+
+@dataclass
+class TranslateRun:
+    model: nn.Module
+    task: TranslationTask
+    config: dict[str, Any]
+
+
+@dataclass
+class Translation:
+    """One input's translation: the text, the source and output subwords, and the attention of
+    each output subword (and of the end of sequence) over the source subwords."""
+
+    text: str
+    source_pieces: list[str]
+    output_pieces: list[str]
+    weights: Tensor  # (len(output_pieces) + ended, len(source_pieces))
+
+
+def _registered(model: str) -> str:
+    if model not in MODELS:
+        raise SettingsError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
+    return MODELS[model][0]
+
+
+def resolve(model: str, settings: dict[str, Any]) -> tuple[dict[str, Any], TrainConfig]:
+    """(model config overrides, TrainConfig) from the model's presets and explicit settings
+    (None = not given)."""
+    own = frozenset(f.name for f in fields(entry(_registered(model)).config_cls))
+    presets = {**MODEL_PRESETS[model], **MODELS[model][1]}
+    return merge_settings(settings, model, own, DATA_FIELDS, presets)
+
+
+def length_batches(lengths: Tensor, batch_size: int, seed: int, pool: int = 50):
+    """A sampler (``train.fit``'s hook): each epoch a fresh shuffle, cut into pools of
+    ``pool`` batches; in each pool the examples are sorted by length and cut into batches, and
+    the batches of the whole epoch are shuffled. Every example is seen once per epoch."""
+
+    def sample(epoch: int, n: int) -> Tensor:
+        gen = torch.Generator().manual_seed(seed * 7919 + epoch)
+        order = torch.randperm(n, generator=gen)
+        batches = []
+        for chunk in order.split(batch_size * pool):
+            ranked = chunk[torch.argsort(lengths[chunk], stable=True)]
+            batches += list(ranked.split(batch_size))
+        full = [b for b in batches if len(b) == batch_size]
+        short = [b for b in batches if len(b) != batch_size]  # at most one per pool: at the end
+        shuffled = [full[i] for i in torch.randperm(len(full), generator=gen).tolist()]
+        return torch.cat(shuffled + short)
+
+    return sample
+
+
+def train(direction: str = "en-es", *, out: str | Path, model: str | None = None,
+          corpus: ParallelCorpus | None = None, resume: bool = False, overwrite: bool = False,
+          threads: int | None = None, progress: bool = True, log=print,
+          vocab_size: int | None = None, **settings: Any) -> TranslateRun:  # fmt: skip
+    """Train a translation model in ``direction`` ("en-es" or "es-en") on the verse pairs (or
+    a given ``corpus``); keep the best by validation chrF in ``out``. ``model`` is "rnn"
+    (``attention="none"`` for the baseline without attention) or "transformer"; ``settings``
+    are fields of its config or of TrainConfig (``time_limit=1800``, ...). A resumed run keeps
+    its own settings and vocabularies."""
+    if direction not in tr.DIRECTIONS:
+        raise SettingsError(f"direction must be one of {', '.join(tr.DIRECTIONS)}")
+    if threads:
+        torch.set_num_threads(threads)
+    resume = prepare_out(out, resume, overwrite, log)
+    saved = read_config(out) if resume else None
+    if saved is not None:
+        if (saved.get("task") or {}).get("name") != "translate":
+            raise SettingsError(f"{out} holds no translation run")
+        kind = (saved.get("data") or {}).get("model_kind")
+        if model is not None and model != kind:
+            raise SettingsError(f"{out} holds a {kind} run, not {model}")
+        model, direction = kind, saved["task"]["direction"]
+        settings = {**saved.get("train_config", {}), **saved["config"], **{
+            k: v for k, v in settings.items() if v is not None}}  # fmt: skip
+        settings = {k: v for k, v in settings.items() if k not in DATA_FIELDS}
+    model = model or "rnn"
+    model_kw, tcfg = resolve(model, {**settings, "progress": progress})
+    torch.manual_seed(tcfg.seed)
+    given = corpus is not None
+    corpus = corpus if given else tr.parallel_corpus()
+    train_pairs = tr.as_pairs(corpus.train, direction)
+    if saved is not None:
+        task = TranslationTask.from_config(saved["task"])
+    else:
+        log(f"training {vocab_size or VOCAB_SIZE} subwords per language on "
+            f"{len(train_pairs):,} verse pairs")  # fmt: skip
+        task = TranslationTask.from_pairs(train_pairs, vocab_size=vocab_size or VOCAB_SIZE,
+                                          direction=direction)  # fmt: skip
+    train_ds = task.dataset(train_pairs)
+    if not given:  # the few longest verses cost a batch of padding each; tests keep all
+        keep = torch.nonzero((train_ds.src_len <= MAX_TRAIN_SUBWORDS)
+                             & (train_ds.tgt.ne(0).sum(1) <= MAX_TRAIN_SUBWORDS))[:, 0]  # fmt: skip
+        train_ds = task.dataset([train_pairs[i] for i in keep.tolist()])
+    valid_pairs = tr.sample(tr.as_pairs(corpus.valid, direction), VALID_SAMPLE, tcfg.seed)
+    valid_ds = task.dataset(valid_pairs)
+    registered = _registered(model)
+    longest_out = int(train_ds.tgt.ne(0).sum(1).max())
+    data_kw: dict[str, Any] = dict(max_output_len=2 * longest_out + 10, pad_id=0, bos_id=1,
+                                   eos_id=2)  # fmt: skip
+    if registered == "transformer":
+        data_kw["max_len"] = max(task.max_input_len, data_kw["max_output_len"]) + 1
+    else:
+        data_kw["max_source_len"] = task.max_input_len
+    cfg = entry(registered).config_cls(len(task.src_vocab), len(task.tgt_vocab), **data_kw,
+                                       **model_kw)  # fmt: skip
+    net = build(registered, cfg)
+    params = sum(p.numel() for p in net.parameters())
+    what = f"attention {cfg.attention}" if registered == "seq2seq" else "transformer"
+    log(f"{direction}: {len(train_ds):,} training pairs, {len(valid_ds):,} validation; "
+        f"{model} ({what}), {params:,} parameters")  # fmt: skip
+    source = {**corpus.source, "model_kind": model, "given": given}
+    meta = {"task": task.to_config(), "data": source}
+    state = fit(net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log,
+                sampler=length_batches(train_ds.src_len, tcfg.batch_size, tcfg.seed))  # fmt: skip
+    best = load(out)
+    best.config["history"] = state["history"]
+    return best
+
+
+def load(checkpoint: str | Path) -> TranslateRun:
+    """The translation model and task saved in ``checkpoint``."""
+    model, config = load_model(checkpoint)
+    try:
+        task = TranslationTask.from_config(config.get("task") or {})
+    except ValueError as err:
+        raise CheckpointError(f"{checkpoint}/config.json: {err}") from None
+    sizes = (len(task.src_vocab), len(task.tgt_vocab))
+    if sizes != (model.cfg.src_vocab_size, model.cfg.tgt_vocab_size):
+        raise CheckpointError(f"{checkpoint}/config.json: vocabularies of {sizes} entries do "
+                              "not match the model's")  # fmt: skip
+    return TranslateRun(model, task, config)
+
+
+def held_out(run: TranslateRun, split: str = "test") -> list[tuple[str, str]]:
+    """The (source, reference) verses of the run's test (or validation) books."""
+    if split not in ("test", "valid"):
+        raise SettingsError(f"split must be test or valid, got {split!r}")
+    source = run.config.get("data") or {}
+    if source.get("given") or source.get("corpus") != "web-sparv":
+        raise SettingsError("this model was trained on a given corpus: pass the pairs to score")
+    corpus = tr.parallel_corpus()
+    return tr.as_pairs(getattr(corpus, split), run.task.direction)
+
+
+def evaluate(run: TranslateRun, pairs: list[tuple[str, str]] | None = None,
+             beam: int = 1) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    """(sacreBLEU BLEU and chrF with signatures, the translations) of ``pairs`` (default: the
+    test books). Greedy decoding is batched; a beam decodes one verse at a time."""
+    pairs = held_out(run) if pairs is None else pairs
+    if not pairs:
+        raise SettingsError("no pairs to score")
+    if beam > 1:
+        outputs = [t.text for t in translate(run, [s for s, _ in pairs], beam=beam)]
+    else:
+        outputs = run.task.decode_all(run.model, run.task.dataset(pairs), batch_size=128)
+    return tr.corpus_scores(outputs, [t for _, t in pairs]), outputs
+
+
+@torch.no_grad()
+def translate(run: TranslateRun, texts: list[str], beam: int = 1) -> list[Translation]:
+    """Each text translated (greedy, or a beam of ``beam``), with the attention of every output
+    subword over the source subwords: the RNN's attention weights, or the Transformer's last
+    cross-attention layer averaged over heads (see :func:`cross_attention` for all of them).
+    ValueError for an empty or over-long text."""
+    task, model = run.task, run.model.eval()
+    results = []
+    for text in texts:
+        problem = task.input_problem(text)
+        if problem:
+            raise ValueError(problem)
+        ids = task.src_vocab.encode(task.normalize(text))
+        src, src_len = torch.tensor([ids]), torch.tensor([len(ids)])
+        out = beam_search(model, src, src_len, beam) if beam > 1 else greedy(model, src, src_len)
+        out_ids, weights = out.ids[0], out.weights[0]
+        rows = len(out_ids) + (1 if weights.shape[0] > len(out_ids) else 0)
+        results.append(Translation(task.tgt_vocab.decode(out_ids), task.src_vocab.pieces(ids),
+                                   task.tgt_vocab.pieces(out_ids),
+                                   weights[:rows, : len(ids)].float()))  # fmt: skip
+    return results
+
+
+@torch.no_grad()
+def cross_attention(run: TranslateRun, text: str, output_ids: list[int]) -> Tensor:
+    """The Transformer's cross-attention for ``text`` and its translation ``output_ids``,
+    teacher-forced: (layers, heads, len(output_ids) + 1, source subwords); the last row is the
+    end of sequence."""
+    model = run.model.eval()
+    if not hasattr(model, "decoder"):
+        raise ValueError("per-layer, per-head cross-attention is the Transformer's")
+    ids = run.task.src_vocab.encode(run.task.normalize(text))
+    tgt = torch.tensor([[*output_ids, model.cfg.eos_id]])
+    _, weights = model(torch.tensor([ids]), torch.tensor([len(ids)]), tgt, return_weights=True)
+    return torch.stack([w[0] for w in weights.cross]).float()
