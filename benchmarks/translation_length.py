@@ -1,0 +1,148 @@
+"""Translation quality by source length: an RNN without attention, an RNN with additive
+attention and a Transformer, trained with the same CPU budget (the shape of Bahdanau et al.
+2014, Figure 2).
+
+The three models train side by side, one process and one thread each, for ``--minutes`` each
+(so each gets the same share of the machine), on the English-Spanish verse pairs; then each
+translates the held-out test books greedily and the verses are grouped by source length in
+words. Prints BLEU and chrF (sacreBLEU, with signatures) overall and per group, writes
+``results.json`` and ``length.png`` into ``--out``. Existing checkpoints in ``--out`` are
+reused (delete them to retrain).
+
+    python benchmarks/translation_length.py --minutes 30 --out runs/translation
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from attnkit.recipes import translate
+from attnkit.tasks.translation import corpus_scores
+
+MODELS = {  # name: attnkit train arguments
+    "rnn, no attention": ["--model", "rnn", "--attention", "none"],
+    "rnn, additive attention": ["--model", "rnn", "--attention", "additive"],
+    "transformer": ["--model", "transformer"],
+}
+BUCKETS = (0, 10, 20, 30, 40, 50, 60)  # source words: [0, 10), [10, 20), ... [60, inf)
+
+
+def _dir(out: Path, name: str) -> Path:
+    return out / name.replace(", ", "_").replace(" ", "-")
+
+
+def train_all(out: Path, minutes: float, direction: str) -> None:
+    """Train the models that have no checkpoint in ``out`` yet, side by side."""
+    procs = []
+    for name, args in MODELS.items():
+        where = _dir(out, name)
+        if (where / "model.safetensors").exists():
+            print(f"{name}: reusing {where}")
+            continue
+        cmd = [sys.executable, "-m", "attnkit.cli", "train", "translate", *args, "--direction",
+               direction, "--minutes", str(minutes), "--threads", "1", "--out", str(where),
+               "--overwrite"]  # fmt: skip
+        log = (out / f"{where.name}.log").open("w")
+        procs.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
+        print(f"{name}: training for {minutes} minutes, log in {log.name}")
+    for name, proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"{name}: training failed (see its log)")
+
+
+def bucket_of(words: int) -> str:
+    lows = [b for b in BUCKETS if b <= words]
+    low = lows[-1]
+    return f"{low}+" if low == BUCKETS[-1] else f"{low}-{BUCKETS[BUCKETS.index(low) + 1] - 1}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/translation"))
+    parser.add_argument("--minutes", type=float, default=30.0, help="training budget per model")
+    parser.add_argument("--direction", default="en-es", choices=("en-es", "es-en"))
+    parser.add_argument("--threads", type=int, default=2, help="threads for the evaluation")
+    opts = parser.parse_args()
+    opts.out.mkdir(parents=True, exist_ok=True)
+    train_all(opts.out, opts.minutes, opts.direction)
+    torch.set_num_threads(opts.threads)
+
+    results = {}
+    pairs = None
+    for name in MODELS:
+        run = translate.load(_dir(opts.out, name))
+        pairs = pairs or translate.held_out(run)
+        scores, outputs = translate.evaluate(run, pairs)
+        groups: dict[str, tuple[list[str], list[str]]] = {}
+        for (src, ref), hyp in zip(pairs, outputs, strict=True):
+            hyps, refs = groups.setdefault(bucket_of(len(src.split())), ([], []))
+            hyps.append(hyp)
+            refs.append(ref)
+        by_length = {k: corpus_scores(*groups[k]) for k in sorted(groups, key=_low)}
+        results[name] = {
+            "overall": scores,
+            "by_length": {
+                k: {m: v[m] for m in ("bleu", "chrf", "n")} for k, v in by_length.items()
+            },
+            "parameters": sum(p.numel() for p in run.model.parameters()),
+            "epoch": run.config.get("epoch"),
+        }
+        (opts.out / f"{_dir(opts.out, name).name}.hyp.txt").write_text(
+            "".join(h + "\n" for h in outputs), encoding="utf-8")  # fmt: skip
+    (opts.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    _print(results)
+    _plot(results, opts.out / "length.png", f"{opts.direction}, {opts.minutes:g} minutes each")
+
+
+def _low(bucket: str) -> int:
+    return int(bucket.rstrip("+").split("-")[0])
+
+
+def _print(results: dict) -> None:
+    first = next(iter(results.values()))
+    print(f"\n{'model':<26}{'params':>11}{'BLEU':>8}{'chrF':>8}")
+    for name, r in results.items():
+        o = r["overall"]
+        print(f"{name:<26}{r['parameters']:>11,}{o['bleu']:>8.2f}{o['chrf']:>8.2f}")
+    print(f"BLEU: {first['overall']['bleu_signature']}")
+    print(f"chrF: {first['overall']['chrf_signature']}")
+    buckets = list(first["by_length"])
+    print("\nchrF (BLEU) by source length in words; verses: "
+          + ", ".join(f"{b}: {first['by_length'][b]['n']}" for b in buckets))  # fmt: skip
+    print(f"{'model':<26}" + "".join(f"{b:>14}" for b in buckets))
+    for name, r in results.items():
+        cells = [f"{r['by_length'][b]['chrf']:.1f} ({r['by_length'][b]['bleu']:.1f})"
+                 for b in buckets]  # fmt: skip
+        print(f"{name:<26}" + "".join(f"{c:>14}" for c in cells))
+
+
+def _plot(results: dict, path: Path, what: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for metric, ax in zip(("chrf", "bleu"), axes, strict=True):
+        for name, r in results.items():
+            buckets = list(r["by_length"])
+            ax.plot(range(len(buckets)), [r["by_length"][b][metric] for b in buckets],
+                    marker="o", label=name)  # fmt: skip
+            ax.set_xticks(range(len(buckets)), buckets)
+        ax.set_xlabel("source length (words)")
+        ax.set_ylabel("chrF" if metric == "chrf" else "BLEU")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"held-out test books by source length ({what}, one thread per model)")
+    fig.savefig(path, dpi=120)
+    print(f"\nplot written to {path}")
+
+
+if __name__ == "__main__":
+    main()
