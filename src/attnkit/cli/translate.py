@@ -97,45 +97,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def merge_words(weights: torch.Tensor, rows: list[str], cols: list[str]):
-    """Subword weights (R, C) merged to words: a source word gets the sum of its subwords'
+    """Subword weights (..., R, C) merged to words: a source word gets the sum of its subwords'
     weights (a row still sums to 1); an output word the mean of its subwords' rows. The end
     of sequence (a last row labelled END) stays a row of its own."""
     tail = rows[-1:] if rows and rows[-1] == END else []
-    body = rows[: len(rows) - len(tail)]
-    out_words, in_words = words_of(body), words_of(cols)
-    by_col = torch.stack([weights[:, idx].sum(1) for _, idx in in_words], 1)
-    merged = [by_col[idx].mean(0) for _, idx in out_words] + [by_col[-1]] * len(tail)
-    return torch.stack(merged), [w for w, _ in out_words] + tail, [w for w, _ in in_words]
+    out_words, in_words = words_of(rows[: len(rows) - len(tail)]), words_of(cols)
+    by_col = torch.stack([weights[..., idx].sum(-1) for _, idx in in_words], -1)
+    merged = [by_col[..., idx, :].mean(-2) for _, idx in out_words]
+    merged += [by_col[..., -1, :]] * len(tail)
+    return torch.stack(merged, -2), [w for w, _ in out_words] + tail, [w for w, _ in in_words]
 
 
 def _plots(run: recipe.TranslateRun, i: int, text: str, result, out: Path, words: bool) -> list:
+    """The alignment PNGs of one translation: the RNN's attention, or the Transformer's
+    cross-attention (every head of each layer, and their mean); written paths."""
     from ..viz import save_head_grid, save_heatmap
 
     rows = result.output_pieces + [END] * (result.weights.shape[0] - len(result.output_pieces))
-    cols = result.source_pieces
+
+    def labelled(weights):
+        return merge_words(weights, rows, result.source_pieces) if words else (
+            weights, rows, result.source_pieces)  # fmt: skip
+
+    if not hasattr(run.model, "decoder"):
+        w, r, c = labelled(result.weights)
+        return [save_heatmap(w, c, r, out / f"{i:03d}.png", title="attention")]
+    cross = recipe.cross_attention(run, text, result.output_ids)[:, :, : len(rows)]  # (L, H, R, C)
     written = []
-
-    def draw(weights, name, title):
-        w, r, c = merge_words(weights, rows, cols) if words else (weights, rows, cols)
-        written.append(save_heatmap(w, c, r, out / name, title=title))
-
-    if hasattr(run.model, "decoder"):  # a Transformer: every layer's heads, and their mean
-        ids = run.task.tgt_vocab.encode(result.text)
-        if run.task.tgt_vocab.pieces(ids) != result.output_pieces:  # decode/encode disagree
-            ids = [run.task.tgt_vocab.sp.piece_to_id(p) for p in result.output_pieces]
-        cross = recipe.cross_attention(run, text, ids)  # (L, H, R, C)
-        cross = cross[:, :, : len(rows)]
-        for layer, heads in enumerate(cross):
-            if words:
-                heads = torch.stack([merge_words(h, rows, cols)[0] for h in heads])
-                r, c = merge_words(cross[0, 0], rows, cols)[1:]
-            else:
-                r, c = rows, cols
-            written.append(save_head_grid(heads, c, r, out / f"{i:03d}_layer{layer}.png",
-                                          title=f"cross-attention, layer {layer}"))  # fmt: skip
-        draw(cross.mean((0, 1)), f"{i:03d}_mean.png", "cross-attention, mean of layers and heads")
-    else:
-        draw(result.weights, f"{i:03d}.png", "attention")
+    for layer, heads in enumerate(cross):
+        w, r, c = labelled(heads)
+        written.append(save_head_grid(w, c, r, out / f"{i:03d}_layer{layer}.png",
+                                      title=f"cross-attention, layer {layer}"))  # fmt: skip
+    w, r, c = labelled(cross.mean((0, 1)))
+    written.append(save_heatmap(w, c, r, out / f"{i:03d}_mean.png",
+                                title="cross-attention, mean of layers and heads"))  # fmt: skip
     return written
 
 

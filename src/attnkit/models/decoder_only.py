@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..layers.multihead import KVCache
 from ..layers.transformer import LearnedPositions, SinusoidalPositions, TransformerEncoderLayer
-from .decoding import extend
+from .decoding import generate
 from .registry import register
 from .transformer import check_stack_config, selected_layers
 
@@ -136,28 +136,13 @@ class DecoderOnly(nn.Module):
     ) -> Tensor:
         """``prompt`` (B, T) followed by ``new_tokens`` tokens: greedy at temperature 0, else
         sampled from softmax(logits / temperature), restricted to the ``top_k`` most likely."""
-        if prompt.dim() != 2 or prompt.shape[1] < 1:
-            raise ValueError(f"prompt must be (B, T) with T >= 1, got {tuple(prompt.shape)}")
-        if temperature < 0 or (top_k is not None and top_k < 1):
-            raise ValueError("temperature must be >= 0 and top_k >= 1")
-        if prompt.shape[1] + new_tokens > self.cfg.max_len:
-            raise ValueError(f"{prompt.shape[1]} + {new_tokens} tokens exceed max_len "
-                             f"{self.cfg.max_len}")  # fmt: skip
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():  # cheaper per op than no_grad; each step is small
-                seq = self._continue(prompt, new_tokens, temperature, top_k, use_cache, generator)
-        finally:
-            self.train(was_training)
-        return seq.clone()  # an ordinary tensor, usable where autograd is on
 
-    def _continue(self, prompt, new_tokens, temperature, top_k, use_cache, generator) -> Tensor:
-        room = prompt.shape[1] + new_tokens
-        caches = [KVCache(capacity=room) for _ in self.blocks] if use_cache else None
+        def caches() -> list[KVCache]:  # room for the prompt and every new token
+            return [KVCache(capacity=prompt.shape[1] + new_tokens) for _ in self.blocks]
 
         def step(ids: Tensor, caches):
             return self(ids, caches=caches)[:, -1], caches
 
-        return extend(step, prompt, new_tokens, caches, whole=not use_cache,
-                      temperature=temperature, top_k=top_k, generator=generator)  # fmt: skip
+        return generate(self, step, prompt, new_tokens, caches if use_cache else None,
+                        whole=not use_cache,
+                        temperature=temperature, top_k=top_k, generator=generator)  # fmt: skip

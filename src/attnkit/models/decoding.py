@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "MAX_BEAM", "Decoded", "Decoder", "beam_search", "extend", "greedy", "next_token",
+    "MAX_BEAM", "Decoded", "Decoder", "beam_search", "extend", "generate", "greedy", "next_token",
     "select_state", "sequence_score",
 ]  # fmt: skip
 
@@ -85,10 +85,35 @@ def extend(step, prompt: Tensor, new_tokens: int, state: Any = None, *, whole: b
     seq, feed = prompt, prompt
     for _ in range(new_tokens):
         logits, state = step(feed, state)
-        nxt = next_token(logits.float(), temperature, top_k, generator)
+        nxt = next_token(logits, temperature, top_k, generator)
         seq = torch.cat([seq, nxt[:, None]], dim=1)
         feed = seq if whole else nxt[:, None]
     return seq
+
+
+def generate(model, step, prompt: Tensor, new_tokens: int, start=None, *, whole: bool = False,
+             temperature: float = 0.0, top_k: int | None = None,
+             generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+    """A language model's ``generate``: :func:`extend` with ``model``'s ``step``, in eval mode
+    and ``torch.inference_mode`` (restored afterwards, also on error), for a prompt (B, T) that
+    fits ``model.cfg.max_len`` with the new tokens. ``start()``, called once the arguments are
+    checked, gives the first state (default None). Returns an ordinary tensor (B, T + new)."""
+    if prompt.dim() != 2 or prompt.shape[1] < 1:
+        raise ValueError(f"prompt must be (B, T) with T >= 1, got {tuple(prompt.shape)}")
+    if temperature < 0 or (top_k is not None and top_k < 1):
+        raise ValueError("temperature must be >= 0 and top_k >= 1")
+    if prompt.shape[1] + new_tokens > model.cfg.max_len:
+        raise ValueError(f"{prompt.shape[1]} + {new_tokens} tokens exceed max_len "
+                         f"{model.cfg.max_len}")  # fmt: skip
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():  # cheaper per op than no_grad; each step is small
+            seq = extend(step, prompt, new_tokens, start() if start else None, whole=whole,
+                         temperature=temperature, top_k=top_k, generator=generator)  # fmt: skip
+    finally:
+        model.train(was_training)
+    return seq.clone()  # an ordinary tensor, usable where autograd is on
 
 
 def select_state(state: Any, index: Tensor) -> Any:

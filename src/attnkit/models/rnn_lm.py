@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .decoding import extend
+from .decoding import generate
 from .registry import register
 
 
@@ -84,22 +84,10 @@ class CharLSTM(nn.Module):
                  top_k: int | None = None, generator: torch.Generator | None = None,
                  ) -> Tensor:  # fmt: skip
         """``prompt`` (B, T) followed by ``new_tokens`` tokens (greedy at temperature 0)."""
-        if prompt.dim() != 2 or prompt.shape[1] < 1:
-            raise ValueError(f"prompt must be (B, T) with T >= 1, got {tuple(prompt.shape)}")
-        if prompt.shape[1] + new_tokens > self.cfg.max_len:
-            raise ValueError(f"{prompt.shape[1]} + {new_tokens} tokens exceed max_len "
-                             f"{self.cfg.max_len}")  # fmt: skip
-        was_training = self.training
-        self.eval()
 
         def step(ids: Tensor, state):
             logits, state = self(ids, state, return_state=True)
             return logits[:, -1], state
 
-        try:
-            with torch.inference_mode():
-                seq = extend(step, prompt, new_tokens, temperature=temperature, top_k=top_k,
-                             generator=generator)  # fmt: skip
-        finally:
-            self.train(was_training)
-        return seq.clone()
+        return generate(self, step, prompt, new_tokens, temperature=temperature, top_k=top_k,
+                        generator=generator)  # fmt: skip

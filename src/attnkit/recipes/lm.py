@@ -24,7 +24,7 @@ from ..models import build, entry
 from ..tasks import lm as lm_task
 from ..tasks.lm import Corpus, LMTask
 from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
-from .seq2seq import SettingsError, merge_settings, prepare_out
+from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
 
 __all__ = ["CONTEXT", "MODELS", "LMRun", "corpus_of", "evaluate", "generate", "load", "resolve",
            "train"]  # fmt: skip
@@ -106,9 +106,7 @@ def train(data: str | Path | None = None, *, out: str | Path, model: str | None 
         if model is not None and model != saved.get("model"):
             raise SettingsError(f"{out} holds a {saved.get('model')} run, not {model}")
         model = saved["model"]
-        settings = {**saved.get("train_config", {}), **saved["config"], **{
-            k: v for k, v in settings.items() if v is not None}}  # fmt: skip
-        settings = {k: v for k, v in settings.items() if k not in DATA_FIELDS}
+        settings = saved_settings(saved, settings, DATA_FIELDS)
         data = (saved.get("data") or {}).get("file") or data
         context = saved["task"].get("context", context)
     model = model or "decoder-only"

@@ -106,6 +106,15 @@ def merge_settings(settings: dict[str, Any], model: str, own: frozenset[str],
     return model_kw, TrainConfig(**{k: v for k, v in merged.items() if k in TRAIN_FIELDS})
 
 
+def saved_settings(saved: dict, settings: dict[str, Any], from_data: frozenset[str]
+                   ) -> dict[str, Any]:  # fmt: skip
+    """The settings a resumed run continues with: its own model config and TrainConfig, under
+    the ones the user gave (not None), less those the data decides (``from_data``)."""
+    given = {k: v for k, v in settings.items() if v is not None}
+    merged = {**saved.get("train_config", {}), **saved["config"], **given}
+    return {k: v for k, v in merged.items() if k not in from_data}
+
+
 def data_defaults(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Model size and schedule for a user's file of pairs, from the data rather than one fixed
     default: a wider model for more pairs or longer inputs, and about 120,000 examples seen in

@@ -23,11 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from ..models import build, entry
-from ..models.decoding import beam_search, greedy
 from ..tasks import translation as tr
 from ..tasks.translation import ParallelCorpus, TranslationTask
 from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
-from .seq2seq import SettingsError, merge_settings, prepare_out
+from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
 
 __all__ = ["MODELS", "TranslateRun", "Translation", "evaluate", "length_batches", "load",
            "resolve", "train", "translate"]  # fmt: skip
@@ -68,6 +67,7 @@ class Translation:
     source_pieces: list[str]
     output_pieces: list[str]
     weights: Tensor  # (len(output_pieces) + ended, len(source_pieces))
+    output_ids: list[int]
 
 
 def _registered(model: str) -> str:
@@ -126,9 +126,7 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
         if model is not None and model != kind:
             raise SettingsError(f"{out} holds a {kind} run, not {model}")
         model, direction = kind, saved["task"]["direction"]
-        settings = {**saved.get("train_config", {}), **saved["config"], **{
-            k: v for k, v in settings.items() if v is not None}}  # fmt: skip
-        settings = {k: v for k, v in settings.items() if k not in DATA_FIELDS}
+        settings = saved_settings(saved, settings, DATA_FIELDS)
     model = model or "rnn"
     model_kw, tcfg = resolve(model, {**settings, "progress": progress})
     torch.manual_seed(tcfg.seed)
@@ -218,20 +216,12 @@ def translate(run: TranslateRun, texts: list[str], beam: int = 1) -> list[Transl
     subword over the source subwords: the RNN's attention weights, or the Transformer's last
     cross-attention layer averaged over heads (see :func:`cross_attention` for all of them).
     ValueError for an empty or over-long text."""
-    task, model = run.task, run.model.eval()
-    results = []
+    task, results = run.task, []
     for text in texts:
-        problem = task.input_problem(text)
-        if problem:
-            raise ValueError(problem)
-        ids = task.src_vocab.encode(task.normalize(text))
-        src, src_len = torch.tensor([ids]), torch.tensor([len(ids)])
-        out = beam_search(model, src, src_len, beam) if beam > 1 else greedy(model, src, src_len)
-        out_ids, weights = out.ids[0], out.weights[0]
-        rows = len(out_ids) + (1 if weights.shape[0] > len(out_ids) else 0)
-        results.append(Translation(task.tgt_vocab.decode(out_ids), task.src_vocab.pieces(ids),
-                                   task.tgt_vocab.pieces(out_ids),
-                                   weights[:rows, : len(ids)].float()))  # fmt: skip
+        src_ids, out_ids, weights = task.decode_one(run.model, text, beam)
+        results.append(Translation(task.tgt_vocab.decode(out_ids), task.src_vocab.pieces(src_ids),
+                                   task.tgt_vocab.pieces(out_ids), weights.float(),
+                                   out_ids))  # fmt: skip
     return results
 
 

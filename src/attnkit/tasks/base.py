@@ -217,29 +217,35 @@ class PairTask:
             "n": len(targets),
         }
 
+    def decode_one(
+        self, model: Any, text: str, beam: int = 1
+    ) -> tuple[list[int], list[int], Tensor]:
+        """(input ids as the model read them, output ids, weights (steps, len(input ids))) of
+        one text, greedy or with a beam; a row per step, the end of sequence's included when
+        decoding ended before the length limit. ValueError for a text the model cannot read."""
+        from ..models.decoding import beam_search, greedy
+
+        problem = self.input_problem(text)
+        if problem:
+            raise ValueError(problem)
+        src_ids = self.src_vocab.encode(self.normalize(text))
+        src, src_len = torch.tensor([src_ids]), torch.tensor([len(src_ids)])
+        model.eval()
+        out = beam_search(model, src, src_len, beam) if beam > 1 else greedy(model, src, src_len)
+        ids, weights = out.ids[0], out.weights[0]
+        steps = len(ids) + (1 if weights.shape[0] > len(ids) else 0)
+        return src_ids, ids, weights[:steps, : len(src_ids)]
+
     def predict(self, model: Any, texts: Iterable[str], beam: int = 1) -> list[tuple[str, Tensor]]:
         """(output, weights (len(output) + 1, len(normalize(text)))) per input text: one weight
         row per output character and one for the end of sequence (fewer when decoding ran to the
         length limit without ending), one column per character of the input as the model read
         it. Raises ValueError for a text the model cannot read."""
-        from ..models.decoding import beam_search, greedy
-
-        model.eval()
         results = []
         for text in texts:
-            problem = self.input_problem(text)
-            if problem:
-                raise ValueError(problem)
-            text = self.normalize(text)
-            src = torch.tensor([self.src_vocab.encode(text)])
-            src_len = torch.tensor([len(text)])
-            out = (
-                beam_search(model, src, src_len, beam) if beam > 1 else greedy(model, src, src_len)
-            )
-            ids, weights = out.ids[0], out.weights[0]
-            # one row per character written (special ids write none) and one for the end, if
-            # decoding ended before the length limit
+            _, ids, weights = self.decode_one(model, text, beam)
+            # one row per character written (special ids write none) and the end, if it came
             rows = [t for t, i in enumerate(ids) if self.tgt_vocab.decode([i])]
             rows += [len(ids)] if weights.shape[0] > len(ids) else []
-            results.append((self.tgt_vocab.decode(ids), weights[rows, : len(text)]))
+            results.append((self.tgt_vocab.decode(ids), weights[rows]))
         return results

@@ -138,26 +138,32 @@ def module_of(package: str, root: Path) -> tuple[Path, str]:
     raise ValueError(f"{confs[0]} names no module")
 
 
+def _source(name: str) -> BibleSource:
+    if name not in BIBLES:
+        raise ValueError(f"unknown Bible {name!r}; expected one of {', '.join(BIBLES)}")
+    return BIBLES[name]
+
+
+def _module(name: str) -> tuple[Path, str]:
+    """(SWORD directory, module name) of one of ``BIBLES``, fetching its package if needed."""
+    source = _source(name)
+    return module_of(source.package, package_root(source.package, what=f"the {source.title}"))
+
+
 @functools.lru_cache(maxsize=4)
 def _read(name: str) -> tuple[Verse, ...]:
-    source = BIBLES[name]
-    root = package_root(source.package, what=f"the {source.title}")
-    return tuple(read_sword(*module_of(source.package, root)))
+    return tuple(read_sword(*_module(name)))
 
 
 def read_bible(name: str = "web") -> list[Verse]:
     """The verses of one of ``BIBLES``, fetching its Debian package if needed."""
-    if name not in BIBLES:
-        raise ValueError(f"unknown Bible {name!r}; expected one of {', '.join(BIBLES)}")
+    _source(name)  # an unknown name is refused, not cached
     return list(_read(name))
 
 
 def bible_versification(name: str) -> dict[str, tuple]:
     """:func:`versification` of one of ``BIBLES``."""
-    if name not in BIBLES:
-        raise ValueError(f"unknown Bible {name!r}; expected one of {', '.join(BIBLES)}")
-    source = BIBLES[name]
-    return versification(*module_of(source.package, package_root(source.package)))
+    return versification(*_module(name))
 
 
 def split_books(books: list[str], valid_every: int = 10, test_every: int = 10,

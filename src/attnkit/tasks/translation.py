@@ -155,10 +155,6 @@ class TranslationTask(PairTask):
         longest = max(len(src.encode(s)) for s in sources)
         return cls(src, tgt, max(256, 2 * longest), norm, direction)
 
-    def dataset(self, pairs: Sequence[tuple[str, str]], train: bool = False) -> PairDataset:
-        return PairDataset([(self.normalize(s), t) for s, t in pairs], self.src_vocab,
-                           self.tgt_vocab)  # fmt: skip
-
     def input_problem(self, text: str) -> str | None:
         if not isinstance(text, str):
             return f"input must be a string, got {type(text).__name__}"
@@ -174,13 +170,6 @@ class TranslationTask(PairTask):
         scores = corpus_scores(self.decode_all(model, data, batch_size=128),
                                [t for _, t in data.pairs])  # fmt: skip
         return {k: v for k, v in scores.items() if k in ("bleu", "chrf", "n")}
-
-    def source_pieces(self, text: str) -> list[str]:
-        """The subwords the model reads for ``text``."""
-        return self.src_vocab.pieces(self.src_vocab.encode(self.normalize(text)))
-
-    def target_pieces(self, ids: Iterable[int]) -> list[str]:
-        return self.tgt_vocab.pieces(ids)
 
     def to_config(self) -> dict[str, Any]:
         return {"name": self.name, "direction": self.direction,
