@@ -5,6 +5,8 @@ from torch import nn
 
 import attnkit as ak
 from attnkit.functional.attend import ENV_IMPL
+from attnkit.layers import RotaryEmbedding
+from attnkit.layers.multihead import packed_projections
 
 E, H = 32, 4
 
@@ -120,6 +122,33 @@ def test_cached_decoding_equals_full_pass(kv_heads, capacity, kernel):
     torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-5)
     if capacity is not None:  # the keys are a view of room reserved ahead
         assert cache.key.untyped_storage().nbytes() > cache.key.numel() * cache.key.element_size()
+
+
+@pytest.mark.property
+@pytest.mark.parametrize("kv_heads", [4, 1])
+@pytest.mark.parametrize("rotary", [False, True], ids=["plain", "rotary"])
+def test_packed_projections_give_the_unpacked_result(kv_heads, rotary, kernel):
+    """One stacked product for q, k and v (and one rotation of q and k together) inside the
+    block; the module's own state afterwards, and no packing where gradients are on."""
+    rope = RotaryEmbedding(E // H) if rotary else None
+    mha = ak.MultiHeadAttention(E, H, kv_heads=kv_heads, rotary=rope).eval()
+    x = torch.randn(2, 9, E)
+    with torch.no_grad():
+        want = mha(x, causal=True).context
+        cache = ak.KVCache(capacity=9)
+        with packed_projections(mha):
+            assert mha._packed is not None
+            full = mha(x, causal=True).context
+            steps = [mha(x[:, :5], causal=True, cache=cache).context]
+            steps += [mha(x[:, t : t + 1], causal=True, cache=cache).context for t in range(5, 9)]
+            cross = mha(x, torch.randn(2, 4, E)).context  # not self-attention: unpacked
+        assert mha._packed is None
+    torch.testing.assert_close(full, want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.cat(steps, 1), want, atol=1e-5, rtol=1e-5)
+    assert cross.shape == (2, 9, E)
+    with packed_projections(mha):  # gradients on: the layer's own weights, which get them
+        mha(x).context.sum().backward()
+    assert mha.q_proj.weight.grad is not None and mha.v_proj.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.property

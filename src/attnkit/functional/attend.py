@@ -196,34 +196,30 @@ def _check_inputs(q: Tensor, k: Tensor, v: Tensor, score: object, params: object
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, Tensor):
             raise ValueError(f"{name} must be a tensor, got {type(t).__name__}")
-        if t.dim() not in (3, 4):
+        if len(t.shape) not in (3, 4):
             raise ValueError(
                 f"{name} must be (B, T, D) or (B, H, T, D), got shape {tuple(t.shape)}"
             )
         if not t.is_floating_point():
             raise ValueError(f"{name} must be floating point, got dtype {t.dtype}")
-    if not (q.dim() == k.dim() == v.dim()):
+    qs, ks, vs = q.shape, k.shape, v.shape  # each read once: a decoding step checks often
+    if not (len(qs) == len(ks) == len(vs)):
         raise ValueError(
-            f"q, k, v must have the same number of dims, got {tuple(q.shape)}, "
-            f"{tuple(k.shape)}, {tuple(v.shape)}"
+            f"q, k, v must have the same number of dims, got {tuple(qs)}, {tuple(ks)}, {tuple(vs)}"
         )
     if not (q.dtype == k.dtype == v.dtype):
         raise ValueError(f"q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
-    if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+    if not (qs[:-2] == ks[:-2] == vs[:-2]):
         raise ValueError(
-            "batch/head dims of q, k, v differ: "
-            f"{tuple(q.shape[:-2])}, {tuple(k.shape[:-2])}, {tuple(v.shape[:-2])}"
+            f"batch/head dims of q, k, v differ: {tuple(qs[:-2])}, {tuple(ks[:-2])}, "
+            f"{tuple(vs[:-2])}"
         )
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(
-            f"k and v must have the same length Tk, got {k.shape[-2]} and {v.shape[-2]}"
-        )
-    if q.shape[-2] == 0 or k.shape[-2] == 0:
-        raise ValueError(f"empty sequence: Tq={q.shape[-2]}, Tk={k.shape[-2]}; need >= 1")
-    if 0 in (q.shape[-1], k.shape[-1], v.shape[-1]):
-        raise ValueError(
-            f"feature dims must be >= 1, got Dq={q.shape[-1]}, Dk={k.shape[-1]}, Dv={v.shape[-1]}"
-        )
+    if ks[-2] != vs[-2]:
+        raise ValueError(f"k and v must have the same length Tk, got {ks[-2]} and {vs[-2]}")
+    if qs[-2] == 0 or ks[-2] == 0:
+        raise ValueError(f"empty sequence: Tq={qs[-2]}, Tk={ks[-2]}; need >= 1")
+    if 0 in (qs[-1], ks[-1], vs[-1]):
+        raise ValueError(f"feature dims must be >= 1, got Dq={qs[-1]}, Dk={ks[-1]}, Dv={vs[-1]}")
     _check_score_dims(q, k, score, params)
 
 

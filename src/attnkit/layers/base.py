@@ -71,6 +71,9 @@ def multihead_inputs(
     query: Tensor, key: Tensor | None, value: Tensor | None, dims: tuple[int, int, int]
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Default key to query and value to key; check (B, T, dim) shapes, batches and lengths."""
+    if key is None and value is None and dims[0] == dims[1] == dims[2]:  # self-attention
+        check_features("query", query, dims[0])
+        return query, query, query
     key = query if key is None else key
     value = key if value is None else value
     for name, x, dim in zip(("query", "key", "value"), (query, key, value), dims, strict=True):

@@ -108,15 +108,16 @@ class RotaryEmbedding(nn.Module):
         x * cos + roll(x, D/2) * sin. Computed once per doubling (a decoder asks for one
         more position at every step)."""
         cached = self._cache
-        if cached is None or cached[0].shape[0] < end or cached[0].device != device or (
-                cached[0].dtype != dtype):  # fmt: skip
-            size = min(self.max_len, max(end, 2 * (cached[0].shape[0] if cached else 64)))
-            with torch.inference_mode(False):  # tables made while generating serve training too
-                pos = torch.arange(size, device=device, dtype=torch.float32)
-                angle = pos[:, None] * self.inv_freq.to(device)[None, :]  # (size, D/2)
-                cos, sin = angle.cos(), angle.sin()
-                self._cache = (torch.cat([cos, cos], -1).to(dtype),
-                               torch.cat([-sin, sin], -1).to(dtype))  # fmt: skip
+        if cached is not None and cached[0].shape[0] >= end and cached[0].dtype == dtype and (
+                cached[0].device == device):  # fmt: skip
+            return cached
+        size = min(self.max_len, max(end, 2 * (cached[0].shape[0] if cached else 64)))
+        with torch.inference_mode(False):  # tables made while generating serve training too
+            pos = torch.arange(size, device=device, dtype=torch.float32)
+            angle = pos[:, None] * self.inv_freq.to(device)[None, :]  # (size, D/2)
+            cos, sin = angle.cos(), angle.sin()
+            self._cache = (torch.cat([cos, cos], -1).to(dtype),
+                           torch.cat([-sin, sin], -1).to(dtype))  # fmt: skip
         return self._cache
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
@@ -127,7 +128,7 @@ class RotaryEmbedding(nn.Module):
         cos, sin = self._tables(offset + t, x.device, x.dtype)
         cos, sin = cos[offset : offset + t], sin[offset : offset + t]
         # first half: x1 cos - x2 sin; second half: x2 cos + x1 sin
-        return x * cos + x.roll(self.head_dim // 2, dims=-1) * sin
+        return torch.addcmul(x * cos, x.roll(self.head_dim // 2, dims=-1), sin)
 
 
 @dataclass

@@ -29,6 +29,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from ..layers.multihead import packed_projections
+
 __all__ = [
     "MAX_BEAM", "Decoded", "Decoder", "beam_search", "extend", "generate", "greedy", "next_token",
     "select_state", "sequence_score",
@@ -108,7 +110,8 @@ def generate(model, step, prompt: Tensor, new_tokens: int, start=None, *, whole:
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():  # cheaper per op than no_grad; each step is small
+        # inference_mode is cheaper per op than no_grad; each step is a few small operations
+        with torch.inference_mode(), packed_projections(model):
             seq = extend(step, prompt, new_tokens, start() if start else None, whole=whole,
                          temperature=temperature, top_k=top_k, generator=generator)  # fmt: skip
     finally:
