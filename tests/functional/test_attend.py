@@ -130,6 +130,29 @@ def test_causal_outputs_ignore_the_future(impl, score, tq, tk):
 
 
 @pytest.mark.property
+@pytest.mark.parametrize("impl", [*IMPLS, "chunked"])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_one_causal_query_row_sees_every_key(impl, with_mask):
+    # a decoding step: aligned bottom-right, the last query may attend to every key, so
+    # causal=True must equal no causality at all
+    q, k, v = make_qkv((2, 3), 1, 13, 8)
+    mask = torch.rand(2, 1, 1, 13) > 0.4 if with_mask else None
+    if mask is not None:
+        mask[..., 0] = True
+    run = forced(impl)
+    causal = run(q, k, v, score="scaled_dot", mask=mask, causal=True, return_weights=True)
+    plain = run(q, k, v, score="scaled_dot", mask=mask, return_weights=True)
+    torch.testing.assert_close(causal.context, plain.context)
+    torch.testing.assert_close(causal.weights, plain.weights)
+    allowed = (
+        torch.ones(2, 3, 1, 13, dtype=torch.bool) if mask is None else mask.expand(2, 3, 1, 13)
+    )
+    assert torch.equal(causal.weights > 0, allowed)
+    ref_context, _ = attention_ref(q, k, v, mask=mask)
+    torch.testing.assert_close(causal.context, ref_context.float(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.property
 @settings(max_examples=25, deadline=None)
 @given(
     tq=st.integers(1, 9),

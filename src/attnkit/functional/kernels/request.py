@@ -39,9 +39,10 @@ class Request:
         return self.k.shape[-2]
 
     def structural_mask(self) -> Tensor | None:
-        """(Tq, Tk) causal/window mask, or None."""
+        """(Tq, Tk) causal/window mask, or None. Aligned bottom-right, causality leaves a
+        single query row every key (a decoding step), so it adds no mask there."""
         dev = self.q.device
-        causal = masks.causal(self.tq, self.tk, dev) if self.causal else None
+        causal = masks.causal(self.tq, self.tk, dev) if self.causal and self.tq > 1 else None
         win = masks.window(self.tq, self.tk, *self.window, device=dev) if self.window else None
         return masks.combine(causal, win)
 
