@@ -100,3 +100,12 @@ def test_head_grid_draws_every_head_on_one_scale(tmp_path):
     assert save_head_grid(weights, "abcd", "xyz", tmp_path / "g.png").stat().st_size > 0
     with pytest.raises(ValueError, match="do not match"):
         head_grid_figure(weights, "abc", "xyz")
+
+
+def test_word_labels_are_slanted_so_they_do_not_overlap_and_characters_stay_upright():
+    words = ["He", "arose", "and", "took", "the", "young", "child"]
+    slanted = heatmap_figure(torch.rand(2, len(words)), words, ["Y", "tomó"]).axes[0]
+    upright = heatmap_figure(torch.rand(2, 3), "abc", "xy").axes[0]
+    assert {t.get_rotation() for t in slanted.get_xticklabels()} == {60.0}
+    assert {t.get_horizontalalignment() for t in slanted.get_xticklabels()} == {"right"}
+    assert {t.get_rotation() for t in upright.get_xticklabels()} == {0.0}

@@ -110,7 +110,13 @@ def _draw(ax, w, inputs: Sequence[str], outputs: Sequence[str], top: float, size
     if w.ndim != 2:
         raise ValueError(f"a heatmap needs a 2-D matrix, got shape {w.shape}")
     im = ax.imshow(w, cmap="viridis", vmin=0, vmax=max(top, 1e-6), aspect="auto")
-    ax.set_xticks(range(len(inputs)), [_label(c) for c in inputs], fontsize=size)
+    labels = [_label(c) for c in inputs]
+    ax.set_xticks(range(len(inputs)), labels, fontsize=size)
+    if any(len(text) > 1 for text in labels):  # words or subwords: slanted, so none overlap
+        ax.tick_params(axis="x", labelrotation=60)
+        for text in ax.get_xticklabels():
+            text.set_horizontalalignment("right")
+            text.set_rotation_mode("anchor")
     ax.set_yticks(range(len(outputs)), [_label(c) for c in outputs], fontsize=size)
     return im
 
