@@ -112,6 +112,21 @@ def test_alignment_plots_for_each_model(checkpoints, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_a_model_without_attention_translates_but_has_no_alignment_to_plot(tmp_path, capsys):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tr, "parallel_corpus", _corpus)
+        assert main(["train", "translate", "--model", "rnn", "--attention", "none", "--out",
+                     str(tmp_path / "none"), "--epochs", "1", "--vocab-size", "60", "--hidden",
+                     "16", "--threads", "1"]) == 0  # fmt: skip
+    ckpt = str(tmp_path / "none")
+    capsys.readouterr()
+    assert main(["translate", "--checkpoint", ckpt, EN[1]]) == 0
+    assert capsys.readouterr().out.strip()
+    assert main(["translate", "--checkpoint", ckpt, "--plot", str(tmp_path / "p"), EN[1]]) == 2
+    assert "without attention" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+
+
 def test_merged_words_keep_each_row_a_distribution():
     from attnkit.cli.translate import END, merge_words
 

@@ -144,6 +144,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if plots and plots.exists() and not plots.is_dir():
         raise UserError(f"--plot {plots} is a file; name a directory for the PNGs")
     run = recipe.load(args.checkpoint)
+    if plots and getattr(run.model.cfg, "attention", None) == "none":
+        raise UserError("this model was trained without attention (--attention none): it has "
+                        "no alignment to plot")  # fmt: skip
     for i, text in enumerate(texts):
         if not text.strip() and args.input:
             print("")  # a blank line stays a blank line: output lines match input lines
