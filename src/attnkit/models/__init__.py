@@ -9,11 +9,22 @@ from .decoder_only import DecoderOnly, DecoderOnlyConfig
 from .registry import build, config_from_dict, entry, name_of, names, register
 from .rnn_lm import CharLSTM, CharLSTMConfig
 from .seq2seq import ATTENTIONS, PRESETS, Seq2Seq, Seq2SeqConfig, Seq2SeqState
+from .series import (
+    SERIES_MODELS,
+    SeriesAttention,
+    SeriesAttentionConfig,
+    SeriesCNN,
+    SeriesLinear,
+    SeriesLSTM,
+    SeriesMLP,
+)
 from .transformer import Transformer, TransformerConfig, TransformerState, TransformerWeights
 
 __all__ = [
     "ATTENTIONS", "PRESETS", "CharLSTM", "CharLSTMConfig", "DecoderOnly", "DecoderOnlyConfig",
-    "Seq2Seq", "Seq2SeqConfig", "Seq2SeqState", "Transformer", "TransformerConfig",
+    "Seq2Seq", "Seq2SeqConfig", "Seq2SeqState", "SERIES_MODELS", "SeriesAttention",
+    "SeriesAttentionConfig", "SeriesCNN", "SeriesLSTM", "SeriesLinear", "SeriesMLP",
+    "Transformer", "TransformerConfig",
     "TransformerState", "TransformerWeights",
     "build", "config_from_dict", "decoding", "entry", "name_of", "names", "register",
 ]  # fmt: skip
