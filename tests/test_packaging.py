@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRAS = ("matplotlib", "matplotlib_fontja", "faker", "babel", "safetensors", "tqdm", "wcwidth",
-          "torchinfo", "pysword", "sentencepiece", "sacrebleu", "pandas")  # fmt: skip
+          "torchinfo", "pysword", "sentencepiece", "sacrebleu", "pandas", "sklearn")  # fmt: skip
 
 BLOCKED = f"""
 import sys
