@@ -75,3 +75,66 @@ def test_on_a_random_walk_persistence_does_not_beat_the_zero_forecast():
             diffs.append(a["directional_accuracy"] - b["directional_accuracy"])
         claims += sc.bootstrap_interval(diffs).excludes_zero
     assert claims <= 3  # a 95% interval may exclude 0 by chance about once in 20
+
+
+def _bars(n=400, seed=0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    close = 1.1 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+    spread = np.abs(rng.normal(0, 5e-4, n))
+    return pd.DataFrame(
+        {"open": np.r_[close[0], close[:-1]], "high": close + spread, "low": close - spread,
+         "close": close, "volume": rng.integers(1, 100, n).astype(float)},
+        index=pd.date_range("2024-01-01", periods=n, freq="h"),
+    )  # fmt: skip
+
+
+def _walk(bars, kind="direction", name="series-attention"):
+    from attnkit.tasks import prices as pr
+
+    feats, labels = pr.features(bars), pr.targets(bars, kind)
+    start = pr.first_valid(feats) + 20
+    folds = list(pr.walk_forward(len(bars), start=start, window=20, horizon=pr.TARGETS[kind],
+                                 train_size=150, test_size=60))  # fmt: skip
+    preds = {}
+    for fold in folds:
+        data = sc.fold_data(feats, labels, fold, 20)
+        _, pred = sc.fit_predict(name, data, kind, 2, epochs=2, settings={"d_model": 16}
+                                 if name == "series-attention" else None)  # fmt: skip
+        preds.update(zip(data.test_ends.tolist(), pred.tolist(), strict=True))
+    return folds, preds
+
+
+def test_windows_end_where_asked_and_refuse_to_start_before_the_series():
+    feats = np.arange(30, dtype=float).reshape(10, 3)
+    w = sc.windows(feats, np.array([4, 9]), 5)
+    assert (
+        w.shape == (2, 5, 3)
+        and np.array_equal(w[0], feats[0:5])
+        and np.array_equal(w[1], feats[5:10])
+    )
+    with pytest.raises(ValueError, match="cannot end"):
+        sc.windows(feats, np.array([3]), 5)
+
+
+def test_walk_forward_predictions_at_t_ignore_every_bar_after_t():
+    import torch
+
+    torch.set_num_threads(1)
+    bars = _bars()
+    folds, before = _walk(bars)
+    t = folds[-1].test[0] + 10  # inside the last fold's test bars
+    changed = bars.copy()
+    changed.iloc[t + 1 :, :4] *= 1.5  # every price after t moves
+    _, after = _walk(changed)
+    kept = [i for i in before if i <= t]
+    assert kept and all(before[i] == after[i] for i in kept)
+    assert any(before[i] != after[i] for i in before if i > t + 2)
+
+
+def test_each_test_bar_is_predicted_once_and_probabilities_sum_to_one():
+    folds, preds = _walk(_bars(seed=1), name="series-mlp")
+    ends = [i for f in folds for i in range(*f.test)]
+    assert len(ends) == len(set(ends)) == len(preds)
+    assert np.allclose([sum(p) for p in preds.values()], 1.0)

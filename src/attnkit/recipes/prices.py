@@ -151,3 +151,82 @@ def bootstrap_interval(differences: Sequence[float], level: float = 0.95, draws:
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return Interval(float(d.mean()), float(low), float(high), level)
+
+
+# ------------------------------------------------------------------------------ walk-forward
+
+
+def windows(feats: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
+    """(len(ends), window, F): the ``window`` feature rows ending at each bar of ``ends``."""
+    ends = np.asarray(ends, dtype=np.int64)
+    if len(ends) and ends.min() < window - 1:
+        raise ValueError(f"a window of {window} bars cannot end at bar {int(ends.min())}")
+    idx = ends[:, None] + np.arange(1 - window, 1)[None, :]
+    return feats[idx]
+
+
+@dataclass
+class FoldData:
+    """A fold's scaled training and test windows and their labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    test_ends: np.ndarray
+
+
+def fold_data(feats: np.ndarray, labels: np.ndarray, fold, window: int) -> FoldData:
+    """The windows of one :class:`~attnkit.tasks.prices.Fold`, standardised with the mean and
+    scale of the feature rows the training windows cover (never a test bar)."""
+    from sklearn.preprocessing import StandardScaler
+
+    train_ends = np.arange(*fold.train)
+    test_ends = np.arange(*fold.test)
+    seen = feats[max(0, fold.train[0] - window + 1) : fold.train[1]]
+    scaler = StandardScaler().fit(seen)
+    scaled = scaler.transform(feats[: fold.test[1]]).astype(np.float32)
+    return FoldData(windows(scaled, train_ends, window), labels[train_ends],
+                    windows(scaled, test_ends, window), labels[test_ends], test_ends)  # fmt: skip
+
+
+def fit_predict(name: str, data: FoldData, kind: str, classes: int, *, epochs: int = 8,
+                batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
+                settings: dict | None = None):  # fmt: skip
+    """Train registered model ``name`` on the fold's training windows (Adam, cross-entropy or
+    MSE on returns in units of their training standard deviation) and predict its test
+    windows: class probabilities (n, classes) or returns (n,). Returns (model, prediction)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..models import build
+
+    torch.manual_seed(seed)
+    features = data.x_train.shape[2]
+    out = 1 if kind == "return" else classes
+    model = build(name, {"features": features, "window": data.x_train.shape[1], "out": out,
+                         **(settings or {})})  # fmt: skip
+    x = torch.from_numpy(data.x_train)
+    if kind == "return":
+        scale = float(np.std(data.y_train)) or 1.0
+        y = torch.from_numpy((data.y_train / scale).astype(np.float32))
+    else:
+        scale = 1.0
+        y = torch.from_numpy(data.y_train.astype(np.int64))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        for batch in torch.randperm(len(x), generator=gen).split(batch_size):
+            scores = model(x[batch])
+            loss = (F.mse_loss(scores[:, 0], y[batch]) if kind == "return"
+                    else F.cross_entropy(scores, y[batch]))  # fmt: skip
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        scores = model(torch.from_numpy(data.x_test))
+    if kind == "return":
+        return model, scores[:, 0].double().numpy() * scale
+    return model, torch.softmax(scores.double(), -1).numpy()
