@@ -138,3 +138,58 @@ def test_each_test_bar_is_predicted_once_and_probabilities_sum_to_one():
     ends = [i for f in folds for i in range(*f.test)]
     assert len(ends) == len(set(ends)) == len(preds)
     assert np.allclose([sum(p) for p in preds.values()], 1.0)
+
+
+@pytest.mark.parametrize("kind", ["direction", "fractal"])
+def test_on_a_random_walk_no_model_is_claimed_to_beat_the_baselines(kind):
+    import torch
+
+    from attnkit.tasks import prices as pr
+
+    torch.set_num_threads(1)
+    bars = _bars(n=900, seed=5)
+    feats, labels = pr.features(bars), pr.targets(bars, kind)
+    returns = np.r_[np.nan, np.diff(np.log(bars["close"].to_numpy()))]
+    folds = list(
+        pr.walk_forward(
+            len(bars),
+            start=pr.first_valid(feats) + 20,
+            window=20,
+            horizon=pr.TARGETS[kind],
+            train_size=300,
+            test_size=100,
+        )
+    )
+    # the half of a fractal that has happened is known at t: a rule, not a learnt signal
+    rules = {"half-fractal": pr.half_fractal(bars)} if kind == "fractal" else None
+    result = sc.compare(feats, labels, returns, folds, kind, models=("attention", "mlp"),
+                        seeds=(0, 1), epochs=3, rules=rules)  # fmt: skip
+    assert result.best_baseline in (*sc.BASELINES[kind], *(rules or {}))
+    assert len(result.scores["attention"]) == 2 * len(folds)
+    assert len(result.scores[result.best_baseline]) == len(folds)
+    for model in ("attention", "mlp"):
+        assert not result.beats_baseline(model)
+        iv = result.intervals[model][sc.PRIMARY[kind][0]]
+        assert iv.low <= iv.mean <= iv.high
+
+
+def test_half_fractal_uses_the_two_bars_before_only():
+    from attnkit.tasks import prices as pr
+
+    bars = _bars(n=60, seed=7)
+    rule = pr.half_fractal(bars)
+    h, low = bars["high"].to_numpy(), bars["low"].to_numpy()
+    for t in range(2, 60):
+        down = low[t] < low[t - 1] and low[t] < low[t - 2]
+        up = h[t] > h[t - 1] and h[t] > h[t - 2]
+        assert rule[t] == (1 if down and not up else 2 if up and not down else 0)
+    assert rule[:2].tolist() == [0, 0]
+    later = bars.copy()
+    later.iloc[31:, :4] *= 0.5
+    assert np.array_equal(pr.half_fractal(later)[:31], rule[:31])
+    # every true fractal is a half fractal of the same class, unless its past half was both
+    # (a bar outside the two before it: which fractal it becomes is up to the bars after)
+    truth = pr.targets(bars, "fractal")
+    for t in np.flatnonzero(truth > 0):
+        outside = low[t] < low[t - 2 : t].min() and h[t] > h[t - 2 : t].max()
+        assert rule[t] == truth[t] or (rule[t] == 0 and outside)

@@ -230,3 +230,98 @@ def fit_predict(name: str, data: FoldData, kind: str, classes: int, *, epochs: i
     if kind == "return":
         return model, scores[:, 0].double().numpy() * scale
     return model, torch.softmax(scores.double(), -1).numpy()
+
+
+# ------------------------------------------------------------------------------ comparison
+
+# what each model of a comparison is: a registered name and its settings
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "attention": ("series-attention", {"num_heads": 1}),  # the article's block
+    "attention-4h": ("series-attention", {"num_heads": 4}),
+    "lstm": ("series-lstm", {}),
+    "cnn": ("series-cnn", {}),
+    "mlp": ("series-mlp", {}),
+    "dlinear": ("series-linear", {}),
+}
+PRIMARY = {"fractal": ("balanced_accuracy", 1), "direction": ("accuracy", 1),
+           "return": ("mse", -1)}  # metric, +1 higher is better / -1 lower  # fmt: skip
+
+
+@dataclass
+class Comparison:
+    """Every model's and baseline's metrics per (fold, seed), and intervals of each model's
+    difference from the best baseline (``best_baseline``, chosen by the primary metric over all
+    test bars; baselines need no seed)."""
+
+    kind: str
+    scores: dict[str, list[dict[str, float]]]  # name -> one metrics dict per (fold, seed)
+    units: dict[str, list[tuple[int, int]]]  # name -> its (fold, seed) units
+    best_baseline: str
+    intervals: dict[str, dict[str, Interval]]  # model -> metric -> Interval of the difference
+
+    def beats_baseline(self, model: str) -> bool:
+        """True only where the interval of the primary metric's difference lies wholly on the
+        better side of 0."""
+        metric, sign = PRIMARY[self.kind]
+        iv = self.intervals[model][metric]
+        return bool(iv.low > 0) if sign > 0 else bool(iv.high < 0)
+
+
+def compare(feats: np.ndarray, labels: np.ndarray, returns: np.ndarray, folds, kind: str, *,
+            models: Sequence[str] = tuple(VARIANTS), seeds: Sequence[int] = (0, 1, 2),
+            window: int = 20, epochs: int = 8, cost: float = 0.0, level: float = 0.95,
+            rules: dict[str, np.ndarray] | None = None, progress=None) -> Comparison:  # fmt: skip
+    """Walk-forward comparison: for each fold, the baselines once and every model of
+    :data:`VARIANTS` named in ``models`` once per seed. ``returns[t]`` is the log return of
+    bar t (close t-1 -> t); the next bar's return scores the P&L. ``rules`` are more naive
+    baselines: a class per bar known at that bar (for the fractal target,
+    :func:`~attnkit.tasks.prices.half_fractal`), scored like the others."""
+    classes = {"fractal": 3, "direction": 2, "return": 1}[kind]
+    unknown = [m for m in models if m not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown models {unknown}; expected some of {', '.join(VARIANTS)}")
+    scores: dict[str, list[dict[str, float]]] = {}
+    units: dict[str, list[tuple[int, int]]] = {}
+    pooled: dict[str, tuple[list, list, list]] = {}
+    nxt = np.r_[returns[1:], np.nan]
+    for f, fold in enumerate(folds):
+        data = fold_data(feats, labels, fold, window)
+        ends = data.test_ends
+        naive = {name: baseline(name, kind, data.y_train, returns[ends], classes)
+                 for name in BASELINES[kind]}  # fmt: skip
+        for name, rule in (rules or {}).items():
+            naive[name] = np.eye(classes)[np.asarray(rule)[ends]]
+        for name, pred in naive.items():
+            scores.setdefault(name, []).append(metrics(kind, pred, data.y_test, nxt[ends], cost))
+            units.setdefault(name, []).append((f, 0))
+            p = pooled.setdefault(name, ([], [], []))
+            p[0].append(pred), p[1].append(data.y_test), p[2].append(nxt[ends])
+        for model in models:
+            registered, settings = VARIANTS[model]
+            for seed in seeds:
+                _, pred = fit_predict(registered, data, kind, classes, epochs=epochs, seed=seed,
+                                      settings=settings)  # fmt: skip
+                scores.setdefault(model, []).append(
+                    metrics(kind, pred, data.y_test, nxt[ends], cost)
+                )
+                units.setdefault(model, []).append((f, seed))
+                if progress is not None:
+                    progress(f, model, seed)
+    metric, sign = PRIMARY[kind]
+    overall = {n: metrics(kind, np.concatenate(p[0]), np.concatenate(p[1]), np.concatenate(p[2]),
+                          cost)[metric] for n, p in pooled.items()}  # fmt: skip
+    best = max(overall, key=lambda n: sign * overall[n])
+    intervals = {}
+    for model in models:
+        base = {u[0]: s for u, s in zip(units[best], scores[best], strict=True)}
+        intervals[model] = {
+            key: bootstrap_interval(
+                [
+                    s[key] - base[u[0]][key]
+                    for u, s in zip(units[model], scores[model], strict=True)
+                ],
+                level,
+            )  # fmt: skip
+            for key in scores[model][0]
+        }
+    return Comparison(kind, scores, units, best, intervals)
