@@ -183,3 +183,20 @@ def test_a_missing_series_package_says_how_to_install_it(monkeypatch):
         P.load_series("eurusd-h1")
     with pytest.raises(P.PricesError, match="unknown series"):
         P.load_series("gold")
+
+
+def test_packaged_series_with_an_unnamed_time_index_are_read(monkeypatch):
+    # backtesting.test.EURUSD is indexed by unnamed timestamps with capitalised columns
+    import sys
+    import types
+
+    idx = pd.date_range("2018-01-01", periods=5, freq="h")
+    frame = pd.DataFrame({"Open": [1.0] * 5, "High": [1.2] * 5, "Low": [0.9] * 5,
+                          "Close": [1.1] * 5, "Volume": [10.0] * 5}, index=idx)  # fmt: skip
+    stand_in = types.ModuleType("backtesting.test")
+    stand_in.EURUSD = frame
+    monkeypatch.setitem(sys.modules, "backtesting", types.ModuleType("backtesting"))
+    monkeypatch.setitem(sys.modules, "backtesting.test", stand_in)
+    bars = P.load_series("eurusd-h1")
+    assert list(bars.columns) == list(P.COLUMNS) and (bars.index == idx).all()
+    assert bars["close"].tolist() == [1.1] * 5

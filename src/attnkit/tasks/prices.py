@@ -163,7 +163,7 @@ def load_series(name: str):
     except ImportError:
         raise PricesError(f"the {name} series comes with the {package} package: "
                           f"pip install {package}") from None  # fmt: skip
-    return _frame(raw.reset_index(), name)
+    return _frame(raw.rename_axis("time").reset_index(), name)  # the index may have no name
 
 
 # ---------------------------------------------------------------------------- indicators
