@@ -249,9 +249,10 @@ PRIMARY = {"fractal": ("balanced_accuracy", 1), "direction": ("accuracy", 1),
 
 @dataclass
 class Comparison:
-    """Every model's and baseline's metrics per (fold, seed), and intervals of each model's
-    difference from the best baseline (``best_baseline``, chosen by the primary metric over all
-    test bars; baselines need no seed)."""
+    """Every model's and baseline's metrics per (fold, seed), and intervals (bootstrap over
+    folds, each the mean over its seeds) of each model's difference from the best baseline
+    (``best_baseline``, chosen by the primary metric over all test bars; baselines need no
+    seed)."""
 
     kind: str
     scores: dict[str, list[dict[str, float]]]  # name -> one metrics dict per (fold, seed)
@@ -265,6 +266,16 @@ class Comparison:
         metric, sign = PRIMARY[self.kind]
         iv = self.intervals[model][metric]
         return bool(iv.low > 0) if sign > 0 else bool(iv.high < 0)
+
+
+def _fold_means(units, scores, base, key) -> list[float]:
+    """A model's difference from the baseline per fold, averaged over its seeds: the seeds of
+    one fold share their test bars, so the folds are the independent units to resample."""
+    by_fold: dict[int, list[float]] = {}
+    for (fold, _), s in zip(units, scores, strict=True):
+        by_fold.setdefault(fold, []).append(s[key] - base[fold][key])
+    return [float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+            for v in by_fold.values()]  # fmt: skip
 
 
 def compare(feats: np.ndarray, labels: np.ndarray, returns: np.ndarray, folds, kind: str, *,
@@ -312,16 +323,10 @@ def compare(feats: np.ndarray, labels: np.ndarray, returns: np.ndarray, folds, k
                           cost)[metric] for n, p in pooled.items()}  # fmt: skip
     best = max(overall, key=lambda n: sign * overall[n])
     intervals = {}
+    base = {u[0]: s for u, s in zip(units[best], scores[best], strict=True)}
     for model in models:
-        base = {u[0]: s for u, s in zip(units[best], scores[best], strict=True)}
         intervals[model] = {
-            key: bootstrap_interval(
-                [
-                    s[key] - base[u[0]][key]
-                    for u, s in zip(units[model], scores[model], strict=True)
-                ],
-                level,
-            )  # fmt: skip
+            key: bootstrap_interval(_fold_means(units[model], scores[model], base, key), level)
             for key in scores[model][0]
         }
     return Comparison(kind, scores, units, best, intervals)
