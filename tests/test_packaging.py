@@ -58,6 +58,6 @@ def test_the_core_dependency_is_torch_alone_and_extras_are_pinned():
         for line in (ROOT / "constraints.txt").read_text().splitlines()
         if "==" in line
     }
-    for extra in ("train", "tasks", "plot"):
+    for extra in ("train", "tasks", "plot", "prices", "eurusd"):
         for dep in meta["optional-dependencies"][extra]:
             assert dep.split(">")[0].lower() in pinned, dep

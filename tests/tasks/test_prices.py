@@ -179,7 +179,7 @@ def test_a_missing_series_package_says_how_to_install_it(monkeypatch):
         return real(name, *args, **kw)
 
     monkeypatch.setattr(builtins, "__import__", no_backtesting)
-    with pytest.raises(P.PricesError, match="pip install backtesting"):
+    with pytest.raises(P.PricesError, match=r'pip install "attnkit\[eurusd\]"'):
         P.load_series("eurusd-h1")
     with pytest.raises(P.PricesError, match="unknown series"):
         P.load_series("gold")

@@ -161,8 +161,9 @@ def load_series(name: str):
 
             raw = sp500.load()
     except ImportError:
+        extra = '"attnkit[eurusd]"' if package == "backtesting" else package
         raise PricesError(f"the {name} series comes with the {package} package: "
-                          f"pip install {package}") from None  # fmt: skip
+                          f"pip install {extra}") from None  # fmt: skip
     return _frame(raw.rename_axis("time").reset_index(), name)  # the index may have no name
 
 
