@@ -45,9 +45,19 @@ def lstm_lm_example():
     return {"vocab_size": 12, "embed_dim": 8, "hidden_dim": 16, "layers": 2}, batch
 
 
+def series_example(out: int = 3):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 6, 5, generator=g)
+    y = torch.randint(0, out, (4,), generator=g) if out > 1 else torch.randn(4, generator=g)
+    return {"features": 5, "window": 6, "out": out}, SimpleNamespace(x=x, y=y)
+
+
 # one (config, batch) per registered model: a model without an entry fails the first test
 EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example,
-            "decoder-only": decoder_only_example, "lstm-lm": lstm_lm_example}  # fmt: skip
+            "decoder-only": decoder_only_example, "lstm-lm": lstm_lm_example,
+            "series-attention": series_example, "series-lstm": lambda: series_example(1),
+            "series-cnn": series_example, "series-mlp": lambda: series_example(2),
+            "series-linear": lambda: series_example(1)}  # fmt: skip
 
 
 def test_every_registered_model_has_an_example():

@@ -44,6 +44,18 @@ def _check_config(model: nn.Module, cfg: WindowConfig, **sizes: int) -> None:
                 **sizes)  # fmt: skip
 
 
+class _WindowModel(nn.Module):
+    """What the window models share: the trainer's ``loss`` of a batch with ``x`` (B, N, F)
+    windows and ``y`` labels: (B,) class ids (cross-entropy) or, with ``out`` 1, (B,) float
+    targets (mean squared error)."""
+
+    def loss(self, batch) -> Tensor:
+        scores = self(batch.x)
+        if self.cfg.out == 1:
+            return F.mse_loss(scores[:, 0], batch.y.to(scores.dtype))
+        return F.cross_entropy(scores, batch.y)
+
+
 def _check_window(x: Tensor, cfg) -> None:
     if x.dim() != 3 or x.shape[1] != cfg.window or x.shape[2] != cfg.features:
         raise ValueError(f"expected windows (B, {cfg.window}, {cfg.features}), got "
@@ -61,7 +73,7 @@ class SeriesAttentionConfig(WindowConfig):
 
 
 @register("series-attention", SeriesAttentionConfig)
-class SeriesAttention(nn.Module):
+class SeriesAttention(_WindowModel):
     """Self-attention over the bars of a window. Example:
 
     >>> m = SeriesAttention(SeriesAttentionConfig(features=5, window=8, out=3, num_heads=2))
@@ -102,7 +114,7 @@ class SeriesLSTMConfig(WindowConfig):
 
 
 @register("series-lstm", SeriesLSTMConfig)
-class SeriesLSTM(nn.Module):
+class SeriesLSTM(_WindowModel):
     def __init__(self, cfg: SeriesLSTMConfig) -> None:
         super().__init__()
         _check_config(self, cfg, hidden_dim=cfg.hidden_dim)
@@ -125,7 +137,7 @@ class SeriesCNNConfig(WindowConfig):
 
 
 @register("series-cnn", SeriesCNNConfig)
-class SeriesCNN(nn.Module):
+class SeriesCNN(_WindowModel):
     def __init__(self, cfg: SeriesCNNConfig) -> None:
         super().__init__()
         _check_config(self, cfg, channels=cfg.channels, kernel=cfg.kernel)
@@ -149,7 +161,7 @@ class SeriesMLPConfig(WindowConfig):
 
 
 @register("series-mlp", SeriesMLPConfig)
-class SeriesMLP(nn.Module):
+class SeriesMLP(_WindowModel):
     def __init__(self, cfg: SeriesMLPConfig) -> None:
         super().__init__()
         _check_config(self, cfg, hidden_dim=cfg.hidden_dim)
@@ -176,7 +188,7 @@ class SeriesLinearConfig(WindowConfig):
 
 
 @register("series-linear", SeriesLinearConfig)
-class SeriesLinear(nn.Module):
+class SeriesLinear(_WindowModel):
     """DLinear: trend = the moving average of each feature over ``kernel`` bars (the window's
     edges repeated), remainder = the rest; scores = A trend + B remainder."""
 

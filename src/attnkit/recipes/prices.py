@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -197,7 +198,6 @@ def fit_predict(name: str, data: FoldData, kind: str, classes: int, *, epochs: i
     MSE on returns in units of their training standard deviation) and predict its test
     windows: class probabilities (n, classes) or returns (n,). Returns (model, prediction)."""
     import torch
-    import torch.nn.functional as F
 
     from ..models import build
 
@@ -217,10 +217,8 @@ def fit_predict(name: str, data: FoldData, kind: str, classes: int, *, epochs: i
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
-        for batch in torch.randperm(len(x), generator=gen).split(batch_size):
-            scores = model(x[batch])
-            loss = (F.mse_loss(scores[:, 0], y[batch]) if kind == "return"
-                    else F.cross_entropy(scores, y[batch]))  # fmt: skip
+        for rows in torch.randperm(len(x), generator=gen).split(batch_size):
+            loss = model.loss(SimpleNamespace(x=x[rows], y=y[rows]))
             opt.zero_grad()
             loss.backward()
             opt.step()
