@@ -193,3 +193,16 @@ def test_half_fractal_uses_the_two_bars_before_only():
     for t in np.flatnonzero(truth > 0):
         outside = low[t] < low[t - 2 : t].min() and h[t] > h[t - 2 : t].max()
         assert rule[t] == truth[t] or (rule[t] == 0 and outside)
+
+
+def test_compare_bars_builds_the_experiment_and_adds_the_fractal_rule():
+    import torch
+
+    torch.set_num_threads(1)
+    result = sc.compare_bars(_bars(n=700, seed=9), "fractal", train_size=250, test_size=150,
+                             models=["dlinear"], seeds=[0], epochs=1)  # fmt: skip
+    assert "half-fractal" in result.scores and "always-none" in result.scores
+    folds = {u[0] for u in result.units["dlinear"]}
+    assert len(folds) == len(result.scores["half-fractal"]) >= 2
+    # every metric of the model has an interval of its difference from the best baseline
+    assert set(result.intervals["dlinear"]) == set(result.scores["dlinear"][0])

@@ -328,3 +328,22 @@ def compare(feats: np.ndarray, labels: np.ndarray, returns: np.ndarray, folds, k
             for key in scores[model][0]
         }
     return Comparison(kind, scores, units, best, intervals)
+
+
+def compare_bars(bars, kind: str = "fractal", *, window: int = 20, train_size: int = 2000,
+                 test_size: int = 500, expanding: bool = False,
+                 **options) -> Comparison:  # fmt: skip
+    """:func:`compare` on OHLCV ``bars`` (see :mod:`attnkit.tasks.prices`): their features
+    and ``kind`` labels, walk-forward folds with the purge gap, and for the fractal target the
+    half-fractal rule among the baselines. ``options`` go to :func:`compare`."""
+    from ..tasks import prices as pr
+
+    feats, labels = pr.features(bars), pr.targets(bars, kind)
+    returns = np.r_[np.nan, np.diff(np.log(bars["close"].to_numpy(dtype=float)))]
+    folds = list(pr.walk_forward(len(bars), start=pr.first_valid(feats) + window - 1,
+                                 window=window, horizon=pr.TARGETS[kind],
+                                 train_size=train_size, test_size=test_size,
+                                 expanding=expanding))  # fmt: skip
+    if kind == "fractal":
+        options.setdefault("rules", {"half-fractal": pr.half_fractal(bars)})
+    return compare(feats, labels, returns, folds, kind, window=window, **options)
