@@ -46,14 +46,15 @@ def _check_config(model: nn.Module, cfg: WindowConfig, **sizes: int) -> None:
 
 class _WindowModel(nn.Module):
     """What the window models share: the trainer's ``loss`` of a batch with ``x`` (B, N, F)
-    windows and ``y`` labels: (B,) class ids (cross-entropy) or, with ``out`` 1, (B,) float
-    targets (mean squared error)."""
+    windows and ``y`` labels: (B,) class ids (cross-entropy, weighted per class by the
+    batch's optional ``class_weights``) or, with ``out`` 1, (B,) float targets (mean squared
+    error)."""
 
     def loss(self, batch) -> Tensor:
         scores = self(batch.x)
         if self.cfg.out == 1:
             return F.mse_loss(scores[:, 0], batch.y.to(scores.dtype))
-        return F.cross_entropy(scores, batch.y)
+        return F.cross_entropy(scores, batch.y, weight=getattr(batch, "class_weights", None))
 
 
 def _check_window(x: Tensor, cfg) -> None:

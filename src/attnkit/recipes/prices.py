@@ -15,7 +15,8 @@ less ``cost`` (a fraction of the price) for every unit the position changes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from types import SimpleNamespace
 
 import numpy as np
@@ -191,11 +192,26 @@ def fold_data(feats: np.ndarray, labels: np.ndarray, fold, window: int) -> FoldD
                     windows(scaled, test_ends, window), labels[test_ends], test_ends)  # fmt: skip
 
 
+# targets scored by balanced accuracy train with classes weighted inversely to their frequency:
+# a model fit to plain cross-entropy on 1 turning point in 6 bars learns to say "none"
+BALANCED = ("fractal",)
+
+
+def class_weights(labels: np.ndarray, classes: int):
+    """(classes,) float32 tensor: n / (classes x count) per class present, 0 for absent ones."""
+    import torch
+
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=classes).astype(float)
+    w = np.where(counts > 0, counts.sum() / (classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
 def fit_predict(name: str, data: FoldData, kind: str, classes: int, *, epochs: int = 8,
                 batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
                 settings: dict | None = None):  # fmt: skip
-    """Train registered model ``name`` on the fold's training windows (Adam, cross-entropy or
-    MSE on returns in units of their training standard deviation) and predict its test
+    """Train registered model ``name`` on the fold's training windows (Adam, cross-entropy,
+    class-weighted for the targets of :data:`BALANCED`, or MSE on returns in units of their
+    training standard deviation) and predict its test
     windows: class probabilities (n, classes) or returns (n,). Returns (model, prediction)."""
     import torch
 
@@ -213,12 +229,13 @@ def fit_predict(name: str, data: FoldData, kind: str, classes: int, *, epochs: i
     else:
         scale = 1.0
         y = torch.from_numpy(data.y_train.astype(np.int64))
+    weights = class_weights(data.y_train, classes) if kind in BALANCED else None
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
         for rows in torch.randperm(len(x), generator=gen).split(batch_size):
-            loss = model.loss(SimpleNamespace(x=x[rows], y=y[rows]))
+            loss = model.loss(SimpleNamespace(x=x[rows], y=y[rows], class_weights=weights))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -246,24 +263,99 @@ PRIMARY = {"fractal": ("balanced_accuracy", 1), "direction": ("accuracy", 1),
 
 
 @dataclass
+class FoldScores:
+    """What a fold scores: its test bars (window ends), their true labels and the log return
+    of the bar after each (the P&L of a position taken at that bar)."""
+
+    ends: np.ndarray
+    truth: np.ndarray
+    next_returns: np.ndarray
+
+
+@dataclass
 class Comparison:
-    """Every model's and baseline's metrics per (fold, seed), and intervals (bootstrap over
-    folds, each the mean over its seeds) of each model's difference from the best baseline
-    (``best_baseline``, chosen by the primary metric over all test bars; baselines need no
-    seed)."""
+    """Every model's and baseline's metrics and predictions per (fold, seed) unit, baselines
+    with seed 0 only (they need none). ``best_baseline`` is the baseline best by the primary
+    metric over all test bars, ``intervals`` the differences of each model from it at
+    ``level`` (bootstrap over folds, each the mean over its seeds). ``fitted`` holds each
+    model as trained on the last fold with the first seed, ``last_windows`` that fold's
+    scaled test windows (with ``keep_models``)."""
 
     kind: str
-    scores: dict[str, list[dict[str, float]]]  # name -> one metrics dict per (fold, seed)
+    scores: dict[str, list[dict[str, float]]]  # name -> one metrics dict per unit
     units: dict[str, list[tuple[int, int]]]  # name -> its (fold, seed) units
     best_baseline: str
     intervals: dict[str, dict[str, Interval]]  # model -> metric -> Interval of the difference
+    models: list[str] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=list)
+    predictions: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
+    folds: list[FoldScores] = field(default_factory=list, repr=False)
+    cost: float = 0.0
+    level: float = 0.95
+    fitted: dict = field(default_factory=dict, repr=False)
+    last_windows: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)), repr=False)
 
-    def beats_baseline(self, model: str) -> bool:
-        """True only where the interval of the primary metric's difference lies wholly on the
-        better side of 0."""
+    def pooled(self, name: str) -> dict[str, float]:
+        """Metrics over every test bar at once (a model's: the mean over its seeds)."""
+        per_seed: dict[int, list[np.ndarray]] = {}
+        for (_, seed), pred in zip(self.units[name], self.predictions[name], strict=True):
+            per_seed.setdefault(seed, []).append(pred)
+        truth = np.concatenate([f.truth for f in self.folds])
+        nxt = np.concatenate([f.next_returns for f in self.folds])
+        runs = [metrics(self.kind, np.concatenate(p), truth, nxt, self.cost)
+                for p in per_seed.values()]  # fmt: skip
+        return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+
+    @cached_property
+    def best_pnl_baseline(self) -> str:
+        """The baseline that made the most money over all test bars."""
+        return max(self.baselines, key=lambda n: self.pooled(n)["pnl"])
+
+    def difference(self, model: str, metric: str, against: str | None = None,
+                   level: float | None = None) -> Interval:  # fmt: skip
+        """Interval of ``model``'s ``metric`` minus baseline ``against``'s (default: the best
+        baseline), bootstrapped over folds at ``level`` (default: the comparison's)."""
+        base = self.units[against or self.best_baseline]
+        base_scores = self.scores[against or self.best_baseline]
+        by_fold = {u[0]: s for u, s in zip(base, base_scores, strict=True)}
+        diffs = _fold_means(self.units[model], self.scores[model], by_fold, metric)
+        return bootstrap_interval(diffs, level or self.level)
+
+    def value(self, name: str, metric: str, level: float | None = None) -> Interval:
+        """Interval of a model's or baseline's ``metric`` itself over folds."""
+        zero = {f: dict.fromkeys(self.scores[name][0], 0.0) for f in range(len(self.folds))}
+        diffs = _fold_means(self.units[name], self.scores[name], zero, metric)
+        return bootstrap_interval(diffs, level or self.level)
+
+    def pooled_pnl(self, name: str) -> np.ndarray:
+        """Per-bar P&L over every test bar in order (a model's: the mean over its seeds)."""
+        per_seed: dict[int, list[np.ndarray]] = {}
+        for (f, seed), pred in zip(self.units[name], self.predictions[name], strict=True):
+            per_seed.setdefault(seed, []).append(
+                pnl(self.kind, pred, self.folds[f].next_returns, self.cost)
+            )
+        return np.mean([np.concatenate(v) for v in per_seed.values()], 0)
+
+    def confusion(self, name: str) -> np.ndarray:
+        """(classes, classes) counts, true class down, predicted across, over every unit."""
+        from sklearn.metrics import confusion_matrix
+
+        classes = self.predictions[name][0].shape[1]
+        return sum(confusion_matrix(self.folds[f].truth, pred.argmax(1), labels=range(classes))
+                   for (f, _), pred in zip(self.units[name], self.predictions[name],
+                                           strict=True))  # fmt: skip
+
+    def beats_baseline(self, model: str, level: float | None = None) -> bool:
+        """True only where the interval of the primary metric's difference from the best
+        baseline lies wholly on the better side of 0 and, where the comparison kept the
+        predictions, so does the interval of the P&L's difference from the most profitable
+        baseline's: a better score that loses money against a naive rule is no win."""
         metric, sign = PRIMARY[self.kind]
-        iv = self.intervals[model][metric]
-        return bool(iv.low > 0) if sign > 0 else bool(iv.high < 0)
+        iv = self.difference(model, metric, level=level)
+        better = bool(iv.low > 0) if sign > 0 else bool(iv.high < 0)
+        if not better or not self.predictions:
+            return better
+        return bool(self.difference(model, "pnl", self.best_pnl_baseline, level).low > 0)
 
 
 def _fold_means(units, scores, base, key) -> list[float]:
@@ -279,63 +371,79 @@ def _fold_means(units, scores, base, key) -> list[float]:
 def compare(feats: np.ndarray, labels: np.ndarray, returns: np.ndarray, folds, kind: str, *,
             models: Sequence[str] = tuple(VARIANTS), seeds: Sequence[int] = (0, 1, 2),
             window: int = 20, epochs: int = 8, cost: float = 0.0, level: float = 0.95,
-            rules: dict[str, np.ndarray] | None = None, progress=None) -> Comparison:  # fmt: skip
+            rules: dict[str, np.ndarray] | None = None, progress=None,
+            keep_models: bool = False) -> Comparison:  # fmt: skip
     """Walk-forward comparison: for each fold, the baselines once and every model of
     :data:`VARIANTS` named in ``models`` once per seed. ``returns[t]`` is the log return of
     bar t (close t-1 -> t); the next bar's return scores the P&L. ``rules`` are more naive
     baselines: a class per bar known at that bar (for the fractal target,
-    :func:`~attnkit.tasks.prices.half_fractal`), scored like the others."""
+    :func:`~attnkit.tasks.prices.half_fractal`), scored like the others. ``keep_models``
+    keeps each model trained on the last fold with the first seed (for pictures)."""
     classes = {"fractal": 3, "direction": 2, "return": 1}[kind]
     unknown = [m for m in models if m not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown models {unknown}; expected some of {', '.join(VARIANTS)}")
-    scores: dict[str, list[dict[str, float]]] = {}
-    units: dict[str, list[tuple[int, int]]] = {}
-    pooled: dict[str, tuple[list, list, list]] = {}
+    if not seeds:
+        raise ValueError("at least one seed is needed")
+    folds = list(folds)
+    if not folds:
+        raise ValueError("no folds to compare on")
+    result = Comparison(kind, {}, {}, "", {}, models=list(models), cost=cost, level=level)
     nxt = np.r_[returns[1:], np.nan]
+
+    def record(name, f, seed, pred, data):
+        result.scores.setdefault(name, []).append(
+            metrics(kind, pred, data.y_test, nxt[data.test_ends], cost)
+        )
+        result.units.setdefault(name, []).append((f, seed))
+        result.predictions.setdefault(name, []).append(pred)
+
     for f, fold in enumerate(folds):
         data = fold_data(feats, labels, fold, window)
         ends = data.test_ends
+        result.folds.append(FoldScores(ends, data.y_test, nxt[ends]))
         naive = {name: baseline(name, kind, data.y_train, returns[ends], classes)
                  for name in BASELINES[kind]}  # fmt: skip
         for name, rule in (rules or {}).items():
             naive[name] = np.eye(classes)[np.asarray(rule)[ends]]
         for name, pred in naive.items():
-            scores.setdefault(name, []).append(metrics(kind, pred, data.y_test, nxt[ends], cost))
-            units.setdefault(name, []).append((f, 0))
-            p = pooled.setdefault(name, ([], [], []))
-            p[0].append(pred), p[1].append(data.y_test), p[2].append(nxt[ends])
+            record(name, f, 0, pred, data)
         for model in models:
             registered, settings = VARIANTS[model]
             for seed in seeds:
-                _, pred = fit_predict(registered, data, kind, classes, epochs=epochs, seed=seed,
-                                      settings=settings)  # fmt: skip
-                scores.setdefault(model, []).append(
-                    metrics(kind, pred, data.y_test, nxt[ends], cost)
-                )
-                units.setdefault(model, []).append((f, seed))
+                fitted, pred = fit_predict(registered, data, kind, classes, epochs=epochs,
+                                           seed=seed, settings=settings)  # fmt: skip
+                record(model, f, seed, pred, data)
+                if keep_models and f == len(folds) - 1 and seed == seeds[0]:
+                    result.fitted[model] = fitted
                 if progress is not None:
                     progress(f, model, seed)
+        if keep_models and f == len(folds) - 1:
+            result.last_windows = data.x_test
+    result.baselines = [n for n in result.scores if n not in models]
     metric, sign = PRIMARY[kind]
-    overall = {n: metrics(kind, np.concatenate(p[0]), np.concatenate(p[1]), np.concatenate(p[2]),
-                          cost)[metric] for n, p in pooled.items()}  # fmt: skip
-    best = max(overall, key=lambda n: sign * overall[n])
-    intervals = {}
-    base = {u[0]: s for u, s in zip(units[best], scores[best], strict=True)}
-    for model in models:
-        intervals[model] = {
-            key: bootstrap_interval(_fold_means(units[model], scores[model], base, key), level)
-            for key in scores[model][0]
-        }
-    return Comparison(kind, scores, units, best, intervals)
+    result.best_baseline = max(result.baselines, key=lambda n: sign * result.pooled(n)[metric])
+    result.intervals = {m: {key: result.difference(m, key) for key in result.scores[m][0]}
+                        for m in models}  # fmt: skip
+    return result
 
 
-def compare_bars(bars, kind: str = "fractal", *, window: int = 20, train_size: int = 2000,
-                 test_size: int = 500, expanding: bool = False,
-                 **options) -> Comparison:  # fmt: skip
-    """:func:`compare` on OHLCV ``bars`` (see :mod:`attnkit.tasks.prices`): their features
-    and ``kind`` labels, walk-forward folds with the purge gap, and for the fractal target the
-    half-fractal rule among the baselines. ``options`` go to :func:`compare`."""
+@dataclass
+class Experiment:
+    """A target's inputs to :func:`compare`: features, labels, returns, folds, rules."""
+
+    feats: np.ndarray
+    labels: np.ndarray
+    returns: np.ndarray
+    folds: list
+    rules: dict[str, np.ndarray] | None
+
+
+def experiment(bars, kind: str, *, window: int = 20, train_size: int = 2000,
+               test_size: int = 500, expanding: bool = False) -> Experiment:  # fmt: skip
+    """The features and ``kind`` labels of OHLCV ``bars``, walk-forward folds with the purge
+    gap starting where the first window is all valid, and for the fractal target the
+    half-fractal rule."""
     from ..tasks import prices as pr
 
     feats, labels = pr.features(bars), pr.targets(bars, kind)
@@ -344,6 +452,16 @@ def compare_bars(bars, kind: str = "fractal", *, window: int = 20, train_size: i
                                  window=window, horizon=pr.TARGETS[kind],
                                  train_size=train_size, test_size=test_size,
                                  expanding=expanding))  # fmt: skip
-    if kind == "fractal":
-        options.setdefault("rules", {"half-fractal": pr.half_fractal(bars)})
-    return compare(feats, labels, returns, folds, kind, window=window, **options)
+    rules = {"half-fractal": pr.half_fractal(bars)} if kind == "fractal" else None
+    return Experiment(feats, labels, returns, folds, rules)
+
+
+def compare_bars(bars, kind: str = "fractal", *, window: int = 20, train_size: int = 2000,
+                 test_size: int = 500, expanding: bool = False,
+                 **options) -> Comparison:  # fmt: skip
+    """:func:`compare` on OHLCV ``bars`` (see :mod:`attnkit.tasks.prices`) as
+    :func:`experiment` sets it up. ``options`` go to :func:`compare`."""
+    e = experiment(bars, kind, window=window, train_size=train_size, test_size=test_size,
+                   expanding=expanding)  # fmt: skip
+    options.setdefault("rules", e.rules)
+    return compare(e.feats, e.labels, e.returns, e.folds, kind, window=window, **options)
