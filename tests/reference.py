@@ -176,3 +176,21 @@ VERSES_ES = ["En el principio crió Dios los cielos y la tierra.",
              "Y la tierra estaba desordenada y vacía.",
              "Y dijo Dios: Sea la luz: y fué la luz.",
              "Y vió Dios que la luz era buena."]  # fmt: skip
+
+
+def random_walk_bars(n: int, seed: int = 0):
+    """Hourly OHLCV bars of a geometric random walk: nothing in the past predicts the next
+    move. Opens are the previous close; wicks reach past the body by random amounts."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    close = 1.1 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+    opens = np.r_[close[0], close[:-1]]
+    wick = np.abs(rng.normal(0, 5e-4, (2, n)))
+    return pd.DataFrame(
+        {"open": opens, "high": np.maximum(opens, close) + wick[0],
+         "low": np.minimum(opens, close) - wick[1], "close": close,
+         "volume": rng.integers(1, 100, n).astype(float)},
+        index=pd.date_range("2024-01-01", periods=n, freq="h", name="time"),
+    )  # fmt: skip

@@ -8,23 +8,9 @@ import pytest
 
 from attnkit.recipes import price_report as rep
 from attnkit.recipes import prices as sc
+from reference import random_walk_bars
 
 pytest.importorskip("matplotlib")
-
-
-def _walk(n, seed):
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    close = 1.1 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
-    opens = np.r_[close[0], close[:-1]]
-    wick = np.abs(rng.normal(0, 5e-4, (2, n)))
-    return pd.DataFrame(
-        {"open": opens, "high": np.maximum(opens, close) + wick[0],
-         "low": np.minimum(opens, close) - wick[1], "close": close,
-         "volume": rng.integers(1, 100, n).astype(float)},
-        index=pd.date_range("2024-01-01", periods=n, freq="h"),
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +19,8 @@ def report(tmp_path_factory):
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("report")
-    return rep.run(_walk(760, 3), out, source="a random walk", kinds=("fractal", "return"),
+    bars = random_walk_bars(760, 3)
+    return rep.run(bars, out, source="a random walk", kinds=("fractal", "return"),
                    models=("attention", "mlp"), seeds=(0, 1), train_size=300,
                    test_size=120, epochs=2, progress=False)  # fmt: skip
 
@@ -96,6 +83,6 @@ def test_a_claim_needs_the_score_and_the_money():
 
 def test_bad_requests_are_refused():
     with pytest.raises(ValueError, match="unknown targets"):
-        rep.run(_walk(50, 0), "/nonexistent", kinds=("volatility",))
+        rep.run(random_walk_bars(50, 0), "/nonexistent", kinds=("volatility",))
     with pytest.raises(ValueError, match="no models"):
-        rep.run(_walk(50, 0), "/nonexistent", models=())
+        rep.run(random_walk_bars(50, 0), "/nonexistent", models=())

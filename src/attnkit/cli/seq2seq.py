@@ -14,12 +14,14 @@ from .. import tasks
 from ..models import ATTENTIONS
 from ..recipes import lm as lm_recipe
 from ..recipes import seq2seq as recipe
+from ..recipes.prices import VARIANTS
 from ..tasks import char_accuracy, exact_match, read_pairs
 from ..tasks.normalize import STEPS
 from ..train import read_config
 from ..viz import render_weights, save_head_grid, save_heatmap
 from ..viz.terminal import ljust, width
 from . import lm as lm_cli
+from . import prices as prices_cli
 from . import translate as translate_cli
 from .arguments import count, fraction, path, positive_float, positive_int
 from .errors import UserError
@@ -29,6 +31,7 @@ DEMO_INPUTS = [
     "2021年3月14日", "sábado, 4 de julio de 1998", "5. Mai 1999", "DEC 25, 2049", "7/4/76",
     "the 3rd of March, 2021", "Sept. 14th 1994", "14 sept 1994", "1994-09-14",
 ]  # fmt: skip
+PRICE_MODELS = tuple(VARIANTS)
 END = "⏎"  # the label of the end-of-sequence row in pictures
 START = "▸"  # ... and of the start token a decoder reads first
 
@@ -39,16 +42,20 @@ def _set_threads(n: int | None) -> None:
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", nargs="?", choices=[*tasks.names(), "lm", "translate"],
+    p.add_argument("task", nargs="?", choices=[*tasks.names(), "lm", "translate", "prices"],
                    help="a generated task; lm: a character language model (default text: the "
-                   "World English Bible); translate: English-Spanish on Bible verses")  # fmt: skip
+                   "World English Bible); translate: English-Spanish on Bible verses; prices: "
+                   "a model of a price series (default: EURUSD hourly bars)")  # fmt: skip
     p.add_argument("--data", type=path, help="a file of (input, target) pairs instead: TSV, CSV "
-                   "or a JSON list of pairs; for lm, a UTF-8 text file")  # fmt: skip
+                   "or a JSON list of pairs; for lm, a UTF-8 text file; for prices, a CSV of "
+                   "OHLCV bars or a series name (eurusd-h1, sp500-d1)")  # fmt: skip
     p.add_argument("--out", required=True, type=path, help="checkpoint directory")
-    p.add_argument("--model", choices=[*recipe.MODELS, *lm_recipe.MODELS, "rnn"], help="the RNN "
+    p.add_argument("--model", choices=[*recipe.MODELS, *lm_recipe.MODELS, "rnn",
+                                       *PRICE_MODELS], help="the RNN "
                    "encoder-decoder with attention, or a Transformer (default: seq2seq); for "
                    "lm, decoder-only (default) or lstm-lm; for translate, rnn (default) or "
-                   "transformer")  # fmt: skip
+                   "transformer; for prices, attention (default), attention-4h, lstm, cnn, mlp "
+                   "or dlinear")  # fmt: skip
     p.add_argument("--attention", choices=ATTENTIONS, help="seq2seq's (default: additive)")
     p.add_argument("--d-model", type=positive_int, help="transformer width (default: 128)")
     p.add_argument("--heads", type=positive_int, help="transformer heads (default: 4)")
@@ -79,6 +86,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unknown-token", action="store_true", help="give the model an id for "
                    "characters it never saw, instead of refusing inputs with them")  # fmt: skip
     translate_cli.add_train_args(p)
+    prices_cli.add_train_args(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint in --out")
 
@@ -110,6 +118,12 @@ def cmd_train(args) -> int:
         return lm_cli.cmd_train(args)
     if args.task == "translate":
         return translate_cli.cmd_train(args)
+    if args.task == "prices":
+        return prices_cli.cmd_train(args)
+    if args.label or args.window:
+        raise UserError("--label and --window apply to prices only")
+    if args.model in PRICE_MODELS:
+        raise UserError(f"--model {args.model} is a price model: attnkit train prices")
     if args.direction or args.vocab_size:
         raise UserError("--direction and --vocab-size apply to translate only")
     if args.model == "rnn":
@@ -137,6 +151,9 @@ def _load(checkpoint: str, command: str) -> recipe.Run:
     if translate_cli.is_translation_checkpoint(config):
         raise UserError(f"{checkpoint} holds a translation model: use attnkit translate, not "
                         f"{command}")  # fmt: skip
+    if prices_cli.is_price_checkpoint(config):
+        raise UserError(f"{checkpoint} holds a price model: use attnkit predict or eval, not "
+                        f"{command}")  # fmt: skip
     return recipe.load(checkpoint)
 
 
@@ -147,6 +164,8 @@ def cmd_eval(args) -> int:
         return lm_cli.cmd_eval(args, lm_recipe.load(args.checkpoint))
     if translate_cli.is_translation_checkpoint(config):
         return translate_cli.cmd_eval(args)
+    if prices_cli.is_price_checkpoint(config):
+        return prices_cli.cmd_eval(args)
     if args.save or args.beam != 1:
         raise UserError("--save and --beam apply to translation checkpoints")
     run = recipe.load(args.checkpoint)
@@ -219,6 +238,12 @@ def _plot_dir(name: str) -> Path:
 
 def cmd_predict(args) -> int:
     _set_threads(args.threads)
+    if prices_cli.is_price_checkpoint(read_config(args.checkpoint)):
+        return prices_cli.cmd_predict(args)
+    if args.data or args.last is not None:
+        raise UserError("--data and --last apply to price checkpoints")
+    if not args.text:
+        raise UserError("give the text(s) to predict")
     plots = _plot_dir(args.plot) if args.plot else None
     run = _load(args.checkpoint, "predict")
     results = _predict(run, args.text, args.beam)
@@ -337,7 +362,7 @@ def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint")
     p.add_argument("--checkpoint", required=True, type=path)
     p.add_argument("--data", type=path, help="pairs to score, TSV, CSV or JSON (default: the "
-                   "held-out split)")  # fmt: skip
+                   "held-out split); prices: a CSV of bars or a series name")  # fmt: skip
     p.add_argument("--beam", type=positive_int, default=1, help="translation: beam width")
     p.add_argument("--save", type=path, help="translation: write source.txt, reference.txt and "
                    "hypothesis.txt (one verse per line) into this directory")  # fmt: skip
@@ -347,7 +372,11 @@ def register(sub) -> None:
 
     p = sub.add_parser("predict", help="predict with a checkpoint")
     p.add_argument("--checkpoint", required=True, type=path)
-    p.add_argument("text", nargs="+")
+    p.add_argument("text", nargs="*")
+    p.add_argument("--data", type=path, help="prices: the bars to predict, a CSV file or series "
+                   "name (default: the checkpoint's)")  # fmt: skip
+    p.add_argument("--last", type=positive_int, help="prices: show the last N bars only "
+                   "(default: 10)")  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.add_argument("--plot", type=path, help="write one heatmap PNG per input into this directory")
     p.add_argument("--beam", type=positive_int, default=1, help="beam width (1 = greedy)")

@@ -167,6 +167,20 @@ def windows(feats: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
     return feats[idx]
 
 
+def fit_scaler(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) of each feature column over ``rows`` (scikit-learn's StandardScaler: a
+    constant column gets scale 1)."""
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(np.asarray(rows, dtype=np.float64))
+    return scaler.mean_, scaler.scale_
+
+
+def standardise(feats: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(feats - mean) / scale in float64, as float32: the same numbers wherever it runs."""
+    return ((np.asarray(feats, dtype=np.float64) - mean) / scale).astype(np.float32)
+
+
 @dataclass
 class FoldData:
     """A fold's scaled training and test windows and their labels."""
@@ -181,13 +195,10 @@ class FoldData:
 def fold_data(feats: np.ndarray, labels: np.ndarray, fold, window: int) -> FoldData:
     """The windows of one :class:`~attnkit.tasks.prices.Fold`, standardised with the mean and
     scale of the feature rows the training windows cover (never a test bar)."""
-    from sklearn.preprocessing import StandardScaler
-
     train_ends = np.arange(*fold.train)
     test_ends = np.arange(*fold.test)
-    seen = feats[max(0, fold.train[0] - window + 1) : fold.train[1]]
-    scaler = StandardScaler().fit(seen)
-    scaled = scaler.transform(feats[: fold.test[1]]).astype(np.float32)
+    scaler = fit_scaler(feats[max(0, fold.train[0] - window + 1) : fold.train[1]])
+    scaled = standardise(feats[: fold.test[1]], *scaler)
     return FoldData(windows(scaled, train_ends, window), labels[train_ends],
                     windows(scaled, test_ends, window), labels[test_ends], test_ends)  # fmt: skip
 

@@ -1,0 +1,284 @@
+"""``attnkit train prices``: one model of a price series trained by the generic trainer, the
+best epoch kept as a checkpoint that reloads with identical predictions.
+
+The bars with a label are split in time into training, validation and test window ends, with
+a purge gap of window + horizon bars between neighbours (as the walk-forward folds keep). The
+feature scaler is fit on the training windows' rows only and saved with the model, with the
+training labels' class counts (the majority baseline) and the return scale, so a reloaded
+checkpoint predicts new bars exactly as it predicted them when it was saved. The epoch with the
+lowest validation loss is kept; the test split is scored once, against the naive baselines.
+
+    >>> from attnkit.recipes import price_train
+    >>> price_train.split_ends(1000, start=40, window=20, horizon=2)
+    ((40, 680), (702, 839), (861, 998))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..models import build, entry
+from ..tasks import prices as pr
+from ..train import CheckpointError, fit, load_model, read_config
+from . import prices as sc
+from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
+
+__all__ = ["MODELS", "PriceRun", "evaluate", "load", "load_bars", "predict", "split_ends",
+           "train"]  # fmt: skip
+
+MODELS = tuple(sc.VARIANTS)
+CLASSES = {"fractal": pr.FRACTAL_CLASSES, "direction": ("down", "up")}
+DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 2e-3, "patience": 6}
+DATA_FIELDS = frozenset({"features", "window", "out"})  # set from the data
+
+
+@dataclass
+class PriceRun:
+    """A trained or loaded price model and its config.json (the task: target, window,
+    scaler; the data: where the bars came from and how they were split)."""
+
+    model: nn.Module
+    config: dict[str, Any]
+
+    @property
+    def task(self) -> dict[str, Any]:
+        return self.config["task"]
+
+
+def load_bars(data: str | Path | None):
+    """Bars from a named series (:data:`~attnkit.tasks.prices.SERIES`) or a CSV file; the
+    default is the EURUSD hourly series."""
+    data = str(data) if data else "eurusd-h1"
+    if data in pr.SERIES:
+        return pr.load_series(data)
+    if not Path(data).is_file():
+        raise pr.PricesError(f"no file {data!r}, and it is not a series of "
+                             f"{', '.join(pr.SERIES)}")  # fmt: skip
+    return pr.read_ohlcv(data)
+
+
+def split_ends(n: int, *, start: int, window: int, horizon: int, valid: float = 0.15,
+               test: float = 0.15) -> tuple[tuple[int, int], ...]:  # fmt: skip
+    """(train, valid, test) ranges of window ends over bars ``start``..n - horizon - 1, in
+    time order, each separated from the next by a purge gap of window + horizon bars."""
+    gap = window + horizon
+    last = n - horizon
+    usable = last - start - 2 * gap
+    n_test, n_valid = math.floor(usable * test), math.floor(usable * valid)
+    n_train = usable - n_test - n_valid
+    if min(n_train, n_valid, n_test) < 1:
+        raise pr.PricesError(f"{n} bars are too few to split into training, validation and test "
+                             f"windows of {window} bars with purge gaps of {gap}")  # fmt: skip
+    a = (start, start + n_train)
+    b = (a[1] + gap, a[1] + gap + n_valid)
+    return a, b, (b[1] + gap, last)
+
+
+class _Windows:
+    """Windows ending at ``ends`` as the trainer's data set."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, kind: str, scale: float, weights) -> None:
+        self.x = torch.from_numpy(x)
+        if kind == "return":
+            self.y = torch.from_numpy((y / scale).astype(np.float32))
+        else:
+            self.y = torch.from_numpy(y.astype(np.int64))
+        self.weights = weights
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batch(self, rows) -> SimpleNamespace:
+        return SimpleNamespace(x=self.x[rows], y=self.y[rows], class_weights=self.weights)
+
+
+class _Task:
+    """Validation loss selects the epoch (lower is better); the target's primary metric is
+    shown beside it."""
+
+    selection_metric = "valid_loss"
+    lower_is_better = True
+
+    def __init__(self, kind: str, truth: np.ndarray, next_returns: np.ndarray) -> None:
+        self.kind, self.truth, self.next_returns = kind, truth, next_returns
+
+    def evaluate(self, model: nn.Module, held: _Windows) -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            loss = float(model.loss(held.batch(slice(None))))
+            scores = model(held.x).double()
+        model.train()
+        pred = scores[:, 0].numpy() if self.kind == "return" else torch.softmax(scores, -1).numpy()
+        metric = sc.PRIMARY[self.kind][0]
+        value = sc.metrics(self.kind, pred, self.truth, self.next_returns, 0.0)[metric]
+        return {"valid_loss": loss, metric: value}
+
+
+def _prepared(bars, kind: str, window: int):
+    feats, labels = pr.features(bars), pr.targets(bars, kind)
+    returns = np.r_[np.nan, np.diff(np.log(bars["close"].to_numpy(dtype=float)))]
+    return feats, labels, np.r_[returns[1:], np.nan]
+
+
+def train(data: str | Path | None = None, *, out: str | Path, kind: str = "fractal",
+          model: str | None = None, window: int = 20, resume: bool = False,
+          overwrite: bool = False, threads: int | None = None, progress: bool = True,
+          log=print, bars=None, **settings: Any) -> PriceRun:  # fmt: skip
+    """Train comparison model ``model`` (a name of :data:`~attnkit.recipes.prices.VARIANTS`,
+    default "attention") on bars from ``data`` (a series name or CSV file) or ``bars``, for
+    target ``kind``; keep the best epoch in ``out``. ``settings`` are fields of the model's
+    config or of TrainConfig (None: not given)."""
+    if threads:
+        torch.set_num_threads(threads)
+    if kind not in pr.TARGETS:
+        raise SettingsError(f"unknown target {kind!r}; expected one of {', '.join(pr.TARGETS)}")
+    resume = prepare_out(out, resume, overwrite, log)
+    saved = read_config(out) if resume else None
+    if saved is not None:
+        if saved.get("task", {}).get("name") != "prices":
+            raise SettingsError(f"{out} holds no price-series run")
+        kind, window = saved["task"]["kind"], saved["task"]["window"]
+        model = saved["task"]["variant"]
+        settings = saved_settings(saved, settings, DATA_FIELDS | {"num_heads"})
+        data = data or saved["data"]["source"]
+    model = model or "attention"
+    if model not in sc.VARIANTS:
+        raise SettingsError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
+    registered, preset = sc.VARIANTS[model]
+    own = frozenset(f.name for f in _fields(registered)) - DATA_FIELDS
+    model_kw, tcfg = merge_settings({**settings, "progress": progress}, model, own, DATA_FIELDS,
+                                    {**DEFAULTS, **preset})  # fmt: skip
+    if bars is None:
+        bars = load_bars(data)
+    source = str(data) if data else "eurusd-h1"
+    feats, labels, nxt = _prepared(bars, kind, window)
+    horizon = pr.TARGETS[kind]
+    splits = split_ends(len(bars), start=pr.first_valid(feats) + window - 1, window=window,
+                        horizon=horizon)  # fmt: skip
+    first = max(0, splits[0][0] - window + 1)
+    scaler = sc.fit_scaler(feats[first : splits[0][1]])
+    scaled = sc.standardise(feats, *scaler)
+    ends = [np.arange(*s) for s in splits]
+    y_train = labels[ends[0]]
+    classes = 1 if kind == "return" else len(CLASSES[kind])
+    scale = (float(np.std(y_train)) or 1.0) if kind == "return" else 1.0
+    weights = sc.class_weights(y_train, classes) if kind in sc.BALANCED else None
+    train_ds, valid_ds = (_Windows(sc.windows(scaled, e, window), labels[e], kind, scale, weights)
+                          for e in ends[:2])  # fmt: skip
+    counts = [] if kind == "return" else np.bincount(y_train, minlength=classes).tolist()
+    task_meta = {
+        "name": "prices", "kind": kind, "variant": model, "window": window,
+        "features": list(pr.FEATURES), "mean": scaler[0].tolist(), "scale": scaler[1].tolist(),
+        "return_scale": scale, "train_counts": counts, "splits": [list(s) for s in splits],
+    }  # fmt: skip
+    meta = {"task": task_meta, "data": {"source": source, "bars": len(bars),
+                                        "first": str(bars.index[0]),
+                                        "last": str(bars.index[-1])}}  # fmt: skip
+    torch.manual_seed(tcfg.seed)
+    net = build(registered, {"features": feats.shape[1], "window": window,
+                             "out": 1 if kind == "return" else classes, **model_kw})  # fmt: skip
+    params = sum(p.numel() for p in net.parameters())
+    log(f"{source}: {len(bars):,} bars; {len(ends[0]):,} training windows, {len(ends[1]):,} "
+        f"validation, {len(ends[2]):,} test; {model}, {params:,} parameters")  # fmt: skip
+    task = _Task(kind, labels[ends[1]], nxt[ends[1]])
+    state = fit(net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log)
+    best = load(out)
+    best.config["history"] = state["history"]
+    return best
+
+
+def _fields(registered: str):
+    from dataclasses import fields
+
+    return fields(entry(registered).config_cls)
+
+
+def load(checkpoint: str | Path) -> PriceRun:
+    """The price model saved in ``checkpoint``; CheckpointError if it is not one or its task
+    does not fit its model."""
+    model, config = load_model(checkpoint)
+    task = config.get("task") or {}
+    if task.get("name") != "prices":
+        raise CheckpointError(f"{checkpoint} holds no price-series model")
+    try:
+        mean, scale = np.asarray(task["mean"], float), np.asarray(task["scale"], float)
+        ok = (task["kind"] in pr.TARGETS and task["window"] == model.cfg.window
+              and len(mean) == len(scale) == model.cfg.features == len(pr.FEATURES)
+              and list(task["features"]) == list(pr.FEATURES))  # fmt: skip
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{checkpoint}/config.json: bad task: {err}") from None
+    if not ok:
+        raise CheckpointError(f"{checkpoint}/config.json: the task does not match the model")
+    return PriceRun(model, config)
+
+
+def _scores(run: PriceRun, bars, ends: np.ndarray | None = None):
+    """(window ends, predictions) of ``run`` over ``bars``: probabilities or log returns."""
+    task = run.task
+    window = task["window"]
+    feats = pr.features(bars)
+    if ends is None:
+        ends = np.arange(pr.first_valid(feats) + window - 1, len(bars))
+    if not len(ends):
+        raise pr.PricesError(f"{len(bars)} bars hold no full window of {window} valid bars")
+    scaled = sc.standardise(feats, np.asarray(task["mean"]), np.asarray(task["scale"]))
+    with torch.no_grad():
+        scores = run.model(torch.from_numpy(sc.windows(scaled, ends, window))).double()
+    if task["kind"] == "return":
+        return ends, scores[:, 0].numpy() * task["return_scale"]
+    return ends, torch.softmax(scores, -1).numpy()
+
+
+def predict(run: PriceRun, bars):
+    """A DataFrame indexed by bar time: for each bar with a full window of valid features, the
+    class probabilities (``p_<class>``) or the predicted next log ``return``, and the
+    ``position`` a trader following the model takes for the next bar."""
+    import pandas as pd
+
+    ends, pred = _scores(run, bars)
+    kind = run.task["kind"]
+    if kind == "return":
+        frame = pd.DataFrame({"return": pred}, index=bars.index[ends])
+    else:
+        frame = pd.DataFrame(pred, index=bars.index[ends],
+                             columns=[f"p_{c}" for c in CLASSES[kind]])  # fmt: skip
+    frame["position"] = sc.positions(kind, pred)
+    return frame
+
+
+def evaluate(run: PriceRun, bars=None, cost: float = 1e-4) -> dict[str, dict[str, float]]:
+    """Metrics of the model and of each naive baseline: on the test split of the run's own
+    data (``bars`` None), or on every labelled bar of ``bars``."""
+    task = run.task
+    kind, window = task["kind"], task["window"]
+    if bars is None:
+        bars = load_bars(run.config["data"]["source"])
+        if len(bars) != run.config["data"]["bars"]:
+            raise pr.PricesError(f"{run.config['data']['source']} has changed since training: "
+                                 f"{len(bars)} bars, not {run.config['data']['bars']}")  # fmt: skip
+        ends = np.arange(*task["splits"][2])
+    else:
+        feats = pr.features(bars)
+        ends = np.arange(pr.first_valid(feats) + window - 1, len(bars) - pr.TARGETS[kind])
+    ends, pred = _scores(run, bars, ends)
+    _, labels, nxt = _prepared(bars, kind, window)
+    classes = 1 if kind == "return" else len(CLASSES[kind])
+    counts = task["train_counts"]
+    train_labels = np.repeat(np.arange(len(counts)), counts) if counts else np.array([])
+    returns = np.r_[np.nan, nxt[:-1]]
+    out = {task["variant"]: sc.metrics(kind, pred, labels[ends], nxt[ends], cost)}
+    for name in sc.BASELINES[kind]:
+        naive = sc.baseline(name, kind, train_labels, returns[ends], classes)
+        out[name] = sc.metrics(kind, naive, labels[ends], nxt[ends], cost)
+    if kind == "fractal":
+        rule = np.eye(classes)[pr.half_fractal(bars)[ends]]
+        out["half-fractal"] = sc.metrics(kind, rule, labels[ends], nxt[ends], cost)
+    return out
