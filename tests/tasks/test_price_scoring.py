@@ -206,3 +206,26 @@ def test_compare_bars_builds_the_experiment_and_adds_the_fractal_rule():
     assert len(folds) == len(result.scores["half-fractal"]) >= 2
     # every metric of the model has an interval of its difference from the best baseline
     assert set(result.intervals["dlinear"]) == set(result.scores["dlinear"][0])
+
+
+def test_fits_in_other_processes_give_the_same_comparison():
+    import torch
+
+    torch.set_num_threads(1)
+    bars = _bars(n=600, seed=2)
+    kw = {"models": ("dlinear", "mlp"), "seeds": (0, 1), "epochs": 1, "keep_models": True}
+    e = sc.experiment(bars, "direction", train_size=200, test_size=150)
+    here = sc.compare(e.feats, e.labels, e.returns, e.folds, "direction", **kw)
+    with sc.fit_pool(2) as pool:
+        there = sc.compare(e.feats, e.labels, e.returns, e.folds, "direction", executor=pool,
+                           **kw)  # fmt: skip
+    assert here.units == there.units and len(here.units["mlp"]) == 2 * len(e.folds)
+    for name, preds in here.predictions.items():
+        for a, b in zip(preds, there.predictions[name], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert set(there.fitted) == {"dlinear", "mlp"}
+    x = torch.from_numpy(there.last_windows)
+    with torch.no_grad():
+        got = torch.softmax(there.fitted["mlp"].eval()(x).double(), -1).numpy()
+    first_seed_last_fold = there.units["mlp"].index((len(e.folds) - 1, 0))
+    np.testing.assert_allclose(got, there.predictions["mlp"][first_seed_last_fold], atol=1e-6)

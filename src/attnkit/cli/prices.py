@@ -128,12 +128,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         result = report.run(bars, args.out, source=source, kinds=kinds, models=models,
                             seeds=tuple(range(args.seeds)), window=args.window,
                             train_size=args.train_size, test_size=args.test_size,
-                            epochs=args.epochs, cost=args.cost)  # fmt: skip
+                            epochs=args.epochs, cost=args.cost,
+                            workers=args.jobs or _cores())  # fmt: skip
     except ValueError as err:
         raise UserError(str(err)) from None
     print("\n".join(result.summary))
     print(f"\nreport in {result.path} ({(time.perf_counter() - started) / 60:.1f} min)")
     return 0
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _names(text: str | None, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
@@ -171,11 +178,15 @@ def register(sub) -> None:
     r.add_argument("--seeds", type=positive_int, default=3, help="seeds per model and fold")
     r.add_argument("--epochs", type=positive_int, default=6)
     r.add_argument("--window", type=positive_int, default=20, help="bars per window")
-    r.add_argument("--train-size", type=positive_int, default=2000, help="training windows "
-                   "per fold")  # fmt: skip
-    r.add_argument("--test-size", type=positive_int, default=250, help="test bars per fold (a "
-                   "refit every this many bars)")  # fmt: skip
+    r.add_argument("--train-size", type=positive_int, help="training windows per fold "
+                   "(default: 2000, at most 40%% of the bars)")  # fmt: skip
+    r.add_argument("--test-size", type=positive_int, help="test bars per fold, a refit every "
+                   "this many bars (default: 250, fewer where that leaves under 4 "
+                   "folds)")  # fmt: skip
     r.add_argument("--cost", type=_cost, default=1e-4, help="cost per unit of position change, "
                    "a fraction of the price (default: 0.0001)")  # fmt: skip
+    r.add_argument("--jobs", type=positive_int, help="models trained at a time, each in its own "
+                   "process with one thread (default: the CPU cores; 1: in this process, with "
+                   "--threads)")  # fmt: skip
     r.add_argument("--threads", type=positive_int)
     r.set_defaults(func=cmd_report)

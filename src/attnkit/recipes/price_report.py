@@ -15,6 +15,7 @@ is not reported as beaten by the luck of one comparison among many.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -42,6 +43,10 @@ METRICS = {
 NAMES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1", "auc": "AUC",
          "hit_rate": "hit rate", "missed_signals": "missed signals", "pnl": "P&L",
          "directional_accuracy": "directional accuracy", "mse": "MSE", "mae": "MAE"}  # fmt: skip
+
+
+TRAIN_SIZE, TEST_SIZE, MIN_FOLDS = 2000, 250, 4
+WARMUP = 33  # bars before every indicator has its history (MACD's 26 + 9 - 2)
 
 
 @dataclass
@@ -75,10 +80,14 @@ def _iv(iv: sc.Interval, sign: bool = True) -> str:
 
 def run(bars, out: str | Path, *, source: str = "bars", kinds: Sequence[str] = KINDS,
         models: Sequence[str] = tuple(sc.VARIANTS), seeds: Sequence[int] = (0, 1, 2),
-        window: int = 20, train_size: int = 2000, test_size: int = 250, epochs: int = 6,
-        cost: float = 1e-4, level: float = 0.95, progress: bool = True) -> Report:  # fmt: skip
+        window: int = 20, train_size: int | None = None, test_size: int | None = None,
+        epochs: int = 6,
+        cost: float = 1e-4, level: float = 0.95, workers: int = 1,
+        progress: bool = True) -> Report:  # fmt: skip
     """Compare every model with the baselines on each of ``kinds`` and write
-    ``out/report.md``, ``out/results.json`` and the PNGs; returns the :class:`Report`."""
+    ``out/report.md``, ``out/results.json`` and the PNGs; returns the :class:`Report`.
+    ``train_size`` and ``test_size`` default to :func:`fold_sizes`; ``workers`` > 1 trains
+    that many models at a time in other processes (:func:`~attnkit.recipes.prices.fit_pool`)."""
     from tqdm import tqdm
 
     unknown = [k for k in kinds if k not in KINDS]
@@ -89,19 +98,22 @@ def run(bars, out: str | Path, *, source: str = "bars", kinds: Sequence[str] = K
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    train_size, test_size = fold_sizes(len(bars), window, train_size, test_size)
     experiments = {k: sc.experiment(bars, k, window=window, train_size=train_size,
                                     test_size=test_size) for k in kinds}  # fmt: skip
     total = sum(len(e.folds) for e in experiments.values()) * len(models) * len(seeds)
     bar = tqdm(total=total, desc="training", unit="fit", disable=not progress)
     comparisons = {}
+    pool = sc.fit_pool(workers) if workers > 1 else contextlib.nullcontext()
     try:
-        for kind, e in experiments.items():
-            bar.set_postfix_str(kind)
-            comparisons[kind] = sc.compare(
-                e.feats, e.labels, e.returns, e.folds, kind, models=models, seeds=seeds,
-                window=window, epochs=epochs, cost=cost, level=level, rules=e.rules,
-                progress=lambda *_: bar.update(1), keep_models=True,
-            )  # fmt: skip
+        with pool as executor:
+            for kind, e in experiments.items():
+                bar.set_postfix_str(kind)
+                comparisons[kind] = sc.compare(
+                    e.feats, e.labels, e.returns, e.folds, kind, models=models, seeds=seeds,
+                    window=window, epochs=epochs, cost=cost, level=level, rules=e.rules,
+                    progress=lambda *_: bar.update(1), keep_models=True, executor=executor,
+                )  # fmt: skip
     finally:
         bar.close()
     family = len(models) * len(kinds)
@@ -118,6 +130,25 @@ def run(bars, out: str | Path, *, source: str = "bars", kinds: Sequence[str] = K
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     _write_json(out / "results.json", comparisons, claims, adjusted, level, source, seconds)
     return Report(path, claims, summary, adjusted, comparisons)
+
+
+def fold_sizes(n: int, window: int = 20, train_size: int | None = None,
+               test_size: int | None = None,
+               folds: int = MIN_FOLDS) -> tuple[int, int]:  # fmt: skip
+    """(training windows, test bars) per fold for ``n`` bars where not given: up to
+    :data:`TRAIN_SIZE` training windows but no more than 40% of the bars, and test blocks of
+    up to :data:`TEST_SIZE` bars, fewer where that leaves fewer than ``folds`` folds (the
+    intervals rest on the folds).
+
+        >>> fold_sizes(5000), fold_sizes(1200)
+        ((2000, 250), (480, 155))
+    """
+    usable = n - WARMUP - window - 2 * (window + 2)  # indicator warm-up, first window, gaps
+    if train_size is None:
+        train_size = max(1, min(TRAIN_SIZE, int(0.4 * n)))
+    if test_size is None:
+        test_size = max(1, min(TEST_SIZE, (usable - train_size) // folds))
+    return train_size, test_size
 
 
 # ------------------------------------------------------------------------------ text
