@@ -102,7 +102,7 @@ CASES = [
     (["predict", "--checkpoint", "{ckpt}", "--plot", "{file}", "noon"], "is a file; name a dir"),
     (["predict", "--checkpoint", "{ckpt}", "--plot", "", "noon"], "--plot: must name"),
     (["predict", "--checkpoint", "", "noon"], "--checkpoint: must name"),
-    (["predict", "--checkpoint", "{ckpt}"], "the following arguments are required: text"),
+    (["predict", "--checkpoint", "{ckpt}"], r"give the text\(s\) to predict"),
     # show
     (["show", "--checkpoint", "{ckpt}", "--out", "{dir}", "noon"], "is a directory"),
     (["show", "--checkpoint", "{ckpt}", "--out", "{tmp}/a.xyz", "noon"], "xyz"),
