@@ -52,12 +52,19 @@ def series_example(out: int = 3):
     return {"features": 5, "window": 6, "out": out}, SimpleNamespace(x=x, y=y)
 
 
+def raffel_example():
+    from attnkit.tasks.longmemory import make_batch
+
+    batch = make_batch("add", 4, 12, generator=torch.Generator().manual_seed(4))
+    return {"hidden_dim": 8}, batch
+
+
 # one (config, batch) per registered model: a model without an entry fails the first test
 EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example,
             "decoder-only": decoder_only_example, "lstm-lm": lstm_lm_example,
             "series-attention": series_example, "series-lstm": lambda: series_example(1),
             "series-cnn": series_example, "series-mlp": lambda: series_example(2),
-            "series-linear": lambda: series_example(1)}  # fmt: skip
+            "series-linear": lambda: series_example(1), "raffel-ellis": raffel_example}  # fmt: skip
 
 
 def test_every_registered_model_has_an_example():

@@ -1,5 +1,5 @@
 """The ``attnkit`` command: demo, train, eval, predict, show, generate, translate, report,
-summary, tour, bench (the [all] extra)."""
+repro, summary, tour, bench (the [all] extra)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["UserError", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import lm, prices, seq2seq, showcase, summary, translate
+    from . import lm, prices, repro, seq2seq, showcase, summary, translate
     from .arguments import count
 
     parser = Parser(prog="attnkit", description="Attention mechanisms: train, inspect, benchmark.")
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm.register(sub)
     translate.register(sub)
     prices.register(sub)
+    repro.register(sub)
     summary.register(sub)
     tour = sub.add_parser("tour", help="a short tour of the attention layers")
     tour.add_argument("--seed", type=count, default=0)

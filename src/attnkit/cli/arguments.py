@@ -53,3 +53,18 @@ def path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("must name a file or directory, got ''")
     return text
+
+
+def name_list(text: str | None, allowed, flag: str, default=None) -> tuple[str, ...]:
+    """Comma-separated names, each one of ``allowed``; ``default`` (else all of ``allowed``)
+    when ``text`` is not given. UserError naming the unknown ones."""
+    from .errors import UserError
+
+    if not text:
+        return tuple(allowed if default is None else default)
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise UserError(f"{flag}: unknown {', '.join(unknown) or 'empty list'}; expected some "
+                        f"of {','.join(allowed)}")  # fmt: skip
+    return names

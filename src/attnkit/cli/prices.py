@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from .arguments import path, positive_int
+from .arguments import name_list, path, positive_int
 from .errors import UserError
 
 # train options that mean nothing to a price model
@@ -119,8 +119,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    kinds = _names(args.labels, report.KINDS, "--labels")
-    models = _names(args.models, tuple(VARIANTS), "--models")
+    kinds = name_list(args.labels, report.KINDS, "--labels")
+    models = name_list(args.models, tuple(VARIANTS), "--models")
     bars = _bars(args.data)
     source = args.data or "eurusd-h1"
     started = time.perf_counter()
@@ -141,17 +141,6 @@ def _cores() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _names(text: str | None, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
-    if not text:
-        return allowed
-    names = tuple(s.strip() for s in text.split(",") if s.strip())
-    unknown = [n for n in names if n not in allowed]
-    if unknown or not names:
-        raise UserError(f"{flag}: unknown {', '.join(unknown) or 'empty list'}; expected some of "
-                        f"{','.join(allowed)}")  # fmt: skip
-    return names
 
 
 def _cost(text: str) -> float:

@@ -6,6 +6,7 @@ checkpoint stores the name and the config. Decoding (greedy, beam) is shared: ``
 
 from . import decoding
 from .decoder_only import DecoderOnly, DecoderOnlyConfig
+from .pooling import POOLINGS, Pooling, RaffelConfig, RaffelEllis
 from .registry import build, config_from_dict, entry, name_of, names, register
 from .rnn_lm import CharLSTM, CharLSTMConfig
 from .seq2seq import ATTENTIONS, PRESETS, Seq2Seq, Seq2SeqConfig, Seq2SeqState
@@ -21,7 +22,8 @@ from .series import (
 from .transformer import Transformer, TransformerConfig, TransformerState, TransformerWeights
 
 __all__ = [
-    "ATTENTIONS", "PRESETS", "CharLSTM", "CharLSTMConfig", "DecoderOnly", "DecoderOnlyConfig",
+    "ATTENTIONS", "POOLINGS", "PRESETS", "Pooling", "RaffelConfig", "RaffelEllis", "CharLSTM",
+    "CharLSTMConfig", "DecoderOnly", "DecoderOnlyConfig",
     "Seq2Seq", "Seq2SeqConfig", "Seq2SeqState", "SERIES_MODELS", "SeriesAttention",
     "SeriesAttentionConfig", "SeriesCNN", "SeriesLSTM", "SeriesLinear", "SeriesMLP",
     "Transformer", "TransformerConfig",
