@@ -20,6 +20,7 @@ LAYERS = {
     "SelfAttention": (lambda: ak.SelfAttention(D, "additive", window=2), "x"),
     "FeedForwardAttention": (lambda: ak.FeedForwardAttention(D, hidden_dim=4), "x"),
     "AttentionGate": (lambda: ak.AttentionGate(D), "x"),
+    "HierarchicalAttention": (lambda: ak.HierarchicalAttention(D, 3, 4), "doc"),
     "SqueezeExcite": (lambda: ak.SqueezeExcite(D, 2), "image"),
     "SpatialAttention": (lambda: ak.SpatialAttention(), "image"),
     "CBAM": (lambda: ak.CBAM(D, 2), "image"),
@@ -34,6 +35,8 @@ def run(layer, kind):
         return layer(
             torch.randn(B, T, D), key_padding_mask=keep, causal=True, return_weights=True
         ).context
+    if kind == "doc":  # 2 documents of up to 3 sentences of up to T words
+        return layer(torch.randn(B, 3, T, D), torch.tensor([[6, 2, 0], [3, 0, 0]])).context
     if kind == "x":
         return layer(torch.randn(B, T, D), lengths=LENGTHS).context
     return layer(torch.randn(B, D, 5, 5)).context

@@ -1,6 +1,7 @@
 """nn.Modules with parameters; every attention layer returns ``AttentionOutput``."""
 
 from .additive import AdditiveAttention
+from .hierarchical import HierarchicalAttention, HierarchicalOutput
 from .linear import LinearAttention, LinearState
 from .local import LocalAttention
 from .location import LocationAttention
@@ -27,6 +28,8 @@ __all__ = [
     "DecoderCache",
     "ChannelAttention",
     "FeedForwardAttention",
+    "HierarchicalAttention",
+    "HierarchicalOutput",
     "KVCache",
     "LearnedPositions",
     "LinearAttention",
