@@ -97,7 +97,7 @@ class RaffelEllis(nn.Module):
         self.out = nn.Linear(cfg.hidden_dim, cfg.outputs)
 
     def forward(self, x: Tensor, lengths: Tensor, *, return_weights: bool = False):
-        h = F.relu(self.per_step(x))
+        h = F.relu(self.per_step(x), inplace=True)  # one (B, T, hidden) tensor fewer
         pooled, weights = self.pool(h, lengths)
         y = self.out(F.relu(self.hidden(pooled)))
         y = y[:, 0] if self.cfg.outputs == 1 else y
