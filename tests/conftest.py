@@ -13,3 +13,13 @@ def _seed_and_clean_env(monkeypatch):
     """Every test starts from seed 0 and without a forced kernel."""
     monkeypatch.delenv(ENV_IMPL, raising=False)
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: small models train faster without the threads' cost
+    (and a second process on the machine does not slow them to a crawl)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,18 +1,11 @@
 """``attnkit repro raffel`` end to end on short sequences, and ``solve`` by the protocol."""
 
 import pytest
-import torch
 
 from attnkit.cli import main
 from attnkit.recipes import raffel
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_attention_solves_the_adding_problem_on_short_sequences():

@@ -7,13 +7,7 @@ import torch
 from attnkit.models import POOLINGS, Pooling, RaffelConfig, RaffelEllis, build
 from attnkit.tasks.longmemory import make_batch
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # small ops: threads cost more than they give
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("kind", POOLINGS)

@@ -59,12 +59,25 @@ def raffel_example():
     return {"hidden_dim": 8}, batch
 
 
+def classifier_example(pooling: str = "attention"):
+    g = torch.Generator().manual_seed(5)
+    if pooling == "han":
+        ids = torch.randint(1, 20, (3, 2, 4), generator=g)
+        lengths = torch.tensor([[4, 2], [3, 0], [1, 1]])
+    else:
+        ids, lengths = torch.randint(1, 20, (3, 6), generator=g), torch.tensor([6, 3, 1])
+    config = {"vocab_size": 20, "classes": 3, "embed_dim": 8, "hidden_dim": 6,
+              "attention_dim": 5, "pooling": pooling}  # fmt: skip
+    return config, SimpleNamespace(ids=ids, lengths=lengths, y=torch.tensor([0, 2, 1]))
+
+
 # one (config, batch) per registered model: a model without an entry fails the first test
 EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example,
             "decoder-only": decoder_only_example, "lstm-lm": lstm_lm_example,
             "series-attention": series_example, "series-lstm": lambda: series_example(1),
             "series-cnn": series_example, "series-mlp": lambda: series_example(2),
-            "series-linear": lambda: series_example(1), "raffel-ellis": raffel_example}  # fmt: skip
+            "series-linear": lambda: series_example(1), "raffel-ellis": raffel_example,
+            "text-classifier": lambda: classifier_example("han")}  # fmt: skip
 
 
 def test_every_registered_model_has_an_example():

@@ -5,6 +5,7 @@ checkpoint stores the name and the config. Decoding (greedy, beam) is shared: ``
 """
 
 from . import decoding
+from .classifier import CLASSIFIER_POOLINGS, TextClassifier, TextClassifierConfig
 from .decoder_only import DecoderOnly, DecoderOnlyConfig
 from .pooling import POOLINGS, Pooling, RaffelConfig, RaffelEllis
 from .registry import build, config_from_dict, entry, name_of, names, register
@@ -22,11 +23,12 @@ from .series import (
 from .transformer import Transformer, TransformerConfig, TransformerState, TransformerWeights
 
 __all__ = [
-    "ATTENTIONS", "POOLINGS", "PRESETS", "Pooling", "RaffelConfig", "RaffelEllis", "CharLSTM",
+    "ATTENTIONS", "CLASSIFIER_POOLINGS", "POOLINGS", "PRESETS", "Pooling", "RaffelConfig",
+    "RaffelEllis", "CharLSTM",
     "CharLSTMConfig", "DecoderOnly", "DecoderOnlyConfig",
     "Seq2Seq", "Seq2SeqConfig", "Seq2SeqState", "SERIES_MODELS", "SeriesAttention",
     "SeriesAttentionConfig", "SeriesCNN", "SeriesLSTM", "SeriesLinear", "SeriesMLP",
-    "Transformer", "TransformerConfig",
+    "TextClassifier", "TextClassifierConfig", "Transformer", "TransformerConfig",
     "TransformerState", "TransformerWeights",
     "build", "config_from_dict", "decoding", "entry", "name_of", "names", "register",
 ]  # fmt: skip
