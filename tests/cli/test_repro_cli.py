@@ -41,3 +41,15 @@ def test_the_command_prints_the_table_and_writes_it(tmp_path, capsys):
 def test_bad_requests_exit_2(flags, message, capsys):
     assert main(["repro", "raffel", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_keeping_freed_memory_is_available_where_glibc_is():
+    import platform
+    import subprocess
+    import sys
+
+    code = "from attnkit.recipes.memory import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()  # fmt: skip
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert out == str(glibc)

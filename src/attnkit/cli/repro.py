@@ -28,8 +28,11 @@ def cmd_raffel(args: argparse.Namespace) -> int:
     from ..recipes import raffel
     from ..tasks.longmemory import PROBLEMS
 
+    from ..recipes.memory import keep_freed_memory
+
     if args.threads:
         torch.set_num_threads(args.threads)
+    keep_freed_memory()  # each batch makes and drops tensors of tens of MB at T = 1,000
     problems = name_list(args.problems, PROBLEMS, "--problems", default=("add",))
     poolings = name_list(args.poolings, KNOWN, "--poolings", default=POOLINGS)
     lengths = _lengths(args.lengths) if args.lengths else LENGTHS
