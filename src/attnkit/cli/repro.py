@@ -26,9 +26,8 @@ def budget(length: int) -> int:
 def cmd_raffel(args: argparse.Namespace) -> int:
     from ..models import POOLINGS as KNOWN
     from ..recipes import raffel
-    from ..tasks.longmemory import PROBLEMS
-
     from ..recipes.memory import keep_freed_memory
+    from ..tasks.longmemory import PROBLEMS
 
     if args.threads:
         torch.set_num_threads(args.threads)
