@@ -171,7 +171,7 @@ def register(sub) -> None:
                    "(default: 2000, at most 40%% of the bars)")  # fmt: skip
     r.add_argument("--test-size", type=positive_int, help="test bars per fold, a refit every "
                    "this many bars (default: 250, fewer where that leaves under 4 "
-                   "folds)")  # fmt: skip
+                   "folds, more where it makes over 12)")  # fmt: skip
     r.add_argument("--cost", type=_cost, default=1e-4, help="cost per unit of position change, "
                    "a fraction of the price (default: 0.0001)")  # fmt: skip
     r.add_argument("--jobs", type=positive_int, help="models trained at a time, each in its own "

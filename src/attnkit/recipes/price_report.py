@@ -45,7 +45,7 @@ NAMES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1", "auc"
          "directional_accuracy": "directional accuracy", "mse": "MSE", "mae": "MAE"}  # fmt: skip
 
 
-TRAIN_SIZE, TEST_SIZE, MIN_FOLDS = 2000, 250, 4
+TRAIN_SIZE, TEST_SIZE, MIN_FOLDS, MAX_FOLDS = 2000, 250, 4, 12
 WARMUP = 33  # bars before every indicator has its history (MACD's 26 + 9 - 2)
 
 
@@ -133,21 +133,22 @@ def run(bars, out: str | Path, *, source: str = "bars", kinds: Sequence[str] = K
 
 
 def fold_sizes(n: int, window: int = 20, train_size: int | None = None,
-               test_size: int | None = None,
-               folds: int = MIN_FOLDS) -> tuple[int, int]:  # fmt: skip
+               test_size: int | None = None) -> tuple[int, int]:  # fmt: skip
     """(training windows, test bars) per fold for ``n`` bars where not given: up to
     :data:`TRAIN_SIZE` training windows but no more than 40% of the bars, and test blocks of
-    up to :data:`TEST_SIZE` bars, fewer where that leaves fewer than ``folds`` folds (the
-    intervals rest on the folds).
+    :data:`TEST_SIZE` bars, smaller where that leaves fewer than :data:`MIN_FOLDS` folds (the
+    intervals rest on the folds) and larger where it makes more than :data:`MAX_FOLDS` (a long
+    series would otherwise take hours: a refit every few hundred bars of 100,000).
 
-        >>> fold_sizes(5000), fold_sizes(1200)
-        ((2000, 250), (480, 155))
+        >>> fold_sizes(5000), fold_sizes(1200), fold_sizes(50_000)
+        ((2000, 250), (480, 155), (2000, 3992))
     """
     usable = n - WARMUP - window - 2 * (window + 2)  # indicator warm-up, first window, gaps
     if train_size is None:
         train_size = max(1, min(TRAIN_SIZE, int(0.4 * n)))
     if test_size is None:
-        test_size = max(1, min(TEST_SIZE, (usable - train_size) // folds))
+        scored = usable - train_size
+        test_size = max(1, min(TEST_SIZE, scored // MIN_FOLDS), -(-scored // MAX_FOLDS))
     return train_size, test_size
 
 
