@@ -17,7 +17,7 @@ from .errors import UserError
 NOT_FOR_PRICES = {"n": "--n", "normalize": "--normalize", "context": "--context",
                   "unknown_token": "--unknown-token", "target": "--target",
                   "attention": "--attention", "direction": "--direction",
-                  "vocab_size": "--vocab-size"}  # fmt: skip
+                  "vocab_size": "--vocab-size", "pooling": "--pooling"}  # fmt: skip
 
 
 def is_price_checkpoint(config: dict | None) -> bool:

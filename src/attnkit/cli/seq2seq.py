@@ -20,6 +20,7 @@ from ..tasks.normalize import STEPS
 from ..train import read_config
 from ..viz import render_weights, save_head_grid, save_heatmap
 from ..viz.terminal import ljust, width
+from . import classify as classify_cli
 from . import lm as lm_cli
 from . import prices as prices_cli
 from . import translate as translate_cli
@@ -42,13 +43,17 @@ def _set_threads(n: int | None) -> None:
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", nargs="?", choices=[*tasks.names(), "lm", "translate", "prices"],
+    p.add_argument("task", nargs="?", choices=[*tasks.names(), "lm", "translate", "prices",
+                                            "classify"],
                    help="a generated task; lm: a character language model (default text: the "
                    "World English Bible); translate: English-Spanish on Bible verses; prices: "
-                   "a model of a price series (default: EURUSD hourly bars)")  # fmt: skip
+                   "a model of a price series (default: EURUSD hourly bars); classify: a text "
+                   "classifier (default data: Rotten Tomatoes snippets)")  # fmt: skip
     p.add_argument("--data", type=path, help="a file of (input, target) pairs instead: TSV, CSV "
                    "or a JSON list of pairs; for lm, a UTF-8 text file; for prices, a CSV of "
-                   "OHLCV bars or a series name (eurusd-h1, sp500-d1)")  # fmt: skip
+                   "OHLCV bars or a series name (eurusd-h1, sp500-d1); for classify, "
+                   "rotten-tomatoes, bible-genres or a CSV with text and label "
+                   "columns")  # fmt: skip
     p.add_argument("--out", required=True, type=path, help="checkpoint directory")
     p.add_argument("--model", choices=[*recipe.MODELS, *lm_recipe.MODELS, "rnn",
                                        *PRICE_MODELS], help="the RNN "
@@ -87,6 +92,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    "characters it never saw, instead of refusing inputs with them")  # fmt: skip
     translate_cli.add_train_args(p)
     prices_cli.add_train_args(p)
+    classify_cli.add_train_args(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint in --out")
 
@@ -120,6 +126,10 @@ def cmd_train(args) -> int:
         return translate_cli.cmd_train(args)
     if args.task == "prices":
         return prices_cli.cmd_train(args)
+    if args.task == "classify":
+        return classify_cli.cmd_train(args)
+    if args.pooling:
+        raise UserError("--pooling applies to classify only")
     if args.label or args.window:
         raise UserError("--label and --window apply to prices only")
     if args.model in PRICE_MODELS:
@@ -154,6 +164,9 @@ def _load(checkpoint: str, command: str) -> recipe.Run:
     if prices_cli.is_price_checkpoint(config):
         raise UserError(f"{checkpoint} holds a price model: use attnkit predict or eval, not "
                         f"{command}")  # fmt: skip
+    if classify_cli.is_classifier_checkpoint(config):
+        raise UserError(f"{checkpoint} holds a text classifier: use attnkit explain, predict "
+                        f"or eval, not {command}")  # fmt: skip
     return recipe.load(checkpoint)
 
 
@@ -166,6 +179,8 @@ def cmd_eval(args) -> int:
         return translate_cli.cmd_eval(args)
     if prices_cli.is_price_checkpoint(config):
         return prices_cli.cmd_eval(args)
+    if classify_cli.is_classifier_checkpoint(config):
+        return classify_cli.cmd_eval(args)
     if args.save or args.beam != 1:
         raise UserError("--save and --beam apply to translation checkpoints")
     run = recipe.load(args.checkpoint)
@@ -238,8 +253,11 @@ def _plot_dir(name: str) -> Path:
 
 def cmd_predict(args) -> int:
     _set_threads(args.threads)
-    if prices_cli.is_price_checkpoint(read_config(args.checkpoint)):
+    config = read_config(args.checkpoint)
+    if prices_cli.is_price_checkpoint(config):
         return prices_cli.cmd_predict(args)
+    if classify_cli.is_classifier_checkpoint(config):
+        return classify_cli.cmd_predict(args)
     if args.data or args.last is not None:
         raise UserError("--data and --last apply to price checkpoints")
     if not args.text:

@@ -20,7 +20,8 @@ from .errors import UserError
 END = "⏎"
 # train options that mean nothing to translation
 NOT_FOR_TRANSLATION = {"n": "--n", "normalize": "--normalize", "context": "--context",
-                       "unknown_token": "--unknown-token", "target": "--target"}  # fmt: skip
+                       "unknown_token": "--unknown-token", "target": "--target",
+                       "pooling": "--pooling"}  # fmt: skip
 
 
 def is_translation_checkpoint(config: dict | None) -> bool:
@@ -173,7 +174,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--direction", choices=DIRECTIONS, help="translate: en-es (default) or es-en")
     p.add_argument("--vocab-size", type=positive_int, help=f"translate: subwords per language "
-                   f"(default {recipe.VOCAB_SIZE})")  # fmt: skip
+                   f"(default {recipe.VOCAB_SIZE}); classify: subwords (default 8000)")  # fmt: skip
 
 
 def register(sub) -> None:

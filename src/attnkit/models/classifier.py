@@ -76,7 +76,10 @@ class TextClassifier(nn.Module):
             self.pool = Pooling(kind, states)
         self.head = nn.Linear(states, cfg.classes)
 
-    def forward(self, ids: Tensor, lengths: Tensor, *, return_weights: bool = False):
+    def forward(self, ids: Tensor, lengths: Tensor, *, return_weights: bool = False,
+                embeddings: Tensor | None = None):  # fmt: skip
+        """``embeddings`` (ids' shape + (embed_dim,)) are read instead of the ids' embeddings:
+        integrated gradients interpolates them. The ids still give the padding."""
         if ids.dtype != torch.long:
             raise ValueError(f"ids must be int64 token ids, got {ids.dtype}")
         if (ids < 0).any() or (ids >= self.cfg.vocab_size).any():
@@ -84,7 +87,7 @@ class TextClassifier(nn.Module):
         if self.cfg.pooling == "han":
             if ids.dim() != 3:
                 raise ValueError(f"han reads documents (B, S, W), got {tuple(ids.shape)}")
-            out = self.han(self.drop(self.embed(ids)), lengths)
+            out = self.han(self.drop(self._embedded(ids, embeddings)), lengths)
             pooled, weights = out.context, (out.word_weights, out.sentence_weights)
         else:
             if ids.dim() != 2 or lengths.shape != ids.shape[:1]:
@@ -92,12 +95,20 @@ class TextClassifier(nn.Module):
                                  f"{tuple(ids.shape)} and {tuple(lengths.shape)}")  # fmt: skip
             if (lengths < 1).any() or (lengths > ids.shape[1]).any():
                 raise ValueError(f"lengths must be in 1..{ids.shape[1]}")
-            h = self._read(self.drop(self.embed(ids)), lengths)
+            h = self._read(self.drop(self._embedded(ids, embeddings)), lengths)
             if self.self_attention is not None:
                 h = h + self.self_attention(h, lengths=lengths).context
             pooled, weights = self.pool(h, lengths)
         logits = self.head(self.drop(pooled))
         return (logits, weights) if return_weights else logits
+
+    def _embedded(self, ids: Tensor, embeddings: Tensor | None) -> Tensor:
+        if embeddings is None:
+            return self.embed(ids)
+        if embeddings.shape != (*ids.shape, self.cfg.embed_dim):
+            raise ValueError(f"embeddings must be {(*ids.shape, self.cfg.embed_dim)}, got "
+                             f"{tuple(embeddings.shape)}")  # fmt: skip
+        return embeddings
 
     def _read(self, x: Tensor, lengths: Tensor) -> Tensor:
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,

@@ -103,6 +103,27 @@ class SubwordVocab:
         """The subword of each id, as sentencepiece writes it (a word starts with "▁")."""
         return [self.sp.id_to_piece(int(i)) for i in ids]
 
+    def words(self, text: str, ids: Sequence[int]) -> list[tuple[str, list[int]]]:
+        """(word as written in ``text``, the indices of its pieces in ``ids``), where ``ids`` is
+        ``encode(text)``: pieces never cross whitespace, so each whitespace-separated word is
+        encoded alone; should that not give ``ids`` (normalisation that adds spaces), the
+        pieces' own spelling is used (:func:`words_of`). Unknown characters keep their form.
+
+        >>> v = SubwordVocab.train(["the cat sat on the mat"] * 20, vocab_size=30)
+        >>> v.words("the ☃cat", v.encode("the ☃cat"))
+        [('the', [0]), ('☃cat', [1, 2, 3, 4])]
+        """
+        ids = list(ids)
+        words, at = [], 0
+        for word in text.split():
+            n = len(self.sp.encode(word))
+            if n:
+                words.append((word, list(range(at, at + n))))
+            at += n
+        if at != len(ids) or [i for w, _ in words for i in self.sp.encode(w)] != ids:
+            return words_of(self.pieces(ids))
+        return words
+
     def to_config(self) -> str:
         return base64.b64encode(self.proto).decode("ascii")
 
