@@ -156,11 +156,12 @@ def fit(
 def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
                  deadline: float | None = None) -> float:  # fmt: skip
     """One pass over ``order`` in batches, or until ``deadline`` (a perf_counter time);
-    returns the last batch's loss."""
+    returns the mean of its batches' losses (the last batch's alone depends on which examples
+    it holds: with batches of similar length, on their length)."""
     model.train()
     bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}", leave=False, file=sys.stderr,
                disable=not cfg.progress or None)  # fmt: skip
-    loss = torch.zeros(())
+    total, steps = torch.zeros((), dtype=torch.float64), 0
     for idx in bar:
         loss = model.loss(train.batch(idx))
         opt.zero_grad(set_to_none=True)
@@ -168,10 +169,12 @@ def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
         sched.step()
+        total += loss.detach().double().cpu()
+        steps += 1
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         if deadline is not None and time.perf_counter() >= deadline:
             break
-    return loss.item()
+    return total.item() / max(steps, 1)
 
 
 _TRAINER_KEYS = ("epoch", "best", "bad_epochs", "history", "elapsed", "model", "optimizer",
