@@ -1,5 +1,5 @@
 """The ``attnkit`` command: demo, train, eval, predict, show, generate, translate, explain,
-report, repro, summary, tour, bench (the [all] extra)."""
+report, repro, serve, summary, tour, bench (the [all] extra)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["UserError", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import classify, lm, prices, repro, seq2seq, showcase, summary, translate
+    from . import classify, lm, prices, repro, seq2seq, serve, showcase, summary, translate
     from .arguments import count
 
     parser = Parser(prog="attnkit", description="Attention mechanisms: train, inspect, benchmark.")
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     prices.register(sub)
     repro.register(sub)
     classify.register(sub)
+    serve.register(sub)
     summary.register(sub)
     tour = sub.add_parser("tour", help="a short tour of the attention layers")
     tour.add_argument("--seed", type=count, default=0)

@@ -1,0 +1,247 @@
+// attnkit explorer: asks the JSON API for a prediction and draws its attention.
+// Colours: a weight w in [0, 1] is drawn as white mixed with deep blue, (255 - w * 247,
+// 255 - w * 207, 255 - w * 148), so a cell's colour gives its weight back exactly.
+"use strict";
+
+const CELL = 22;        // pixels per heatmap cell
+const SMALL = 9;        // ... in the small multiples of all heads
+const LABEL = 70;       // room for row labels (left) and column labels (top)
+
+function colour(w) {
+  const v = Math.max(0, Math.min(1, w));
+  return [Math.round(255 - v * 247), Math.round(255 - v * 207), Math.round(255 - v * 148)];
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") node.textContent = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+const tip = () => document.getElementById("tip");
+
+function showTip(event, text) {
+  const t = tip();
+  t.textContent = text;
+  t.hidden = false;
+  t.style.left = `${event.clientX + 12}px`;
+  t.style.top = `${event.clientY + 12}px`;
+}
+
+function hideTip() { tip().hidden = true; }
+
+function showError(message) {
+  const box = document.getElementById("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+// A (rows x cols) heatmap on a canvas, labelled, with the value of the cell under the pointer.
+function heatmap(weights, rows, cols, cell = CELL, labels = true) {
+  const left = labels ? LABEL : 0, top = labels ? LABEL : 0;
+  const canvas = el("canvas", {class: "heatmap"});
+  canvas.width = left + cols.length * cell;
+  canvas.height = top + rows.length * cell;
+  Object.assign(canvas.dataset, {rows: rows.length, cols: cols.length, cell, left, top});
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  weights.forEach((row, i) => row.forEach((w, j) => {
+    const [r, g, b] = colour(w);
+    ctx.fillStyle = `rgb(${r},${g},${b})`;
+    ctx.fillRect(left + j * cell, top + i * cell, cell, cell);
+  }));
+  if (labels) {
+    ctx.fillStyle = "#111";
+    ctx.font = "13px ui-monospace, monospace";
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    rows.forEach((r, i) => ctx.fillText(r, left - 6, top + i * cell + cell / 2));
+    cols.forEach((c, j) => {
+      ctx.save();
+      ctx.translate(left + j * cell + cell / 2, top - 6);
+      ctx.rotate(-Math.PI / 2);
+      ctx.textAlign = "left";
+      ctx.fillText(c === " " ? "␣" : c, 0, 0);
+      ctx.restore();
+    });
+  }
+  canvas.addEventListener("mousemove", (event) => {
+    const box = canvas.getBoundingClientRect();
+    const j = Math.floor((event.clientX - box.left - left) / cell);
+    const i = Math.floor((event.clientY - box.top - top) / cell);
+    if (i >= 0 && j >= 0 && i < rows.length && j < cols.length) {
+      showTip(event, `${rows[i]} ← ${cols[j] === " " ? "␣" : cols[j]}: ${weights[i][j].toFixed(4)}`);
+    } else hideTip();
+  });
+  canvas.addEventListener("mouseleave", hideTip);
+  return canvas;
+}
+
+function mean(maps) {
+  return maps[0].map((row, i) => row.map((_, j) => maps.reduce((s, m) => s + m[i][j], 0) / maps.length));
+}
+
+function download(name, blob) {
+  const a = el("a", {href: URL.createObjectURL(blob), download: name});
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+function downloads(result, canvasOf, stem) {
+  const json = el("button", {type: "button", class: "json", text: "weights as JSON"});
+  json.addEventListener("click", () => download(`${stem}.json`,
+    new Blob([JSON.stringify(result, null, 1)], {type: "application/json"})));
+  const box = el("div", {class: "downloads"}, json);
+  if (canvasOf) {
+    const png = el("button", {type: "button", class: "png", text: "map as PNG"});
+    png.addEventListener("click", () => canvasOf().toBlob((b) => download(`${stem}.png`, b)));
+    box.prepend(png);
+  }
+  return box;
+}
+
+function seq2seqPanel(panel, result, card) {
+  panel.append(el("div", {class: "output", text: `${result.input} → ${result.output}`}));
+  const view = el("div", {class: "view"});
+  let current = null;
+  const draw = (maps, label, all = false) => {
+    view.replaceChildren();
+    if (all) {                            // small multiples: every head of a layer
+      const grid = el("div", {class: "grid"});
+      maps.forEach((m, h) => grid.append(el("figure", {},
+        heatmap(m, result.output_tokens, result.input_tokens, SMALL, false),
+        el("figcaption", {text: `head ${h}`}))));
+      view.append(grid);
+      current = grid.querySelector("canvas");
+    } else {
+      current = heatmap(maps, result.output_tokens, result.input_tokens);
+      view.append(current);
+    }
+    view.dataset.showing = label;
+  };
+  if (result.layers) {
+    const layer = el("select", {class: "layer"});
+    result.layers.forEach((_, i) => layer.append(el("option", {value: i, text: `layer ${i}`})));
+    layer.value = String(result.layers.length - 1);
+    const head = el("select", {class: "head"});
+    head.append(el("option", {value: "mean", text: "mean of heads"}),
+                el("option", {value: "all", text: "all heads"}));
+    result.layers[0].forEach((_, h) => head.append(el("option", {value: h, text: `head ${h}`})));
+    const redraw = () => {
+      const maps = result.layers[Number(layer.value)];
+      if (head.value === "all") draw(maps, `layer ${layer.value} all heads`, true);
+      else if (head.value === "mean") draw(mean(maps), `layer ${layer.value} mean`);
+      else draw(maps[Number(head.value)], `layer ${layer.value} head ${head.value}`);
+    };
+    layer.addEventListener("change", redraw);
+    head.addEventListener("change", redraw);
+    panel.append(el("div", {class: "controls"}, el("label", {text: "cross-attention "}, layer),
+                    el("label", {text: "head "}, head)));
+    panel.append(view);
+    redraw();
+  } else {
+    panel.append(view);
+    draw(result.weights, "decoding");
+  }
+  panel.append(downloads(result, () => current, `${card.name}-attention`));
+}
+
+function wordSpans(sentence, key, signed, top) {
+  return sentence.map((w) => {
+    const v = w[key];
+    const share = Math.min(Math.abs(v) / top, 1).toFixed(3);
+    const rgb = !signed ? "255,190,0" : v < 0 ? "220,40,40" : "30,160,60";
+    const span = el("span", {class: "word", "data-value": v, text: w.word});
+    span.style.background = `rgba(${rgb},${share})`;  // CSSOM: allowed by the page's CSP
+    span.addEventListener("mousemove", (e) => showTip(e, `${w.word}: ${v.toFixed(4)}`));
+    span.addEventListener("mouseleave", hideTip);
+    return span;
+  });
+}
+
+function classifierPanel(panel, result, card) {
+  const probs = el("table", {class: "probs"});
+  Object.entries(result.probabilities).sort((a, b) => b[1] - a[1]).forEach(([c, p]) =>
+    probs.append(el("tr", {}, el("td", {text: c}), el("td", {text: p.toFixed(3)}))));
+  panel.append(el("div", {class: "output", text: `prediction: ${result.label}`}), probs);
+  const words = result.sentences.flat();
+  const rows = [["weight", false, "attention weight"], ["attribution", true,
+                "integrated gradients (green: for the prediction, red: against)"]];
+  for (const [key, signed, title] of rows) {
+    if (words.some((w) => w[key] === null)) continue;   // a pooling without weights per word
+    const top = Math.max(...words.map((w) => Math.abs(w[key]))) || 1;
+    panel.append(el("div", {class: "row-label", text: title}));
+    const box = el("div", {class: `words ${key}`});
+    result.sentences.forEach((s, i) => {
+      const spans = wordSpans(s, key, signed, top);
+      if (result.sentence_weights) {
+        const line = el("div", {class: "sentence"},
+          el("span", {class: "sw", text: result.sentence_weights[i].toFixed(2)}));
+        spans.forEach((sp) => line.append(sp, " "));
+        box.append(line);
+      } else spans.forEach((sp) => box.append(sp, " "));
+    });
+    panel.append(box);
+  }
+  panel.append(downloads(result, null, `${card.name}-explanation`));
+}
+
+const cards = {};
+
+async function api(path, body) {
+  const response = await fetch(path, body === undefined ? {} : {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+}
+
+async function explain(event) {
+  event.preventDefault();
+  showError("");
+  const text = document.getElementById("text").value;
+  const beam = Number(document.getElementById("beam").value);
+  const names = [document.getElementById("model-a").value, document.getElementById("model-b").value]
+    .filter((n) => n);
+  const panels = document.getElementById("panels");
+  panels.replaceChildren();
+  document.body.dataset.state = "loading";
+  try {
+    for (const name of names) {
+      const card = cards[name] || (cards[name] = await api(`/api/models/${encodeURIComponent(name)}`));
+      const result = await api("/api/predict", {model: name, text, beam});
+      const panel = el("section", {class: "panel", "data-model": name, "data-kind": result.kind},
+        el("h2", {text: `${name} (${card.model})`}));
+      if (result.kind === "classifier") classifierPanel(panel, result, card);
+      else seq2seqPanel(panel, result, card);
+      panels.append(panel);
+    }
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    document.body.dataset.state = "done";
+  }
+}
+
+async function start() {
+  document.getElementById("form").addEventListener("submit", explain);
+  try {
+    const models = await api("/api/models");
+    for (const m of models) {
+      const text = `${m.name} (${m.kind}${m.transformer ? ", transformer" : ""})`;
+      document.getElementById("model-a").append(el("option", {value: m.name, text}));
+      document.getElementById("model-b").append(el("option", {value: m.name, text}));
+    }
+    if (!models.length) showError("no models are served");
+  } catch (err) {
+    showError(err.message);
+  }
+  document.body.dataset.ready = "1";
+}
+
+document.addEventListener("DOMContentLoaded", start);

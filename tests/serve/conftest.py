@@ -1,0 +1,39 @@
+"""Checkpoints for the explorer's tests: a times RNN, a times Transformer and a classifier, all
+tiny (they need to run, not to be good)."""
+
+import csv
+import random
+
+import pytest
+
+from attnkit.cli import main
+from attnkit.serve import load_served
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("explorer")
+    common = ["--n", "300", "--epochs", "1", "--threads", "1"]
+    assert main(["train", "times", "--out", str(root / "times-rnn"), "--hidden", "16",
+                 *common]) == 0  # fmt: skip
+    assert main(["train", "times", "--model", "transformer", "--d-model", "16", "--heads", "2",
+                 "--layers", "2", "--out", str(root / "times-transformer"),
+                 *common]) == 0  # fmt: skip
+    rng = random.Random(0)
+    with (root / "reviews.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(200):
+            words = rng.choices(["the", "film", "plot", "was", "a", "cast"], k=5)
+            words.insert(2, "superb" if i % 2 else "dull")
+            w.writerow([" ".join(words), "good" if i % 2 else "bad"])
+    assert main(["train", "classify", "--data", str(root / "reviews.csv"), "--out",
+                 str(root / "reviews"), "--hidden", "8", "--vocab-size", "40", "--epochs", "2",
+                 "--threads", "1"]) == 0  # fmt: skip
+    return root
+
+
+@pytest.fixture(scope="session")
+def served(checkpoints):
+    names = ("times-rnn", "times-transformer", "reviews")
+    return {n: load_served(checkpoints / n, n) for n in names}
