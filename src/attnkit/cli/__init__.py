@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"attnkit: {err.name} is missing; {hint}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args) or 0)
     except (UserError, CheckpointError, ValueError, FileNotFoundError) as err:

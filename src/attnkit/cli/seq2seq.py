@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 import time
@@ -93,6 +95,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     translate_cli.add_train_args(p)
     prices_cli.add_train_args(p)
     classify_cli.add_train_args(p)
+    p.add_argument("--nproc", type=positive_int, help="train in N processes on this machine "
+                   "(data parallel, through torchrun; the results do not depend on N)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint in --out")
 
@@ -119,7 +123,49 @@ def steps(text: str) -> list[str]:
     return names
 
 
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def _launch(args) -> int:
+    """``--nproc N``: this command again, in N processes started by torchrun."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={args.nproc}", "-m", "attnkit.cli", "--",
+           *_without_nproc(args.argv)]  # fmt: skip
+    code = subprocess.run(cmd, check=False).returncode
+    if code:
+        print(f"attnkit train: a training process failed (exit code {code}); continue the run "
+              "with --resume (any --nproc)", file=sys.stderr)  # fmt: skip
+    return code
+
+
 def cmd_train(args) -> int:
+    from ..train import distributed
+
+    if args.nproc and args.nproc > 1 and not distributed.under_launcher():
+        return _launch(args)
+    ctx = distributed.setup()
+    try:
+        if ctx.rank > 0:  # one process speaks: the others' output would repeat it
+            with contextlib.redirect_stdout(io.StringIO()):
+                return _train(args)
+        return _train(args)
+    finally:
+        if ctx.distributed:
+            torch.distributed.destroy_process_group()
+
+
+def _train(args) -> int:
     if args.task == "lm":
         return lm_cli.cmd_train(args)
     if args.task == "translate":

@@ -75,15 +75,17 @@ def corpus_of(data: str | Path | None, documents: bool = False) -> TextCorpus:
     return tc.read_labelled(data, documents)
 
 
-def scores(model: nn.Module, data: TextDataset, batch_size: int = 256) -> Tensor:
-    """(N, classes) probabilities of every example, in order (batched by length)."""
+def scores(model: nn.Module, data: TextDataset, batch_size: int = 256, rows=None) -> Tensor:
+    """(N, classes) probabilities of every example (or of ``rows``), in order (batched by
+    length)."""
     model.eval()
-    order = torch.argsort(data.sizes, stable=True)
-    out = torch.empty(len(data), int(model.cfg.classes))
+    rows = torch.arange(len(data)) if rows is None else torch.as_tensor(list(rows))
+    order = torch.argsort(data.sizes[rows], stable=True)
+    out = torch.empty(len(rows), int(model.cfg.classes))
     with torch.no_grad():
-        for rows in order.split(batch_size):
-            b = data.batch(rows)
-            out[rows] = torch.softmax(model(b.ids, b.lengths).float(), -1)
+        for at in order.split(batch_size):
+            b = data.batch(rows[at])
+            out[at] = torch.softmax(model(b.ids, b.lengths).float(), -1)
     return out
 
 
@@ -106,8 +108,15 @@ class _Task:
         self.classes = classes
 
     def evaluate(self, model: nn.Module, held: TextDataset) -> dict[str, float]:
-        probs = scores(model, held)
+        return self.score(held, self.predict_rows(model, held, range(len(held))))
+
+    def predict_rows(self, model: nn.Module, held: TextDataset, rows) -> list:
+        probs = scores(model, held, rows=rows)
         model.train()
+        return list(probs)
+
+    def score(self, held: TextDataset, probs: list) -> dict[str, float]:
+        probs = torch.stack(probs) if probs else torch.empty(0, self.classes)
         loss = float(F.nll_loss(probs.clamp_min(1e-12).log(), held.y))
         return {**_metrics(probs, held.y, self.classes), "valid_loss": loss}
 

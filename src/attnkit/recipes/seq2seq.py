@@ -218,16 +218,22 @@ def prepare_out(out: str | Path, resume: bool, overwrite: bool, log=print) -> bo
             f"{out} cannot be resumed: {TRAINER} (the optimizer state) is missing; start afresh "
             "with --overwrite"
         )
-    if overwrite:
-        for name in present:
-            (out / name).unlink()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".attnkit-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise SettingsError(f"cannot write to {out}: {err.strerror or err}") from None
+    from ..train import distributed
+
+    ctx = distributed.context()
+    distributed.barrier()  # every process has looked before rank 0 changes anything
+    if ctx.rank == 0:  # the one process that writes checkpoints
+        if overwrite:
+            for name in present:
+                (out / name).unlink()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".attnkit-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise SettingsError(f"cannot write to {out}: {err.strerror or err}") from None
+    distributed.barrier()
     if resume and not present:
         log(f"nothing to resume in {out}: starting afresh")
     return resume and bool(present)

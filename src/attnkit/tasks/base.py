@@ -195,22 +195,35 @@ class PairTask:
 
     def decode_all(self, model: Any, data: PairDataset, batch_size: int = 512) -> list[str]:
         """Greedy outputs for every example of ``data``, in order."""
+        return self.predict_rows(model, data, range(len(data)), batch_size)
+
+    def predict_rows(self, model: Any, data: PairDataset, rows, batch_size: int = 512,
+                     ) -> list[str]:  # fmt: skip
+        """Greedy outputs for the examples ``rows`` of ``data``, in that order."""
         from ..models.decoding import greedy
 
         model.eval()
-        order = torch.argsort(data.src_len, stable=True)  # similar lengths together
-        out: list[str] = [""] * len(data)
-        for idx in order.split(batch_size):
-            batch = data.batch(idx)
-            seqs = greedy(model, batch.src, batch.src_len).ids
-            for i, s in zip(idx.tolist(), seqs, strict=True):
-                out[i] = self.tgt_vocab.decode(s)
+        rows = torch.as_tensor(list(rows), dtype=torch.long)
+        order = rows[torch.argsort(data.src_len[rows], stable=True)]  # similar lengths together
+        where = {int(r): k for k, r in enumerate(rows.tolist())}
+        out: list[str] = [""] * len(rows)
+        with torch.no_grad():
+            for idx in order.split(batch_size):
+                batch = data.batch(idx)
+                seqs = greedy(model, batch.src, batch.src_len).ids
+                for i, s in zip(idx.tolist(), seqs, strict=True):
+                    out[where[i]] = self.tgt_vocab.decode(s)
         return out
 
     def evaluate(self, model: Any, data: PairDataset) -> dict[str, float]:
         """Exact match, character accuracy and the number of examples."""
-        preds = self.decode_all(model, data)
+        return self.score(data, self.decode_all(model, data))
+
+    def score(self, data: PairDataset, preds: list[str]) -> dict[str, float]:
+        """The metrics of ``preds``, one output per example of ``data`` in order."""
         targets = [t for _, t in data.pairs]
+        if len(preds) != len(targets):
+            raise ValueError(f"{len(preds)} outputs for {len(targets)} examples")
         return {
             "exact_match": exact_match(preds, targets),
             "char_accuracy": char_accuracy(preds, targets),

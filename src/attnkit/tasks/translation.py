@@ -167,8 +167,11 @@ class TranslationTask(PairTask):
 
     def evaluate(self, model: Any, data: PairDataset) -> dict[str, float]:
         """chrF, BLEU (sacreBLEU, corpus level) and the number of verses."""
-        scores = corpus_scores(self.decode_all(model, data, batch_size=128),
-                               [t for _, t in data.pairs])  # fmt: skip
+        return self.score(data, self.decode_all(model, data, batch_size=128))
+
+    def score(self, data: PairDataset, preds: list[str]) -> dict[str, float]:
+        """chrF, BLEU and the number of verses of ``preds``, one per verse of ``data``."""
+        scores = corpus_scores(preds, [t for _, t in data.pairs])
         return {k: v for k, v in scores.items() if k in ("bleu", "chrf", "n")}
 
     def to_config(self) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import checkpoint
+from . import checkpoint, distributed
 
 Sampler = Callable[[int, int], torch.Tensor]  # (epoch, dataset size) -> indices, in order
 
@@ -100,6 +100,9 @@ def fit(
     metric = task.selection_metric
     sign = -1.0 if getattr(task, "lower_is_better", False) else 1.0
     sampler = sampler or shuffled(cfg.seed)
+    ctx = distributed.context()
+    if ctx.distributed:
+        rank = ctx.rank
     writer = rank == 0
     opt = _adam(list(model.parameters()), cfg.lr)
     steps = cfg.epochs * math.ceil(len(train) / cfg.batch_size)
@@ -119,20 +122,23 @@ def fit(
         state = {k: saved[k] for k in state}
         log(f"resuming after epoch {state['epoch']} (best {metric} {state['best']:.4f})")
     started = time.perf_counter() - state["elapsed"]
+    ddp = None
+    if ctx.distributed:  # after any restore; every rank starts from rank 0's parameters
+        ddp = _data_parallel(model, train.batch(torch.arange(min(len(train), 2))))
 
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         if _finished(state, cfg, sign):
             break
         torch.manual_seed(epoch_seed(cfg.seed, epoch, rank))  # dropout: same per epoch on resume
         deadline = None if cfg.time_limit is None else started + cfg.time_limit
-        loss = _train_epoch(model, train, sampler(epoch, len(train)), opt, sched, cfg, epoch,
-                            deadline)  # fmt: skip
-        metrics = task.evaluate(model, held_out)
+        steps_done = _train_epoch(model, train, sampler(epoch, len(train)), opt, sched, cfg,
+                                  epoch, deadline, ddp)  # fmt: skip
+        loss = sum(steps_done) / max(len(steps_done), 1)
+        metrics = _evaluate(task, model, held_out, ctx)
         state["elapsed"] = time.perf_counter() - started
         state["epoch"] = epoch
-        state["history"].append(
-            {"epoch": epoch, "seconds": state["elapsed"], "loss": loss, **metrics}
-        )
+        state["history"].append({"epoch": epoch, "seconds": state["elapsed"], "loss": loss,
+                                 **metrics, "step_losses": steps_done})  # fmt: skip
         improved = sign * metrics[metric] > sign * state["best"]
         if improved:
             state["best"], state["bad_epochs"] = metrics[metric], 0
@@ -150,31 +156,95 @@ def fit(
         shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         log(f"epoch {epoch:>3}  loss {loss:.4f}  {shown}  {state['elapsed']:.1f}s"
             + ("  *" if improved else ""))  # fmt: skip
+    distributed.barrier()  # the checkpoint is written before any process reads it
     return state
 
 
+class _Loss(nn.Module):
+    """``model.loss`` as a module's forward, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.loss(batch)
+
+
+def _data_parallel(model: nn.Module, probe) -> nn.Module:
+    """The model's loss in DistributedDataParallel (which starts every rank from rank 0's
+    parameters). ``probe``, a batch, tells whether some parameters get no gradient (a branch
+    the configuration does not use): only then does DDP look for them at every step."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.random.fork_rng():
+        grads = torch.autograd.grad(model.loss(probe), params, allow_unused=True)
+    unused = any(g is None for g in grads)
+    flags = torch.tensor([float(unused)])
+    torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+    return DistributedDataParallel(_Loss(model), find_unused_parameters=bool(flags.item()))
+
+
 def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
-                 deadline: float | None = None) -> float:  # fmt: skip
+                 deadline: float | None = None, ddp=None) -> list[float]:  # fmt: skip
     """One pass over ``order`` in batches, or until ``deadline`` (a perf_counter time);
-    returns the mean of its batches' losses (the last batch's alone depends on which examples
-    it holds: with batches of similar length, on their length)."""
+    returns the loss of every step: the mean over its global batch.
+
+    Under data parallelism each rank trains on its rows ``rank::world`` of the global batch,
+    its mean loss scaled by its share (rows * world / batch), so the gradients DDP averages are
+    the global batch's; every rank stops at the same step."""
+    ctx = distributed.context() if ddp is not None else distributed.Context()
     model.train()
     bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}", leave=False, file=sys.stderr,
-               disable=not cfg.progress or None)  # fmt: skip
-    total, steps = torch.zeros((), dtype=torch.float64), 0
+               disable=not cfg.progress or ctx.rank > 0 or None)  # fmt: skip
+    parts: list[float] = []  # this rank's part of each step's global mean loss
     for idx in bar:
-        loss = model.loss(train.batch(idx))
+        if ddp is None:
+            loss = model.loss(train.batch(idx))
+            share = 1.0
+            scaled = loss
+        else:
+            local = idx[ctx.rank :: ctx.world]
+            share = len(local) * ctx.world / len(idx)
+            if not len(local):  # a last batch smaller than the world: take part, add nothing
+                local, share = idx[:1], 0.0
+            loss = ddp(train.batch(local))
+            scaled = loss * share
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaled.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
         sched.step()
-        total += loss.detach().double().cpu()
-        steps += 1
-        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        if deadline is not None and time.perf_counter() >= deadline:
+        value = loss.item()
+        parts.append(value * share / ctx.world)
+        bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+        stop = deadline is not None and time.perf_counter() >= deadline
+        if ddp is not None and deadline is not None:  # all ranks stop at the same step
+            flag = torch.tensor([float(stop)])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            stop = bool(flag.item())
+        if stop:
             break
-    return total.item() / max(steps, 1)
+    steps = torch.tensor(parts, dtype=torch.float64)
+    if ddp is not None:
+        torch.distributed.all_reduce(steps)
+    return steps.tolist()
+
+
+def _evaluate(task, model: nn.Module, held_out, ctx: distributed.Context) -> dict:
+    """The task's metrics on the held-out data. Under data parallelism, a task with
+    ``predict_rows(model, data, rows) -> list`` and ``score(data, predictions) -> dict`` has
+    its examples split into contiguous shards, each scored once by one rank, and the
+    predictions gathered in order; any other task is evaluated by rank 0 alone and its metrics
+    broadcast. Either way every example counts once, as in one process."""
+    if not ctx.distributed:
+        return task.evaluate(model, held_out)
+    if hasattr(task, "predict_rows") and hasattr(task, "score"):
+        rows = list(distributed.shard(len(held_out), ctx.rank, ctx.world))
+        parts = distributed.all_gather(task.predict_rows(model, held_out, rows))
+        return task.score(held_out, [p for part in parts for p in part])
+    return distributed.broadcast(task.evaluate(model, held_out) if ctx.rank == 0 else None)
 
 
 _TRAINER_KEYS = ("epoch", "best", "bad_epochs", "history", "elapsed", "model", "optimizer",
