@@ -9,6 +9,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist: one worker per core, each test file on one worker (its module fixtures once)
+PYTEST_WORKERS ?= -n auto --dist loadfile
 
 .PHONY: demo test lint format bench clean
 
@@ -21,7 +23,7 @@ demo: $(STAMP)
 	$(RUN) $(VENV)/bin/attnkit demo
 
 test: $(STAMP)
-	$(RUN) $(PY) -m pytest $(PYTEST_ARGS)
+	$(RUN) $(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks conftest.py

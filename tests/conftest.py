@@ -5,7 +5,10 @@ import torch
 
 from attnkit.functional.attend import ENV_IMPL
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist every worker gets its share of the cores: two workers of two threads each
+# on two cores would contend (OpenMP spinning) and run slower than one.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // _WORKERS))
 
 
 @pytest.fixture(autouse=True)
