@@ -71,13 +71,21 @@ def classifier_example(pooling: str = "attention"):
     return config, SimpleNamespace(ids=ids, lengths=lengths, y=torch.tensor([0, 2, 1]))
 
 
+def image_example():
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(6))
+    return {"widths": [4, 8], "block": "cbam", "reduction": 2}, SimpleNamespace(
+        x=x, y=torch.tensor([0, 9, 3])
+    )
+
+
 # one (config, batch) per registered model: a model without an entry fails the first test
 EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example,
             "decoder-only": decoder_only_example, "lstm-lm": lstm_lm_example,
             "series-attention": series_example, "series-lstm": lambda: series_example(1),
             "series-cnn": series_example, "series-mlp": lambda: series_example(2),
             "series-linear": lambda: series_example(1), "raffel-ellis": raffel_example,
-            "text-classifier": lambda: classifier_example("han")}  # fmt: skip
+            "text-classifier": lambda: classifier_example("han"),
+            "image-classifier": image_example}  # fmt: skip
 
 
 def test_every_registered_model_has_an_example():

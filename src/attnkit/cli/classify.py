@@ -18,7 +18,7 @@ NOT_FOR_CLASSIFY = {"n": "--n", "normalize": "--normalize", "context": "--contex
                     "unknown_token": "--unknown-token", "target": "--target",
                     "attention": "--attention", "direction": "--direction", "model": "--model",
                     "d_model": "--d-model", "heads": "--heads", "layers": "--layers",
-                    "label": "--label", "window": "--window"}  # fmt: skip
+                    "label": "--label", "window": "--window", "block": "--block"}  # fmt: skip
 
 
 def is_classifier_checkpoint(config: dict | None) -> bool:

@@ -17,7 +17,7 @@ from .errors import UserError
 # train options of the seq2seq recipe that mean nothing to a language model
 NOT_FOR_LM = {"attention": "--attention", "n": "--n", "normalize": "--normalize",
               "unknown_token": "--unknown-token", "target": "--target",
-              "pooling": "--pooling"}  # fmt: skip
+              "pooling": "--pooling", "block": "--block"}  # fmt: skip
 
 
 def is_lm_checkpoint(config: dict | None) -> bool:

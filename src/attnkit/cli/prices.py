@@ -17,7 +17,8 @@ from .errors import UserError
 NOT_FOR_PRICES = {"n": "--n", "normalize": "--normalize", "context": "--context",
                   "unknown_token": "--unknown-token", "target": "--target",
                   "attention": "--attention", "direction": "--direction",
-                  "vocab_size": "--vocab-size", "pooling": "--pooling"}  # fmt: skip
+                  "vocab_size": "--vocab-size", "pooling": "--pooling",
+                  "block": "--block"}  # fmt: skip
 
 
 def is_price_checkpoint(config: dict | None) -> bool:

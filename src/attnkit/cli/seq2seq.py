@@ -26,6 +26,7 @@ from . import classify as classify_cli
 from . import lm as lm_cli
 from . import prices as prices_cli
 from . import translate as translate_cli
+from . import vision as vision_cli
 from .arguments import count, fraction, path, positive_float, positive_int
 from .errors import UserError
 
@@ -46,11 +47,12 @@ def _set_threads(n: int | None) -> None:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", nargs="?", choices=[*tasks.names(), "lm", "translate", "prices",
-                                            "classify"],
+                                            "classify", "vision"],
                    help="a generated task; lm: a character language model (default text: the "
                    "World English Bible); translate: English-Spanish on Bible verses; prices: "
                    "a model of a price series (default: EURUSD hourly bars); classify: a text "
-                   "classifier (default data: Rotten Tomatoes snippets)")  # fmt: skip
+                   "classifier (default data: Rotten Tomatoes snippets); vision: an image "
+                   "classifier (scikit-learn's digits)")  # fmt: skip
     p.add_argument("--data", type=path, help="a file of (input, target) pairs instead: TSV, CSV "
                    "or a JSON list of pairs; for lm, a UTF-8 text file; for prices, a CSV of "
                    "OHLCV bars or a series name (eurusd-h1, sp500-d1); for classify, "
@@ -95,6 +97,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     translate_cli.add_train_args(p)
     prices_cli.add_train_args(p)
     classify_cli.add_train_args(p)
+    vision_cli.add_train_args(p)
     p.add_argument("--nproc", type=positive_int, help="train in N processes on this machine "
                    "(data parallel, through torchrun; the results do not depend on N)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -174,6 +177,10 @@ def _train(args) -> int:
         return prices_cli.cmd_train(args)
     if args.task == "classify":
         return classify_cli.cmd_train(args)
+    if args.task == "vision":
+        return vision_cli.cmd_train(args)
+    if args.block:
+        raise UserError("--block applies to vision only")
     if args.pooling:
         raise UserError("--pooling applies to classify only")
     if args.label or args.window:
@@ -213,6 +220,9 @@ def _load(checkpoint: str, command: str) -> recipe.Run:
     if classify_cli.is_classifier_checkpoint(config):
         raise UserError(f"{checkpoint} holds a text classifier: use attnkit explain, predict "
                         f"or eval, not {command}")  # fmt: skip
+    if vision_cli.is_vision_checkpoint(config):
+        raise UserError(f"{checkpoint} holds an image classifier: use attnkit show or eval, "
+                        f"not {command}")  # fmt: skip
     return recipe.load(checkpoint)
 
 
@@ -227,6 +237,8 @@ def cmd_eval(args) -> int:
         return prices_cli.cmd_eval(args)
     if classify_cli.is_classifier_checkpoint(config):
         return classify_cli.cmd_eval(args)
+    if vision_cli.is_vision_checkpoint(config):
+        return vision_cli.cmd_eval(args)
     if args.save or args.beam != 1:
         raise UserError("--save and --beam apply to translation checkpoints")
     run = recipe.load(args.checkpoint)
@@ -362,6 +374,8 @@ def _show_heads(args, run: recipe.Run, out: str, png: Path) -> int:
 
 def cmd_show(args) -> int:
     png = _new_png(args.out or "attention.png")
+    if vision_cli.is_vision_checkpoint(read_config(args.checkpoint)):
+        return vision_cli.cmd_show(args, png)
     run = _load(args.checkpoint, "show")
     is_transformer = hasattr(run.model, "decoder") and hasattr(run.model, "encoder")
     if not is_transformer and (args.layer is not None or args.head is not None or args.kind):

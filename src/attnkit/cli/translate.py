@@ -21,7 +21,7 @@ END = "⏎"
 # train options that mean nothing to translation
 NOT_FOR_TRANSLATION = {"n": "--n", "normalize": "--normalize", "context": "--context",
                        "unknown_token": "--unknown-token", "target": "--target",
-                       "pooling": "--pooling"}  # fmt: skip
+                       "pooling": "--pooling", "block": "--block"}  # fmt: skip
 
 
 def is_translation_checkpoint(config: dict | None) -> bool:

@@ -21,9 +21,11 @@ from .series import (
     SeriesMLP,
 )
 from .transformer import Transformer, TransformerConfig, TransformerState, TransformerWeights
+from .vision import BLOCKS, ImageClassifier, ImageClassifierConfig
 
 __all__ = [
-    "ATTENTIONS", "CLASSIFIER_POOLINGS", "POOLINGS", "PRESETS", "Pooling", "RaffelConfig",
+    "ATTENTIONS", "BLOCKS", "CLASSIFIER_POOLINGS", "ImageClassifier", "ImageClassifierConfig",
+    "POOLINGS", "PRESETS", "Pooling", "RaffelConfig",
     "RaffelEllis", "CharLSTM",
     "CharLSTMConfig", "DecoderOnly", "DecoderOnlyConfig",
     "Seq2Seq", "Seq2SeqConfig", "Seq2SeqState", "SERIES_MODELS", "SeriesAttention",
