@@ -63,3 +63,40 @@ def test_train_eval_and_show_a_vision_checkpoint(tmp_path, capsys):
     assert main(["predict", "--checkpoint", str(out), "x"]) == 2
     assert "image classifier" in capsys.readouterr().err
     assert main(["train", "vision", "--pooling", "mean", "--out", str(tmp_path / "b")]) == 2
+
+
+def _idx(path, array):
+    import gzip
+
+    header = bytes([0, 0, 8, array.dim()]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(gzip.compress(header + bytes(array.flatten().tolist())))
+
+
+def test_fashion_mnist_reads_the_debian_packages_idx_files(tmp_path, monkeypatch):
+    from attnkit.tasks import debian, images
+
+    folder = tmp_path / "debian" / "dataset-fashion-mnist" / images.FASHION_DIR
+    folder.mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    train_x = torch.randint(0, 256, (50, 28, 28), generator=g, dtype=torch.uint8)
+    train_y = torch.arange(50, dtype=torch.uint8) % 10
+    _idx(folder / "train-images-idx3-ubyte.gz", train_x)
+    _idx(folder / "train-labels-idx1-ubyte.gz", train_y)
+    _idx(folder / "t10k-images-idx3-ubyte.gz", train_x[:7])
+    _idx(folder / "t10k-labels-idx1-ubyte.gz", train_y[:7])
+    monkeypatch.setenv("ATTNKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(debian, "installed", lambda package: False)
+    data = images.fashion_mnist()
+    assert (len(data.train), len(data.valid), len(data.test)) == (45, 5, 7)
+    assert data.train.x.shape[1:] == (1, 28, 28) and data.classes[9] == "Ankle boot"
+    torch.testing.assert_close(data.test.x[:, 0] * 255, train_x[:7].float())
+    # training and validation images are the training file's, each once
+    seen = torch.cat([data.train.x, data.valid.x])[:, 0].mul(255).round().to(torch.uint8)
+    assert sorted(map(bytes, seen.flatten(1).numpy())) == sorted(map(bytes, train_x.flatten(1)
+                                                                     .numpy()))  # fmt: skip
+    import gzip
+
+    truncated = b"\x00\x00\x08\x01\x00\x00\x00\x09ab"  # 9 labels announced, 2 given
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(truncated))
+    with pytest.raises(ValueError, match="bytes of data"):
+        images.read_idx(folder / "t10k-labels-idx1-ubyte.gz")

@@ -57,7 +57,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    "or a JSON list of pairs; for lm, a UTF-8 text file; for prices, a CSV of "
                    "OHLCV bars or a series name (eurusd-h1, sp500-d1); for classify, "
                    "rotten-tomatoes, bible-genres or a CSV with text and label "
-                   "columns")  # fmt: skip
+                   "columns; for vision, digits or fashion-mnist")  # fmt: skip
     p.add_argument("--out", required=True, type=path, help="checkpoint directory")
     p.add_argument("--model", choices=[*recipe.MODELS, *lm_recipe.MODELS, "rnn",
                                        *PRICE_MODELS], help="the RNN "

@@ -27,7 +27,7 @@ __all__ = ["BLOCKS", "VisionRun", "evaluate", "load", "maps", "train"]
 
 DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 3e-3, "patience": 8}
 DATA_FIELDS = frozenset({"in_channels", "classes", "block"})
-DATASETS = {"digits": ti.digits}
+DATASETS = {"digits": ti.digits, "fashion-mnist": ti.fashion_mnist}
 
 
 @dataclass
@@ -44,7 +44,7 @@ class _Task:
     def evaluate(self, model: nn.Module, held: ti.Images) -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            logits = model(held.x)
+            logits = torch.cat([model(x) for x in held.x.split(1000)])
         model.train()
         return {"accuracy": float((logits.argmax(-1) == held.y).float().mean()),
                 "valid_loss": float(F.cross_entropy(logits, held.y))}  # fmt: skip

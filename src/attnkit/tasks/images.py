@@ -1,8 +1,12 @@
-"""Labelled images for the image classifiers: scikit-learn's handwritten digits (always there:
-they ship inside scikit-learn, 1,797 images of 8x8 pixels, 10 classes), with a fixed split.
+"""Labelled images for the image classifiers, with fixed splits; pixels scaled to [0, 1].
 
-Pixels are scaled to [0, 1]; the split is a fixed permutation (seed 0): 70% training, 15%
-validation, 15% test, the same on every machine.
+- ``digits()``: scikit-learn's handwritten digits (always there: they ship inside scikit-learn,
+  1,797 images of 8x8 pixels, 10 classes). A fixed permutation (seed 0) gives 70% training,
+  15% validation, 15% test, the same on every machine.
+- ``fashion_mnist()``: Fashion-MNIST (Xiao et al. 2017; 28x28, 10 classes) from Debian's
+  ``dataset-fashion-mnist``, obtained by :mod:`attnkit.tasks.debian` when it is not installed.
+  Its 10,000 test images are the test split; the last 6,000 of a fixed permutation (seed 0) of
+  the 60,000 training images are the validation split.
 
 >>> data = digits()
 >>> data.train.x.shape, data.classes[:3], len(data.test)
@@ -17,7 +21,11 @@ from types import SimpleNamespace
 import torch
 from torch import Tensor
 
-__all__ = ["ImageSet", "Images", "digits"]
+__all__ = ["FASHION", "ImageSet", "Images", "digits", "fashion_mnist", "read_idx"]
+
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+           "Bag", "Ankle boot")  # fmt: skip
+FASHION_DIR = "usr/share/datasets/fashion-mnist"
 
 
 class Images:
@@ -57,3 +65,43 @@ def digits() -> ImageSet:
     parts = [order[:a], order[a:b], order[b:]]
     return ImageSet("digits", tuple(str(i) for i in range(10)),
                     *(Images(x[p], y[p]) for p in parts))  # fmt: skip
+
+
+def read_idx(path) -> Tensor:
+    """An IDX file (gzip-compressed or not) of unsigned bytes: images (N, rows, cols) or
+    labels (N,), as a uint8 tensor. ValueError for another layout or a truncated file."""
+    import gzip
+    from pathlib import Path
+
+    path = Path(path)
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an IDX file of unsigned bytes")
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    start, size = 4 + 4 * dims, 1
+    for d in shape:
+        size *= d
+    if len(raw) != start + size:
+        raise ValueError(f"{path}: {len(raw) - start} bytes of data, expected {size}")
+    return torch.frombuffer(bytearray(raw[start:]), dtype=torch.uint8).reshape(shape)
+
+
+def fashion_mnist() -> ImageSet:
+    """Fashion-MNIST with the split of the module docstring (MissingPackageError, one line
+    saying how to get the package, when it cannot be had)."""
+    from .debian import package_root
+
+    root = package_root("dataset-fashion-mnist", what="Fashion-MNIST") / FASHION_DIR
+
+    def load(kind: str) -> Images:
+        x = read_idx(root / f"{kind}-images-idx3-ubyte.gz").float()[:, None] / 255.0
+        y = read_idx(root / f"{kind}-labels-idx1-ubyte.gz").long()
+        return Images(x, y)
+
+    train, test = load("train"), load("t10k")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    cut = len(train) - len(train) // 10
+    keep, held = order[:cut], order[cut:]
+    return ImageSet("fashion-mnist", FASHION, Images(train.x[keep], train.y[keep]),
+                    Images(train.x[held], train.y[held]), test)  # fmt: skip
