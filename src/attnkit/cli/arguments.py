@@ -55,6 +55,35 @@ def path(text: str) -> str:
     return text
 
 
+# train options that belong to one task each: every other task refuses them
+TASK_FLAGS = {"pooling": "classify", "block": "vision"}
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of an argument's name: "vocab_size" -> "--vocab-size"."""
+    return "--" + name.replace("_", "-")
+
+
+def refuse_flags(args: argparse.Namespace, names, task: str, what: str | None = None) -> None:
+    """UserError listing the flags given among ``names`` and the other tasks' own flags
+    (:data:`TASK_FLAGS`): "--n, --pooling do not apply to ``what`` (default ``task``)"."""
+    from .errors import UserError
+
+    names = dict.fromkeys([*names, *(n for n, t in TASK_FLAGS.items() if t != task)])
+    given = [flag(n) for n in names if getattr(args, n, None)]
+    if given:
+        raise UserError(f"{', '.join(given)} do not apply to {what or task}")
+
+
+def refuse_task_flags(args: argparse.Namespace) -> None:
+    """UserError for a task's own flag (:data:`TASK_FLAGS`) given to another task."""
+    from .errors import UserError
+
+    for name, task in TASK_FLAGS.items():
+        if getattr(args, name, None):
+            raise UserError(f"{flag(name)} applies to {task} only")
+
+
 def name_list(text: str | None, allowed, flag: str, default=None) -> tuple[str, ...]:
     """Comma-separated names, each one of ``allowed``; ``default`` (else all of ``allowed``)
     when ``text`` is not given. UserError naming the unknown ones."""

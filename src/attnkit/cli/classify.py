@@ -10,15 +10,13 @@ from pathlib import Path
 
 import torch
 
-from .arguments import path, positive_int
+from .arguments import path, positive_int, refuse_flags
 from .errors import UserError
 
 # train options that mean nothing to a classifier
-NOT_FOR_CLASSIFY = {"n": "--n", "normalize": "--normalize", "context": "--context",
-                    "unknown_token": "--unknown-token", "target": "--target",
-                    "attention": "--attention", "direction": "--direction", "model": "--model",
-                    "d_model": "--d-model", "heads": "--heads", "layers": "--layers",
-                    "label": "--label", "window": "--window", "block": "--block"}  # fmt: skip
+NOT_FOR_CLASSIFY = ("n", "normalize", "context", "unknown_token", "target", "attention",
+                    "direction", "model", "d_model", "heads", "layers", "label",
+                    "window")  # fmt: skip
 
 
 def is_classifier_checkpoint(config: dict | None) -> bool:
@@ -36,9 +34,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..recipes import classify as recipe
 
-    given = [flag for name, flag in NOT_FOR_CLASSIFY.items() if getattr(args, name, None)]
-    if given:
-        raise UserError(f"{', '.join(given)} do not apply to classify")
+    refuse_flags(args, NOT_FOR_CLASSIFY, "classify")
     settings = {"hidden_dim": args.hidden, "epochs": args.epochs, "seed": args.seed,
                 "batch_size": args.batch_size, "lr": args.lr, "patience": args.patience,
                 "time_limit": None if args.minutes is None else args.minutes * 60}  # fmt: skip

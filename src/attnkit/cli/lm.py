@@ -11,13 +11,11 @@ import torch
 
 from ..recipes import lm as recipe
 from ..tasks import UnknownCharactersError
-from .arguments import count, path, positive_int
+from .arguments import count, path, positive_int, refuse_flags
 from .errors import UserError
 
 # train options of the seq2seq recipe that mean nothing to a language model
-NOT_FOR_LM = {"attention": "--attention", "n": "--n", "normalize": "--normalize",
-              "unknown_token": "--unknown-token", "target": "--target",
-              "pooling": "--pooling", "block": "--block"}  # fmt: skip
+NOT_FOR_LM = ("attention", "n", "normalize", "unknown_token", "target")
 
 
 def is_lm_checkpoint(config: dict | None) -> bool:
@@ -25,9 +23,7 @@ def is_lm_checkpoint(config: dict | None) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    given = [flag for name, flag in NOT_FOR_LM.items() if getattr(args, name, None)]
-    if given:
-        raise UserError(f"{', '.join(given)} do not apply to the language model")
+    refuse_flags(args, NOT_FOR_LM, "lm", "the language model")
     if args.model is not None and args.model not in recipe.MODELS:
         raise UserError(f"--model for lm is one of {', '.join(recipe.MODELS)}")
     settings = {

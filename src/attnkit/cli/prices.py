@@ -10,15 +10,12 @@ import time
 
 import torch
 
-from .arguments import name_list, path, positive_int
+from .arguments import name_list, path, positive_int, refuse_flags
 from .errors import UserError
 
 # train options that mean nothing to a price model
-NOT_FOR_PRICES = {"n": "--n", "normalize": "--normalize", "context": "--context",
-                  "unknown_token": "--unknown-token", "target": "--target",
-                  "attention": "--attention", "direction": "--direction",
-                  "vocab_size": "--vocab-size", "pooling": "--pooling",
-                  "block": "--block"}  # fmt: skip
+NOT_FOR_PRICES = ("n", "normalize", "context", "unknown_token", "target", "attention",
+                  "direction", "vocab_size")  # fmt: skip
 
 
 def is_price_checkpoint(config: dict | None) -> bool:
@@ -45,9 +42,7 @@ def _bars(data: str | None):
 def cmd_train(args: argparse.Namespace) -> int:
     from ..recipes import price_train as recipe
 
-    given = [flag for name, flag in NOT_FOR_PRICES.items() if getattr(args, name, None)]
-    if given:
-        raise UserError(f"{', '.join(given)} do not apply to prices")
+    refuse_flags(args, NOT_FOR_PRICES, "prices")
     model = args.model or "attention"
     if model not in recipe.MODELS:
         raise UserError(f"--model for prices is one of {', '.join(recipe.MODELS)}")

@@ -27,7 +27,7 @@ from . import lm as lm_cli
 from . import prices as prices_cli
 from . import translate as translate_cli
 from . import vision as vision_cli
-from .arguments import count, fraction, path, positive_float, positive_int
+from .arguments import count, fraction, path, positive_float, positive_int, refuse_task_flags
 from .errors import UserError
 
 DEMO_INPUTS = [
@@ -179,10 +179,7 @@ def _train(args) -> int:
         return classify_cli.cmd_train(args)
     if args.task == "vision":
         return vision_cli.cmd_train(args)
-    if args.block:
-        raise UserError("--block applies to vision only")
-    if args.pooling:
-        raise UserError("--pooling applies to classify only")
+    refuse_task_flags(args)
     if args.label or args.window:
         raise UserError("--label and --window apply to prices only")
     if args.model in PRICE_MODELS:

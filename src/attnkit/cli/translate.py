@@ -14,14 +14,12 @@ from ..recipes import translate as recipe
 from ..tasks import read_pairs
 from ..tasks.subword import words_of
 from ..tasks.translation import DIRECTIONS
-from .arguments import path, positive_int
+from .arguments import path, positive_int, refuse_flags
 from .errors import UserError
 
 END = "⏎"
 # train options that mean nothing to translation
-NOT_FOR_TRANSLATION = {"n": "--n", "normalize": "--normalize", "context": "--context",
-                       "unknown_token": "--unknown-token", "target": "--target",
-                       "pooling": "--pooling", "block": "--block"}  # fmt: skip
+NOT_FOR_TRANSLATION = ("n", "normalize", "context", "unknown_token", "target")
 
 
 def is_translation_checkpoint(config: dict | None) -> bool:
@@ -29,9 +27,7 @@ def is_translation_checkpoint(config: dict | None) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    given = [flag for name, flag in NOT_FOR_TRANSLATION.items() if getattr(args, name, None)]
-    if given:
-        raise UserError(f"{', '.join(given)} do not apply to translation")
+    refuse_flags(args, NOT_FOR_TRANSLATION, "translate", "translation")
     if args.data:
         raise UserError("translation trains on the English-Spanish Bible verse pairs; --data "
                         "does not apply")  # fmt: skip

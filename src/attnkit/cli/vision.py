@@ -7,15 +7,12 @@ import argparse
 import json
 from pathlib import Path
 
+from .arguments import refuse_flags
+from .classify import NOT_FOR_CLASSIFY
 from .errors import UserError
 
 # train options that mean nothing to an image classifier
-NOT_FOR_VISION = {"n": "--n", "normalize": "--normalize", "context": "--context",
-                  "unknown_token": "--unknown-token", "target": "--target",
-                  "attention": "--attention", "direction": "--direction", "model": "--model",
-                  "d_model": "--d-model", "heads": "--heads", "layers": "--layers",
-                  "label": "--label", "window": "--window", "pooling": "--pooling",
-                  "vocab_size": "--vocab-size", "hidden": "--hidden"}  # fmt: skip
+NOT_FOR_VISION = (*NOT_FOR_CLASSIFY, "vocab_size", "hidden")
 
 
 def is_vision_checkpoint(config: dict | None) -> bool:
@@ -32,9 +29,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..recipes import vision as recipe
 
-    given = [flag for name, flag in NOT_FOR_VISION.items() if getattr(args, name, None)]
-    if given:
-        raise UserError(f"{', '.join(given)} do not apply to vision")
+    refuse_flags(args, NOT_FOR_VISION, "vision")
     settings = {"epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size,
                 "lr": args.lr, "patience": args.patience,
                 "time_limit": None if args.minutes is None else args.minutes * 60}  # fmt: skip
