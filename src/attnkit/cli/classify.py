@@ -56,19 +56,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(checkpoint: str):
-    from ..recipes import classify as recipe
-
-    return recipe.load(checkpoint)
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..recipes import classify as recipe
     from ..tasks.classify import read_labelled
 
     if args.save or args.beam != 1:
         raise UserError("--save and --beam apply to translation checkpoints")
-    run = _load(args.checkpoint)
+    run = recipe.load(args.checkpoint)
     if args.data:
         corpus = read_labelled(args.data, run.task.documents)
         unknown = sorted(set(corpus.classes) - set(run.task.classes))
@@ -98,7 +92,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                         "--beam do not apply (see attnkit explain for pictures)")  # fmt: skip
     if not args.text:
         raise UserError("give the text(s) to classify")
-    run = _load(args.checkpoint)
+    run = recipe.load(args.checkpoint)
     probs = recipe.predict(run, list(args.text))
     classes = run.task.classes
     for text, p in zip(args.text, probs, strict=True):
@@ -125,7 +119,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     html_path = Path(args.html) if args.html else None
     if html_path is not None and html_path.is_dir():
         raise UserError(f"--html {html_path} is a directory; name an HTML file")
-    run = _load(args.checkpoint)
+    run = recipe.load(args.checkpoint)
     text = args.text
     if text == "-":
         text = sys.stdin.read()

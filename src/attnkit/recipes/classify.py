@@ -65,10 +65,8 @@ def corpus_of(data: str | Path | None, documents: bool = False) -> TextCorpus:
     """A corpus by name (:data:`~attnkit.tasks.classify.CORPORA`, default rotten-tomatoes) or
     a CSV file (``documents``: cut its texts into sentences)."""
     data = str(data) if data else "rotten-tomatoes"
-    if data == "rotten-tomatoes":
-        return tc.rotten_tomatoes()
-    if data == "bible-genres":
-        return tc.bible_genres()
+    if data in tc.CORPORA:
+        return tc.load_corpus({"corpus": data})
     if not Path(data).is_file():
         raise SettingsError(f"no file {data!r}, and it is not a corpus of "
                             f"{', '.join(tc.CORPORA)}")  # fmt: skip
@@ -240,19 +238,23 @@ def baseline(corpus: TextCorpus, split: str = "test", cs=(0.25, 1.0, 4.0, 16.0))
             "seconds": time.perf_counter() - started}  # fmt: skip
 
 
+def _read(model: nn.Module, ids: Tensor, lengths: Tensor):
+    """One forward pass: (logits, token weights or None, sentence weights or None), the
+    weights as :func:`token_weights` describes them."""
+    model.eval()
+    with torch.no_grad():
+        logits, weights = model(ids, lengths, return_weights=True)
+    if model.cfg.pooling == "han":
+        words, sents = weights
+        return logits, words * sents[..., None], sents
+    return logits, weights if model.cfg.pooling in TOKEN_WEIGHTS else None, None
+
+
 def token_weights(model: nn.Module, ids: Tensor, lengths: Tensor) -> Tensor | None:
     """The attention weight of each token, ids' shape, or None for a pooling without one
     (mean, max, last, and the gate, whose weights are over features). For "han" a word's
     weight is its weight in its sentence times the sentence's weight, so they sum to 1."""
-    if model.cfg.pooling not in TOKEN_WEIGHTS:
-        return None
-    model.eval()
-    with torch.no_grad():
-        _, weights = model(ids, lengths, return_weights=True)
-    if model.cfg.pooling == "han":
-        words, sents = weights
-        return words * sents[..., None]
-    return weights
+    return _read(model, ids, lengths)[1]
 
 
 def integrated_gradients(model: nn.Module, ids: Tensor, lengths: Tensor, target: int,
@@ -292,38 +294,33 @@ class Explanation:
                 "sentence_weights": self.sentence_weights}  # fmt: skip
 
 
-def _one(run: ClassifyRun, text) -> tuple[Tensor, Tensor, list]:
-    encoded = run.task.encode(text)
+def _one(run: ClassifyRun, text) -> tuple[Tensor, Tensor, list[str], list]:
+    """(ids, lengths) of one text as a batch of one, and its parts and their ids."""
+    parts, encoded = run.task.encode_parts(text)
     ids, lengths = tc.pad([encoded], run.task.documents)
-    return ids, lengths, encoded
+    return ids, lengths, parts, encoded
 
 
 def explain(run: ClassifyRun, text, steps: int = IG_STEPS) -> Explanation:
     """The prediction for ``text`` with each word's attention weight (None where the pooling
     has none) and integrated-gradients attribution of the predicted class; a word's values
     are the sums over its subwords."""
-    ids, lengths, encoded = _one(run, text)
-    model = run.model
-    with torch.no_grad():
-        probs = torch.softmax(model(ids, lengths).float(), -1)[0]
+    ids, lengths, parts, encoded = _one(run, text)
+    logits, weights, sentence_weights = _read(run.model, ids, lengths)
+    probs = torch.softmax(logits.float(), -1)[0]
     label = int(probs.argmax())
-    weights = token_weights(model, ids, lengths)
-    attr = integrated_gradients(model, ids, lengths, label, steps)
+    attr = integrated_gradients(run.model, ids, lengths, label, steps)
     docs = run.task.documents
     rows = encoded if docs else [encoded]
-    texts = run.task.parts(text)
     out = []
-    for s, (piece_ids, part) in enumerate(zip(rows, texts, strict=True)):
+    for s, (piece_ids, part) in enumerate(zip(rows, parts, strict=True)):
         sentence = []
         for word, where in run.task.vocab.words(part, piece_ids):
             at = [(s, i) if docs else (i,) for i in where]
             w = None if weights is None else sum(float(weights[0][k]) for k in at)
             sentence.append((word, w, sum(float(attr[0][k]) for k in at)))
         out.append(sentence)
-    sent_w = None
-    if run.task.documents:
-        with torch.no_grad():
-            sent_w = model(ids, lengths, return_weights=True)[1][1][0].tolist()
+    sent_w = None if sentence_weights is None else sentence_weights[0].tolist()
     return Explanation(run.task.classes, probs.tolist(), label, out, sent_w)
 
 
@@ -342,13 +339,13 @@ def agreement(run: ClassifyRun, examples: list[LabelledText], steps: int = IG_ST
         raise ValueError(f"pooling {run.model.cfg.pooling} has no weight per token")
     rhos, top = [], []
     for ex in tqdm(examples, disable=not progress, desc="attributions", leave=False):
-        ids, lengths, _ = _one(run, ex.text)
-        real = ids.ne(0) if run.task.documents else torch.ones_like(ids, dtype=torch.bool)
+        ids, lengths, _, _ = _one(run, ex.text)
+        real = ids.ne(0)  # every real subword's id is past the padding's
         if int(real.sum()) < 3:
             continue
-        with torch.no_grad():
-            label = int(run.model(ids, lengths).argmax(-1))
-        w = token_weights(run.model, ids, lengths)[real].numpy()
+        logits, weights, _ = _read(run.model, ids, lengths)
+        label = int(logits.argmax(-1))
+        w = weights[real].numpy()
         g = integrated_gradients(run.model, ids, lengths, label, steps)[real].abs().numpy()
         rho = spearmanr(w, g).statistic
         if np.isfinite(rho):

@@ -8,6 +8,7 @@ returns each digit's box, so a test can measure how much attention falls on the 
 written. Strings are split by a hash: a string of the test split is never a training string,
 and the digit images come from the digits' own splits, so test images are unseen too.
 
+>>> from attnkit.tasks.images import digits
 >>> data = compose(digits().train, 5, seed=0, split="train")
 >>> data.x.shape, len(data.strings), data.boxes[0][0]
 (torch.Size([5, 1, 8, 40]), 5, (0, 8, 14, 22))
@@ -22,9 +23,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .images import Images, digits
+from .images import Images
 
-__all__ = ["LAYOUTS", "Captions", "compose", "digits", "is_test_string"]
+__all__ = ["LAYOUTS", "Captions", "compose", "is_test_string"]
 
 LAYOUTS = {"row": (8, 40), "grid": (16, 16)}  # canvas (H, W)
 CELL = 8

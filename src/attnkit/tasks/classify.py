@@ -205,10 +205,7 @@ class TextDataset:
         return len(self.ids)
 
     def batch(self, rows) -> SimpleNamespace:
-        if isinstance(rows, slice):
-            rows = list(range(len(self.ids))[rows])
-        else:
-            rows = torch.as_tensor(rows).reshape(-1).tolist()
+        rows = torch.as_tensor(rows).reshape(-1).tolist()
         ids, lengths = pad([self.ids[i] for i in rows], self.documents)
         return SimpleNamespace(ids=ids, lengths=lengths, y=self.y[rows])
 
@@ -253,27 +250,28 @@ class TextTask:
                                                     else ex.text)]  # fmt: skip
         return cls(SubwordVocab.train(texts, vocab_size=vocab_size), corpus.classes, documents)
 
-    def parts(self, text: str | Sequence[str]) -> list[str]:
-        """The texts encoded one by one: a document's sentences that hold a subword (a plain
-        string is cut into :func:`sentences`), or the one text (a list of sentences joined)."""
-        if not self.documents:
-            return [text if isinstance(text, str) else " ".join(text)]
-        parts = sentences(text) if isinstance(text, str) else [s for s in text if s.strip()]
-        return [s for s in parts if self.vocab.encode(s)]
-
     def encode(self, text: str | Sequence[str]) -> list:
-        """Ids of a text (or, for a document model, one id list per sentence of
-        :meth:`parts`). ValueError for an empty or over-long input."""
+        """Ids of a text (or, for a document model, one id list per sentence).
+        ValueError for an empty or over-long input."""
+        return self.encode_parts(text)[1]
+
+    def encode_parts(self, text: str | Sequence[str]) -> tuple[list[str], list]:
+        """(the texts encoded one by one, their ids): for a document model its sentences that
+        hold a subword (a plain string is cut into :func:`sentences`) and one id list each;
+        otherwise the one text (a list of sentences joined) and its ids."""
         if self.documents:
-            ids = [self.vocab.encode(s) for s in self.parts(text)]
+            parts = sentences(text) if isinstance(text, str) else [s for s in text if s.strip()]
+            pairs = [(s, self.vocab.encode(s)) for s in parts]
+            parts, ids = [s for s, x in pairs if x], [x for _, x in pairs if x]
         else:
-            ids = self.vocab.encode(self.parts(text)[0])
+            parts = [text if isinstance(text, str) else " ".join(text)]
+            ids = self.vocab.encode(parts[0])
         size = sum(map(len, ids)) if self.documents else len(ids)
         if size == 0:
             raise ValueError("the text is empty")
         if size > MAX_TOKENS:
             raise ValueError(f"the text is {size} subwords long; at most {MAX_TOKENS} are read")
-        return ids
+        return parts, ids
 
     def dataset(self, examples: Sequence[LabelledText]) -> TextDataset:
         return TextDataset([self.encode(ex.text) for ex in examples],

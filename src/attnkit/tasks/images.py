@@ -71,6 +71,7 @@ def read_idx(path) -> Tensor:
     """An IDX file (gzip-compressed or not) of unsigned bytes: images (N, rows, cols) or
     labels (N,), as a uint8 tensor. ValueError for another layout or a truncated file."""
     import gzip
+    import math
     from pathlib import Path
 
     path = Path(path)
@@ -79,9 +80,7 @@ def read_idx(path) -> Tensor:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes")
     dims = raw[3]
     shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
-    start, size = 4 + 4 * dims, 1
-    for d in shape:
-        size *= d
+    start, size = 4 + 4 * dims, math.prod(shape)
     if len(raw) != start + size:
         raise ValueError(f"{path}: {len(raw) - start} bytes of data, expected {size}")
     return torch.frombuffer(bytearray(raw[start:]), dtype=torch.uint8).reshape(shape)
