@@ -204,15 +204,14 @@ class PairTask:
 
         model.eval()
         rows = torch.as_tensor(list(rows), dtype=torch.long)
-        order = rows[torch.argsort(data.src_len[rows], stable=True)]  # similar lengths together
-        where = {int(r): k for k, r in enumerate(rows.tolist())}
+        order = torch.argsort(data.src_len[rows], stable=True)  # similar lengths together
         out: list[str] = [""] * len(rows)
         with torch.no_grad():
-            for idx in order.split(batch_size):
-                batch = data.batch(idx)
+            for at in order.split(batch_size):  # positions in rows
+                batch = data.batch(rows[at])
                 seqs = greedy(model, batch.src, batch.src_len).ids
-                for i, s in zip(idx.tolist(), seqs, strict=True):
-                    out[where[i]] = self.tgt_vocab.decode(s)
+                for k, s in zip(at.tolist(), seqs, strict=True):
+                    out[k] = self.tgt_vocab.decode(s)
         return out
 
     def evaluate(self, model: Any, data: PairDataset) -> dict[str, float]:

@@ -194,25 +194,20 @@ def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
     Under data parallelism each rank trains on its rows ``rank::world`` of the global batch,
     its mean loss scaled by its share (rows * world / batch), so the gradients DDP averages are
     the global batch's; every rank stops at the same step."""
-    ctx = distributed.context() if ddp is not None else distributed.Context()
+    ctx = distributed.context()  # one process: rank 0 of 1, whose rows are the whole batch
+    loss_of = model.loss if ddp is None else ddp
     model.train()
     bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}", leave=False, file=sys.stderr,
                disable=not cfg.progress or ctx.rank > 0 or None)  # fmt: skip
     parts: list[float] = []  # this rank's part of each step's global mean loss
     for idx in bar:
-        if ddp is None:
-            loss = model.loss(train.batch(idx))
-            share = 1.0
-            scaled = loss
-        else:
-            local = idx[ctx.rank :: ctx.world]
-            share = len(local) * ctx.world / len(idx)
-            if not len(local):  # a last batch smaller than the world: take part, add nothing
-                local, share = idx[:1], 0.0
-            loss = ddp(train.batch(local))
-            scaled = loss * share
+        local = idx[ctx.rank :: ctx.world]
+        share = len(local) * ctx.world / len(idx)
+        if not len(local):  # a last batch smaller than the world: take part, add nothing
+            local, share = idx[:1], 0.0
+        loss = loss_of(train.batch(local))
         opt.zero_grad(set_to_none=True)
-        scaled.backward()
+        (loss if share == 1.0 else loss * share).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
         sched.step()
