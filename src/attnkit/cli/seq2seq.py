@@ -36,8 +36,7 @@ DEMO_INPUTS = [
     "the 3rd of March, 2021", "Sept. 14th 1994", "14 sept 1994", "1994-09-14",
 ]  # fmt: skip
 PRICE_MODELS = tuple(VARIANTS)
-END = "⏎"  # the label of the end-of-sequence row in pictures
-START = "▸"  # ... and of the start token a decoder reads first
+END, START = recipe.END, recipe.START
 
 
 def _set_threads(n: int | None) -> None:
@@ -278,11 +277,6 @@ def _extend(vocab: tasks.CharVocab, pairs) -> tasks.CharVocab:
     return tasks.CharVocab(vocab.to_list() + sorted(extra)) if extra else vocab
 
 
-def _labels(out: str, weights: torch.Tensor) -> list[str]:
-    """Row labels of a prediction's weights: its characters, and the end if it ended."""
-    return list(out) + [END] * (weights.shape[0] - len(out))
-
-
 def _predict(run: recipe.Run, texts: list[str], beam: int = 1):
     try:
         return run.task.predict(run.model, texts, beam=beam)
@@ -327,7 +321,7 @@ def cmd_predict(args) -> int:
         else:
             print(f"{text}\t{out}")
         if plots:
-            save_heatmap(weights, run.task.normalize(text), _labels(out, weights),
+            save_heatmap(weights, run.task.normalize(text), recipe.output_labels(out, weights),
                          plots / f"{i:03d}.png", title=text)  # fmt: skip
     return 0
 
@@ -347,10 +341,7 @@ def _show_heads(args, run: recipe.Run, out: str, png: Path) -> int:
     if args.head >= heads:
         raise UserError(f"--head {args.head}: the model has {heads} heads (0..{heads - 1})")
     layer = args.layer % len(stack)
-    batch = run.task.dataset([(args.text, out)]).batch(torch.tensor([0]))
-    with torch.no_grad():
-        _, all_weights = model.eval()(batch.src, batch.src_len, batch.tgt, return_weights=True,
-                                      layers=[layer])  # fmt: skip
+    all_weights = recipe.transformer_weights(run, args.text, out, layers=[layer])
     weights = getattr(all_weights, KINDS[args.kind])[layer][0]  # (H, rows, cols)
     read = list(run.task.normalize(args.text))
     written = list(out) + [END]
@@ -385,8 +376,8 @@ def cmd_show(args) -> int:
         return _show_heads(args, run, out, png)
     print(f"{args.text} -> {out}\n")
     read = run.task.normalize(args.text)  # what the model read: one column per character
-    print(render_weights(weights, _labels(out, weights), list(read)))
-    path = save_heatmap(weights, read, _labels(out, weights), png, title=args.text)
+    print(render_weights(weights, recipe.output_labels(out, weights), list(read)))
+    path = save_heatmap(weights, read, recipe.output_labels(out, weights), png, title=args.text)
     print(f"\nheatmap written to {path}")
     return 0
 
@@ -417,12 +408,14 @@ def cmd_demo(args) -> int:
     out_dir = Path(args.out)
     for i, (text, (out, weights)) in enumerate(zip(examples, results, strict=True)):
         print(f"{ljust(text, columns)}  {out}")
-        save_heatmap(weights, run.task.normalize(text), _labels(out, weights),
+        save_heatmap(weights, run.task.normalize(text), recipe.output_labels(out, weights),
                      out_dir / f"example_{i:02d}.png",
                      title=text)  # fmt: skip
     text, (out, weights) = examples[0], results[0]
     print(f"\nwhere each output character looked, for {text!r}:\n")
-    print(render_weights(weights, _labels(out, weights), list(run.task.normalize(text))))
+    print(
+        render_weights(weights, recipe.output_labels(out, weights), list(run.task.normalize(text)))
+    )
     print(f"\nheatmaps in {out_dir}/example_*.png; checkpoint in {out_dir} "
           f"({time.perf_counter() - started:.0f}s)")  # fmt: skip
     print(f"try: attnkit predict --checkpoint {out_dir} '4 July 1976'")

@@ -11,13 +11,13 @@ from pathlib import Path
 import torch
 
 from ..recipes import translate as recipe
+from ..recipes.seq2seq import END, output_labels
 from ..tasks import read_pairs
 from ..tasks.subword import words_of
 from ..tasks.translation import DIRECTIONS
 from .arguments import path, positive_int, refuse_flags
 from .errors import UserError
 
-END = "⏎"
 # train options that mean nothing to translation
 NOT_FOR_TRANSLATION = ("n", "normalize", "context", "unknown_token", "target")
 
@@ -110,7 +110,7 @@ def _plots(run: recipe.TranslateRun, i: int, text: str, result, out: Path, words
     cross-attention (every head of each layer, and their mean); written paths."""
     from ..viz import save_head_grid, save_heatmap
 
-    rows = result.output_pieces + [END] * (result.weights.shape[0] - len(result.output_pieces))
+    rows = output_labels(result.output_pieces, result.weights)
 
     def labelled(weights):
         return merge_words(weights, rows, result.source_pieces) if words else (

@@ -331,6 +331,27 @@ def load(checkpoint: str | Path) -> Run:
     return Run(model, task, config)
 
 
+END = "⏎"  # the label of the end-of-sequence row in pictures
+START = "▸"  # ... and of the start token a decoder reads first
+
+
+def output_labels(tokens, weights: torch.Tensor) -> list[str]:
+    """Row labels of an output's weights: its tokens (characters or subwords), and the end
+    of sequence where decoding wrote one (a last weight row beyond the tokens)."""
+    return list(tokens) + [END] * (weights.shape[0] - len(tokens))
+
+
+def transformer_weights(run: Run, text: str, out: str, layers=None):
+    """TransformerWeights of a Transformer run teacher-forced on its own output ``out`` for
+    ``text``: every layer's (1, H, rows, cols) encoder, decoder and cross-attention weights
+    (only ``layers``, where given)."""
+    batch = run.task.dataset([(text, out)]).batch(torch.tensor([0]))
+    with torch.no_grad():
+        _, weights = run.model.eval()(batch.src, batch.src_len, batch.tgt, return_weights=True,
+                                      layers=layers)  # fmt: skip
+    return weights
+
+
 def held_out_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
     """The held-out pairs of the run a checkpoint's config describes (regenerated)."""
     src = config.get("data") or {}

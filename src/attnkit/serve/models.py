@@ -26,7 +26,6 @@ __all__ = ["KINDS", "MAX_BEAM", "MAX_INPUT", "Served", "load_served", "served_na
 
 MAX_INPUT = 1000  # characters of one input
 MAX_BEAM = 8
-END = "⏎"
 KINDS = ("seq2seq", "classifier")
 
 
@@ -97,15 +96,15 @@ class Served:
         return {"kind": "classifier", "input": text, **explanation.to_json()}
 
     def _seq2seq(self, text: str, beam: int) -> dict[str, Any]:
-        task, model = self.run.task, self.run.model
-        ((out, weights),) = task.predict(model, [text], beam=beam)
-        read = list(task.normalize(text))
-        written = list(out) + [END] * (weights.shape[0] - len(out))
+        from ..recipes import seq2seq
+
+        ((out, weights),) = self.run.task.predict(self.run.model, [text], beam=beam)
+        read = list(self.run.task.normalize(text))
+        written = seq2seq.output_labels(out, weights)
         result = {"kind": "seq2seq", "input": text, "output": out, "input_tokens": read,
                   "output_tokens": written, "weights": _rounded(weights)}  # fmt: skip
         if self.is_transformer:
-            batch = task.dataset([(text, out)]).batch(torch.tensor([0]))
-            _, maps = model.eval()(batch.src, batch.src_len, batch.tgt, return_weights=True)
+            maps = seq2seq.transformer_weights(self.run, text, out)
             layers = [m[0, :, : len(written), : len(read)] for m in maps.cross]
             result["layers"] = [_rounded(m) for m in layers]  # [layer][head][row][col]
         return result
