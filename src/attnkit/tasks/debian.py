@@ -31,7 +31,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "attnkit")
 
 
-def _run(*cmd: str, cwd: str | Path | None = None) -> bool:
+def run_command(*cmd: str, cwd: str | Path | None = None) -> bool:
+    """Whether ``cmd`` ran and exited 0 (output captured, at most 15 minutes)."""
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=900, check=False)
     except (OSError, subprocess.TimeoutExpired):
@@ -74,7 +75,7 @@ def package_root(package: str, *, what: str | None = None, install: bool = True)
 
 
 def _apt_install(package: str) -> bool:
-    return _run("apt-get", "install", "-y", "-q", "--no-install-recommends", package) and (
+    return run_command("apt-get", "install", "-y", "-q", "--no-install-recommends", package) and (
         installed(package)
     )
 
@@ -83,11 +84,11 @@ def _extract(package: str, target: Path) -> bool:
     """apt-get download + dpkg-deb -x into ``target`` (atomically); False if either fails."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{package}-") as tmp:
-        if not _run("apt-get", "download", package, cwd=tmp):
+        if not run_command("apt-get", "download", package, cwd=tmp):
             return False
         debs = sorted(Path(tmp).glob(f"{package}_*.deb"))
         files = Path(tmp) / "root"
-        if len(debs) != 1 or not _run("dpkg-deb", "-x", str(debs[0]), str(files)):
+        if len(debs) != 1 or not run_command("dpkg-deb", "-x", str(debs[0]), str(files)):
             return False
         try:
             files.rename(target)

