@@ -194,3 +194,15 @@ def random_walk_bars(n: int, seed: int = 0):
          "volume": rng.integers(1, 100, n).astype(float)},
         index=pd.date_range("2024-01-01", periods=n, freq="h", name="time"),
     )  # fmt: skip
+
+
+# a toy sentiment corpus: one word decides the label, the rest is filler
+GOOD, BAD = ["superb", "moving", "witty"], ["dull", "tedious", "clumsy"]
+FILLER = ["the", "film", "plot", "was", "a", "and", "cast", "story", "it", "quite"]
+
+
+def one_cue_review(rng, good: bool) -> str:
+    """3-8 filler words with one cue word (from GOOD or BAD) at a random place."""
+    words = rng.choices(FILLER, k=rng.randint(3, 8))
+    words.insert(rng.randrange(len(words) + 1), rng.choice(GOOD if good else BAD))
+    return " ".join(words)

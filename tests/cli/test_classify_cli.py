@@ -12,9 +12,7 @@ import sys
 import pytest
 
 from attnkit.cli import main
-
-GOOD, BAD = ["superb", "moving", "witty"], ["dull", "tedious", "clumsy"]
-FILLER = ["the", "film", "plot", "was", "a", "and", "cast", "story", "it", "quite"]
+from reference import one_cue_review
 
 
 def _write(path, n=400, seed=0):
@@ -23,9 +21,7 @@ def _write(path, n=400, seed=0):
         w = csv.writer(f)
         w.writerow(["text", "label"])
         for i in range(n):
-            words = rng.choices(FILLER, k=rng.randint(3, 8))
-            words.insert(rng.randrange(len(words) + 1), rng.choice(GOOD if i % 2 else BAD))
-            w.writerow([" ".join(words), "good" if i % 2 else "bad"])
+            w.writerow([one_cue_review(rng, i % 2 == 1), "good" if i % 2 else "bad"])
     return path
 
 

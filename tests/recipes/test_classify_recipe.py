@@ -8,27 +8,20 @@ import torch
 
 from attnkit.recipes import classify as recipe
 from attnkit.tasks import classify as tc
+from reference import FILLER, one_cue_review
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-GOOD, BAD = ["superb", "moving", "witty"], ["dull", "tedious", "clumsy"]
-FILLER = ["the", "film", "plot", "was", "a", "and", "cast", "story", "it", "quite"]
 
 
 def _corpus(n=240, documents=False, seed=0):
     rng = random.Random(seed)
 
-    def text(label):
-        words = rng.choices(FILLER, k=rng.randint(3, 8))
-        words.insert(rng.randrange(len(words) + 1), rng.choice(GOOD if label else BAD))
-        return " ".join(words)
-
     def example(label):
         if not documents:
-            return tc.LabelledText(text(label), label)
+            return tc.LabelledText(one_cue_review(rng, label), label)
         k = rng.randint(1, 3)  # one sentence carries the label, the others are filler
         sents = [" ".join(rng.choices(FILLER, k=rng.randint(3, 7))) + "." for _ in range(k)]
-        sents.insert(rng.randrange(k + 1), text(label) + ".")
+        sents.insert(rng.randrange(k + 1), one_cue_review(rng, label) + ".")
         return tc.LabelledText(tuple(sents), label)
 
     rows = [example(i % 2) for i in range(n)]
