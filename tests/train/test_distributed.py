@@ -21,7 +21,12 @@ pytestmark = pytest.mark.slow
 # 1,503 pairs: 1,178 training and 295 held out (odd); the last batch of an epoch is a partial one
 ARGS = ["train", "times", "--n", "1503", "--epochs", "3", "--hidden", "32", "--batch-size",
         "32", "--threads", "1"]  # fmt: skip
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+ENV = {
+    **os.environ,
+    "PYTHONUNBUFFERED": "1",
+    "OMP_NUM_THREADS": "1",
+    "CUDA_VISIBLE_DEVICES": "",
+}  # gloo on the CPU, also where there is a GPU
 
 
 def _cli(*args, **kw):
@@ -59,6 +64,20 @@ def test_two_processes_give_the_losses_and_metrics_of_one(single, tmp_path):
     config_one = json.loads((single / "config.json").read_text())
     config_two = json.loads((out / "config.json").read_text())
     assert config_one["metrics"] == config_two["metrics"]
+
+
+def test_one_process_under_torchrun_joins_a_group_and_trains_as_without_it(single, tmp_path):
+    out = tmp_path / "torchrun1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+           "-m", "attnkit.cli", "--", *ARGS, "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600)
+    assert done.returncode == 0, done.stderr
+    one, launched = _history(single), _history(out)
+    steps_one = [x for h in one for x in h["step_losses"]]
+    steps_launched = [x for h in launched for x in h["step_losses"]]
+    assert len(steps_one) == len(steps_launched)
+    assert max(abs(a - b) for a, b in zip(steps_one, steps_launched, strict=True)) < 1e-6
+    assert [h["exact_match"] for h in one] == [h["exact_match"] for h in launched]
 
 
 SCRIPT = textwrap.dedent(

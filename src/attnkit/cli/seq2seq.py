@@ -99,6 +99,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     vision_cli.add_train_args(p)
     p.add_argument("--nproc", type=positive_int, help="train in N processes on this machine "
                    "(data parallel, through torchrun; the results do not depend on N)")  # fmt: skip
+    p.add_argument("--device", default="auto", help="auto (a GPU where torch sees one, else the "
+                   "CPU), cpu, cuda or cuda:N; under torchrun each process takes its own GPU "
+                   "(NCCL) or the CPU (gloo)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint in --out")
 
@@ -152,11 +155,14 @@ def _launch(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from ..train import distributed
+    from ..train import devices, distributed
 
+    devices.use(args.device)  # a ValueError names the devices there are
     if args.nproc and args.nproc > 1 and not distributed.under_launcher():
+        if args.device != "cpu":  # the CPU trains with gloo whatever the GPUs
+            distributed.check_gpus(args.nproc)
         return _launch(args)
-    ctx = distributed.setup()
+    ctx = distributed.setup(backend="gloo" if args.device == "cpu" else None)
     try:
         if ctx.rank > 0:  # one process speaks: the others' output would repeat it
             with contextlib.redirect_stdout(io.StringIO()):

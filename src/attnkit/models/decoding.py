@@ -224,7 +224,7 @@ def beam_search(
         if best >= max(h.logp for h in nxt) / max_len:
             break
         live = nxt
-        state = select_state(state, torch.tensor(parents))
+        state = select_state(state, torch.tensor(parents, device=src.device))
     top_hyp = max(finished, key=_Hyp.score)
     ids = _trim(top_hyp.ids, cfg.eos_id)
     weights = torch.stack(top_hyp.weights)[None]  # (1, T, ...)

@@ -36,6 +36,7 @@ from ..models.classifier import CLASSIFIER_POOLINGS
 from ..tasks import classify as tc
 from ..tasks.classify import LabelledText, TextCorpus, TextDataset, TextTask
 from ..train import CheckpointError, fit, load_model, read_config
+from ..train.devices import device_of, to_device
 from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
 from .translate import length_batches
 
@@ -77,13 +78,14 @@ def scores(model: nn.Module, data: TextDataset, batch_size: int = 256, rows=None
     """(N, classes) probabilities of every example (or of ``rows``), in order (batched by
     length)."""
     model.eval()
+    device = device_of(model)
     rows = torch.arange(len(data)) if rows is None else torch.as_tensor(list(rows))
     order = torch.argsort(data.sizes[rows], stable=True)
     out = torch.empty(len(rows), int(model.cfg.classes))
     with torch.no_grad():
         for at in order.split(batch_size):
-            b = data.batch(rows[at])
-            out[at] = torch.softmax(model(b.ids, b.lengths).float(), -1)
+            b = to_device(data.batch(rows[at]), device)
+            out[at] = torch.softmax(model(b.ids, b.lengths).float(), -1).cpu()
     return out
 
 

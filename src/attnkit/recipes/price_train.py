@@ -28,6 +28,7 @@ from torch import nn
 from ..models import build, entry
 from ..tasks import prices as pr
 from ..train import CheckpointError, fit, load_model, read_config
+from ..train.devices import device_of, to_device
 from . import prices as sc
 from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
 
@@ -112,9 +113,10 @@ class _Task:
 
     def evaluate(self, model: nn.Module, held: _Windows) -> dict[str, float]:
         model.eval()
+        device = device_of(model)
         with torch.no_grad():
-            loss = float(model.loss(held.batch(slice(None))))
-            scores = model(held.x).double()
+            loss = float(model.loss(to_device(held.batch(slice(None)), device)))
+            scores = model(held.x.to(device)).double().cpu()
         model.train()
         pred = scores[:, 0].numpy() if self.kind == "return" else torch.softmax(scores, -1).numpy()
         metric = sc.PRIMARY[self.kind][0]

@@ -21,6 +21,7 @@ from ..models import build, entry
 from ..models.vision import BLOCKS
 from ..tasks import images as ti
 from ..train import CheckpointError, fit, load_model, read_config
+from ..train.devices import device_of
 from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
 
 __all__ = ["BLOCKS", "VisionRun", "evaluate", "load", "maps", "train"]
@@ -43,8 +44,9 @@ class _Task:
 
     def evaluate(self, model: nn.Module, held: ti.Images) -> dict[str, float]:
         model.eval()
+        device = device_of(model)
         with torch.no_grad():
-            logits = torch.cat([model(x) for x in held.x.split(1000)])
+            logits = torch.cat([model(x.to(device)).cpu() for x in held.x.split(1000)])
         model.train()
         return {"accuracy": float((logits.argmax(-1) == held.y).float().mean()),
                 "valid_loss": float(F.cross_entropy(logits, held.y))}  # fmt: skip

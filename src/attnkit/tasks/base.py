@@ -201,14 +201,16 @@ class PairTask:
                      ) -> list[str]:  # fmt: skip
         """Greedy outputs for the examples ``rows`` of ``data``, in that order."""
         from ..models.decoding import greedy
+        from ..train.devices import device_of, to_device
 
         model.eval()
+        device = device_of(model)
         rows = torch.as_tensor(list(rows), dtype=torch.long)
         order = torch.argsort(data.src_len[rows], stable=True)  # similar lengths together
         out: list[str] = [""] * len(rows)
         with torch.no_grad():
             for at in order.split(batch_size):  # positions in rows
-                batch = data.batch(rows[at])
+                batch = to_device(data.batch(rows[at]), device)
                 seqs = greedy(model, batch.src, batch.src_len).ids
                 for k, s in zip(at.tolist(), seqs, strict=True):
                     out[k] = self.tgt_vocab.decode(s)

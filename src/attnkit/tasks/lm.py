@@ -141,12 +141,16 @@ class LMTask:
     @torch.no_grad()
     def evaluate(self, model: Any, data: TextWindows) -> dict[str, float]:
         """Bits per character of ``data`` and the characters it counted."""
+        from ..train.devices import device_of
+
         was_training = model.training
         model.eval()
+        device = device_of(model)
         total, count = 0.0, 0
         for batch in data.windows():
-            logits = model(batch.tokens[:, :-1]).float()
-            total += F.cross_entropy(logits.flatten(0, 1), batch.tokens[:, 1:].flatten(),
+            tokens = batch.tokens.to(device)
+            logits = model(tokens[:, :-1]).float()
+            total += F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
                                      reduction="sum").item()  # fmt: skip
             count += batch.tokens[:, 1:].numel()
         model.train(was_training)

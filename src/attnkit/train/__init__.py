@@ -1,6 +1,7 @@
 """The generic trainer and checkpoints (see ``loop`` for what it asks of models and tasks)."""
 
 from .checkpoint import CheckpointError, load_model, read_config, save_model
+from .devices import use as use_device
 from .loop import TrainConfig, epoch_seed, fit, shuffled
 
 __all__ = [
@@ -12,4 +13,5 @@ __all__ = [
     "read_config",
     "save_model",
     "shuffled",
+    "use_device",
 ]

@@ -77,7 +77,7 @@ def save_model(directory: str | Path, model: nn.Module, meta: dict[str, Any]) ->
         "config": registry.config_to_dict(model.cfg),
         **meta,
     }
-    state = {k: v.detach().contiguous() for k, v in _own_state(model).items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in _own_state(model).items()}
     digest = {DIGEST: config_digest(config)}
     _atomic(directory / MODEL, lambda p: save_file(state, p, metadata=digest))
     text = json.dumps(config, indent=1, ensure_ascii=False)
@@ -233,6 +233,6 @@ def load_trainer(directory: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return torch.load(path, weights_only=True)
+        return torch.load(path, weights_only=True, map_location="cpu")  # any device resumes
     except Exception as err:
         raise CheckpointError(f"{path} is corrupt: {err}") from None

@@ -28,8 +28,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["Context", "all_gather", "barrier", "broadcast", "context", "setup", "shard",
-           "under_launcher"]  # fmt: skip
+__all__ = ["Context", "all_gather", "backend", "barrier", "broadcast", "check_gpus", "context",
+           "setup", "shard", "under_launcher"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -37,40 +37,69 @@ class Context:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    joined: bool = False  # in a process group (a launcher's, even of one process)
 
     @property
     def distributed(self) -> bool:
-        return self.world > 1
+        return self.joined
 
     @property
     def device(self) -> torch.device:
-        if dist.is_initialized() and dist.get_backend() == "nccl":
+        if backend() == "nccl":
             return torch.device("cuda", self.local_rank)
         return torch.device("cpu")
 
 
 def under_launcher() -> bool:
-    """Whether torchrun (or another launcher) started this process as one of several."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """Whether torchrun (or another launcher) started this process: it set RANK and
+    WORLD_SIZE, whatever the number of processes."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
-def setup(timeout_s: float = 1800) -> Context:
-    """Join the process group torchrun describes (once); a single process gets Context()."""
+def setup(timeout_s: float = 1800, backend: str | None = None) -> Context:
+    """Join the process group torchrun describes (once), with ``backend``: by default NCCL
+    where torch sees a GPU, else gloo. A process no launcher started gets Context(), alone.
+
+    NCCL runs one process per GPU; a machine asked for more processes than it has GPUs gets a
+    ValueError that says what to do instead."""
     if not under_launcher():
         return Context()
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
         if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            check_gpus(int(os.environ.get("LOCAL_WORLD_SIZE", local + 1)))
+            torch.cuda.set_device(local)
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
     return context()
+
+
+def check_gpus(per_node: int) -> None:
+    """ValueError where NCCL would be asked for more processes on this machine than it has
+    GPUs (it runs one process per GPU); nothing on a machine without a GPU (gloo)."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus and per_node > gpus:
+        raise ValueError(
+            f"{per_node} processes on a machine with {gpus} GPU(s): NCCL needs a GPU per "
+            f"process. Start at most {gpus} per machine, or hide the GPUs "
+            "(CUDA_VISIBLE_DEVICES=) to train on the CPU with gloo"
+        )
+
+
+def backend() -> str | None:
+    """The process group's backend ("nccl", "gloo"), or None outside one."""
+    if not dist.is_available() or not dist.is_initialized():
+        return None
+    return str(dist.get_backend())
 
 
 def context() -> Context:
     """This process's place in the group (Context() when not distributed)."""
     if not dist.is_available() or not dist.is_initialized():
         return Context()
-    return Context(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Context(
+        dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), joined=True
+    )
 
 
 def shard(n: int, rank: int, world: int) -> range:

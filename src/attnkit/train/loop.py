@@ -9,7 +9,9 @@ What it asks of its arguments (nothing else):
   task sets ``lower_is_better = True`` (a loss, bits per character).
 
 Ready for data parallel training: the batch order comes from a sampler hook (an epoch's indices
-for this process), seeds take the process rank, and only rank 0 writes checkpoints.
+for this process), seeds take the process rank, and only rank 0 writes checkpoints. The model
+trains on :func:`~attnkit.train.devices.training_device` (or ``device``): batches are moved to
+it, the task's ``evaluate`` gets the model there, and ``fit`` returns the model where it was.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import checkpoint, distributed
+from . import checkpoint, devices, distributed
 
 Sampler = Callable[[int, int], torch.Tensor]  # (epoch, dataset size) -> indices, in order
 
@@ -88,6 +90,7 @@ def fit(
     log: Callable[[str], None] = print,
     sampler: Sampler | None = None,
     rank: int = 0,
+    device: str | torch.device | None = None,
 ) -> dict:
     """Train ``model``; keep the best by ``task.selection_metric`` in the checkpoint ``out``.
 
@@ -104,6 +107,9 @@ def fit(
     if ctx.distributed:
         rank = ctx.rank
     writer = rank == 0
+    home = devices.device_of(model)
+    place = torch.device(device) if device is not None else devices.training_device()
+    model.to(place)
     opt = _adam(list(model.parameters()), cfg.lr)
     steps = cfg.epochs * math.ceil(len(train) / cfg.batch_size)
     state = {"epoch": 0, "best": -sign * math.inf, "bad_epochs": 0, "history": [],
@@ -124,7 +130,8 @@ def fit(
     started = time.perf_counter() - state["elapsed"]
     ddp = None
     if ctx.distributed:  # after any restore; every rank starts from rank 0's parameters
-        ddp = _data_parallel(model, train.batch(torch.arange(min(len(train), 2))))
+        probe = devices.to_device(train.batch(torch.arange(min(len(train), 2))), place)
+        ddp = _data_parallel(model, probe, place)
 
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         if _finished(state, cfg, sign):
@@ -132,7 +139,7 @@ def fit(
         torch.manual_seed(epoch_seed(cfg.seed, epoch, rank))  # dropout: same per epoch on resume
         deadline = None if cfg.time_limit is None else started + cfg.time_limit
         steps_done = _train_epoch(model, train, sampler(epoch, len(train)), opt, sched, cfg,
-                                  epoch, deadline, ddp)  # fmt: skip
+                                  epoch, deadline, ddp, place)  # fmt: skip
         loss = sum(steps_done) / max(len(steps_done), 1)
         metrics = _evaluate(task, model, held_out, ctx)
         state["elapsed"] = time.perf_counter() - started
@@ -157,6 +164,7 @@ def fit(
         log(f"epoch {epoch:>3}  loss {loss:.4f}  {shown}  {state['elapsed']:.1f}s"
             + ("  *" if improved else ""))  # fmt: skip
     distributed.barrier()  # the checkpoint is written before any process reads it
+    model.to(home)
     return state
 
 
@@ -171,7 +179,7 @@ class _Loss(nn.Module):
         return self.model.loss(batch)
 
 
-def _data_parallel(model: nn.Module, probe) -> nn.Module:
+def _data_parallel(model: nn.Module, probe, place: torch.device) -> nn.Module:
     """The model's loss in DistributedDataParallel (which starts every rank from rank 0's
     parameters). ``probe``, a batch, tells whether some parameters get no gradient (a branch
     the configuration does not use): only then does DDP look for them at every step."""
@@ -181,13 +189,16 @@ def _data_parallel(model: nn.Module, probe) -> nn.Module:
     with torch.random.fork_rng():
         grads = torch.autograd.grad(model.loss(probe), params, allow_unused=True)
     unused = any(g is None for g in grads)
-    flags = torch.tensor([float(unused)])
+    flags = torch.tensor([float(unused)], device=place)  # NCCL reduces GPU tensors only
     torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-    return DistributedDataParallel(_Loss(model), find_unused_parameters=bool(flags.item()))
+    ids = [place.index] if place.type == "cuda" else None
+    return DistributedDataParallel(_Loss(model), device_ids=ids,
+                                   find_unused_parameters=bool(flags.item()))  # fmt: skip
 
 
 def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
-                 deadline: float | None = None, ddp=None) -> list[float]:  # fmt: skip
+                 deadline: float | None = None, ddp=None, place: torch.device | None = None,
+                 ) -> list[float]:  # fmt: skip
     """One pass over ``order`` in batches, or until ``deadline`` (a perf_counter time);
     returns the loss of every step: the mean over its global batch.
 
@@ -196,6 +207,8 @@ def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
     the global batch's; every rank stops at the same step."""
     ctx = distributed.context()  # one process: rank 0 of 1, whose rows are the whole batch
     loss_of = model.loss if ddp is None else ddp
+    place = place or torch.device("cpu")
+    moved = place.type != "cpu"
     model.train()
     bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}", leave=False, file=sys.stderr,
                disable=not cfg.progress or ctx.rank > 0 or None)  # fmt: skip
@@ -205,7 +218,8 @@ def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
         share = len(local) * ctx.world / len(idx)
         if not len(local):  # a last batch smaller than the world: take part, add nothing
             local, share = idx[:1], 0.0
-        loss = loss_of(train.batch(local))
+        batch = train.batch(local)
+        loss = loss_of(devices.to_device(batch, place) if moved else batch)
         opt.zero_grad(set_to_none=True)
         (loss if share == 1.0 else loss * share).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -216,12 +230,12 @@ def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
         bar.set_postfix(loss=f"{value:.4f}", refresh=False)
         stop = deadline is not None and time.perf_counter() >= deadline
         if ddp is not None and deadline is not None:  # all ranks stop at the same step
-            flag = torch.tensor([float(stop)])
+            flag = torch.tensor([float(stop)], device=place)
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             stop = bool(flag.item())
         if stop:
             break
-    steps = torch.tensor(parts, dtype=torch.float64)
+    steps = torch.tensor(parts, dtype=torch.float64, device=place)
     if ddp is not None:
         torch.distributed.all_reduce(steps)
     return steps.tolist()
