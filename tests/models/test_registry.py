@@ -78,6 +78,14 @@ def image_example():
     )
 
 
+def caption_example():
+    x = torch.rand(3, 1, 8, 16, generator=torch.Generator().manual_seed(7))
+    tgt = torch.tensor([[4, 5, 2], [6, 2, 0], [7, 8, 2]])
+    config = {"widths": [4, 8], "block": "cbam", "reduction": 2, "hidden_dim": 8,
+              "attention_dim": 6, "embed_dim": 5, "doubly_stochastic": 0.1}  # fmt: skip
+    return config, SimpleNamespace(x=x, tgt=tgt, src=x, src_len=None)
+
+
 # one (config, batch) per registered model: a model without an entry fails the first test
 EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example,
             "decoder-only": decoder_only_example, "lstm-lm": lstm_lm_example,
@@ -85,7 +93,7 @@ EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example,
             "series-cnn": series_example, "series-mlp": lambda: series_example(2),
             "series-linear": lambda: series_example(1), "raffel-ellis": raffel_example,
             "text-classifier": lambda: classifier_example("han"),
-            "image-classifier": image_example}  # fmt: skip
+            "image-classifier": image_example, "captioner": caption_example}  # fmt: skip
 
 
 def test_every_registered_model_has_an_example():

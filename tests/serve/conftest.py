@@ -1,5 +1,5 @@
-"""Checkpoints for the explorer's tests: a times RNN, a times Transformer and a classifier, all
-tiny (they need to run, not to be good)."""
+"""Checkpoints for the explorer's tests: a times RNN, a times Transformer, a classifier and a
+captioner, all tiny (they need to run, not to be good)."""
 
 import csv
 import random
@@ -30,10 +30,12 @@ def checkpoints(tmp_path_factory):
     assert main(["train", "classify", "--data", str(root / "reviews.csv"), "--out",
                  str(root / "reviews"), "--hidden", "8", "--vocab-size", "40", "--epochs", "2",
                  "--threads", "1"]) == 0  # fmt: skip
+    assert main(["train", "caption", "--n", "200", "--epochs", "1", "--hidden", "16",
+                 "--out", str(root / "digits-caption"), "--threads", "1"]) == 0  # fmt: skip
     return root
 
 
 @pytest.fixture(scope="session")
 def served(checkpoints):
-    names = ("times-rnn", "times-transformer", "reviews")
+    names = ("times-rnn", "times-transformer", "reviews", "digits-caption")
     return {n: load_served(checkpoints / n, n) for n in names}

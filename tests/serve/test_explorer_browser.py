@@ -7,6 +7,7 @@ Without chromium and chromedriver these tests are skipped, unless ``ATTNKIT_REQU
 is set (as ``.ci/run`` sets it, after installing them): then a missing browser fails them.
 """
 
+import json
 import os
 import shutil
 import socket
@@ -175,6 +176,20 @@ def test_classifier_words_are_highlighted_by_weight(server, browser):
         in browser.find_element(By.CSS_SELECTOR, ".output").text
     )
     _shot(browser, "classifier")
+
+
+def test_captioner_steps_are_drawn_over_the_image(server, browser):
+    url, client = server
+    _ask(browser, url, "digits-caption", "5")
+    data = client.post("/api/predict", json={"model": "digits-caption", "text": "5"}).json()
+    canvases = browser.find_elements(By.CSS_SELECTOR, ".caption-steps canvas")
+    assert len(canvases) == 1 + len(data["output_tokens"])  # the image, then one per token
+    for k, canvas in enumerate(canvases[1:]):
+        assert canvas.get_attribute("data-step") == str(k)
+        assert json.loads(canvas.get_attribute("data-weights")) == data["weights"][k]
+    text = browser.find_element(By.CSS_SELECTOR, ".output").text
+    assert f"truth {data['truth']}" in text
+    _shot(browser, "captioner")
 
 
 def test_an_error_is_shown_on_the_page(server, browser):

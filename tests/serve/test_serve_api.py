@@ -23,8 +23,10 @@ def client(served):
 
 def test_models_and_cards(client):
     listed = client.get("/api/models").json()
-    assert [m["name"] for m in listed] == ["times-rnn", "times-transformer", "reviews"]
-    assert [m["transformer"] for m in listed] == [False, True, False]
+    assert [m["name"] for m in listed] == ["times-rnn", "times-transformer", "reviews",
+                                           "digits-caption"]  # fmt: skip
+    assert [m["transformer"] for m in listed] == [False, True, False, False]
+    assert [m["kind"] for m in listed][-1] == "captioner"
     card = client.get("/api/models/times-transformer").json()
     assert card["layers"] == 2 and card["heads"] == 2 and card["model"] == "transformer"
     assert "vocab" not in client.get("/api/models/reviews").json()["task"]
@@ -56,6 +58,31 @@ def test_classifier_predictions_explain_the_input_words(client, served):
     assert data["label"] == expected["label"]
     assert [w["word"] for w in data["sentences"][0]] == ["a", "superb", "plot"]
     assert data["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
+
+
+@pytest.mark.reference
+def test_captioner_predictions_are_the_recipes_own(client, served):
+    from attnkit.recipes import caption
+
+    run = served["digits-caption"].run
+    test = caption.test_data(run)
+    ((out, tokens, weights),) = caption.caption(run, test.captions.x[3], beam=2)
+    data = client.post("/api/predict", json={"model": "digits-caption", "text": "3", "beam": 2})
+    assert data.status_code == 200
+    data = data.json()
+    assert data["output"] == out and data["truth"] == test.captions.strings[3]
+    torch.testing.assert_close(torch.tensor(data["weights"]), weights.float(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(data["image"]), test.captions.x[3, 0], atol=1e-4,
+                               rtol=0)  # fmt: skip
+    assert data["output_tokens"] == tokens and len(tokens) == len(weights)
+    assert data["boxes"] == [list(b) for b in test.captions.boxes[3]]
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("text", ["x", "-1", "2000", "1.5"])
+def test_a_captioner_reads_only_a_test_image_index(client, text):
+    got = client.post("/api/predict", json={"model": "digits-caption", "text": text})
+    assert got.status_code == 422 and "index of a test image: 0..1999" in got.json()["error"]
 
 
 @pytest.mark.bad_input

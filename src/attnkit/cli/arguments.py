@@ -56,7 +56,8 @@ def path(text: str) -> str:
 
 
 # train options that belong to one task each: every other task refuses them
-TASK_FLAGS = {"pooling": "classify", "block": "vision"}
+TASK_FLAGS = {"pooling": ("classify",), "block": ("vision", "caption"), "layout": ("caption",),
+              "doubly_stochastic": ("caption",)}  # fmt: skip
 
 
 def flag(name: str) -> str:
@@ -69,7 +70,7 @@ def refuse_flags(args: argparse.Namespace, names, task: str, what: str | None = 
     (:data:`TASK_FLAGS`): "--n, --pooling do not apply to ``what`` (default ``task``)"."""
     from .errors import UserError
 
-    names = dict.fromkeys([*names, *(n for n, t in TASK_FLAGS.items() if t != task)])
+    names = dict.fromkeys([*names, *(n for n, owners in TASK_FLAGS.items() if task not in owners)])
     given = [flag(n) for n in names if getattr(args, n, None)]
     if given:
         raise UserError(f"{', '.join(given)} do not apply to {what or task}")
@@ -79,9 +80,9 @@ def refuse_task_flags(args: argparse.Namespace) -> None:
     """UserError for a task's own flag (:data:`TASK_FLAGS`) given to another task."""
     from .errors import UserError
 
-    for name, task in TASK_FLAGS.items():
+    for name, owners in TASK_FLAGS.items():
         if getattr(args, name, None):
-            raise UserError(f"{flag(name)} applies to {task} only")
+            raise UserError(f"{flag(name)} applies to {' and '.join(owners)} only")
 
 
 def name_list(text: str | None, allowed, flag: str, default=None) -> tuple[str, ...]:

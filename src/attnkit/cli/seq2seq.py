@@ -46,12 +46,13 @@ def _set_threads(n: int | None) -> None:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", nargs="?", choices=[*tasks.names(), "lm", "translate", "prices",
-                                            "classify", "vision"],
+                                            "classify", "vision", "caption"],
                    help="a generated task; lm: a character language model (default text: the "
                    "World English Bible); translate: English-Spanish on Bible verses; prices: "
                    "a model of a price series (default: EURUSD hourly bars); classify: a text "
                    "classifier (default data: Rotten Tomatoes snippets); vision: an image "
-                   "classifier (scikit-learn's digits)")  # fmt: skip
+                   "classifier (scikit-learn's digits); caption: a Show, Attend and Tell "
+                   "captioner that reads digit strings from images")  # fmt: skip
     p.add_argument("--data", type=path, help="a file of (input, target) pairs instead: TSV, CSV "
                    "or a JSON list of pairs; for lm, a UTF-8 text file; for prices, a CSV of "
                    "OHLCV bars or a series name (eurusd-h1, sp500-d1); for classify, "
@@ -184,6 +185,8 @@ def _train(args) -> int:
         return classify_cli.cmd_train(args)
     if args.task == "vision":
         return vision_cli.cmd_train(args)
+    if args.task == "caption":
+        return vision_cli.cmd_train_caption(args)
     refuse_task_flags(args)
     if args.label or args.window:
         raise UserError("--label and --window apply to prices only")
@@ -225,6 +228,9 @@ def _load(checkpoint: str, command: str) -> recipe.Run:
     if vision_cli.is_vision_checkpoint(config):
         raise UserError(f"{checkpoint} holds an image classifier: use attnkit show or eval, "
                         f"not {command}")  # fmt: skip
+    if vision_cli.is_caption_checkpoint(config):
+        raise UserError(f"{checkpoint} holds a captioner: use attnkit show or eval, not "
+                        f"{command}")  # fmt: skip
     return recipe.load(checkpoint)
 
 
@@ -241,6 +247,8 @@ def cmd_eval(args) -> int:
         return classify_cli.cmd_eval(args)
     if vision_cli.is_vision_checkpoint(config):
         return vision_cli.cmd_eval(args)
+    if vision_cli.is_caption_checkpoint(config):
+        return vision_cli.cmd_eval(args, captioner=True)
     if args.save or args.beam != 1:
         raise UserError("--save and --beam apply to translation checkpoints")
     run = recipe.load(args.checkpoint)
@@ -368,8 +376,11 @@ def _show_heads(args, run: recipe.Run, out: str, png: Path) -> int:
 
 def cmd_show(args) -> int:
     png = _new_png(args.out or "attention.png")
-    if vision_cli.is_vision_checkpoint(read_config(args.checkpoint)):
+    config = read_config(args.checkpoint)
+    if vision_cli.is_vision_checkpoint(config):
         return vision_cli.cmd_show(args, png)
+    if vision_cli.is_caption_checkpoint(config):
+        return vision_cli.cmd_show_caption(args, png)
     run = _load(args.checkpoint, "show")
     is_transformer = hasattr(run.model, "decoder") and hasattr(run.model, "encoder")
     if not is_transformer and (args.layer is not None or args.head is not None or args.kind):
@@ -467,6 +478,8 @@ def register(sub) -> None:
                    "(default -1, the last)")  # fmt: skip
     p.add_argument("--head", type=count, help="Transformer: the head shown in the terminal "
                    "(default 0)")  # fmt: skip
+    p.add_argument("--beam", type=positive_int, default=1, help="captioner: beam width "
+                   "(1 = greedy)")  # fmt: skip
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("demo", help="train the dates model and show what it looks at")

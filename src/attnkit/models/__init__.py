@@ -5,6 +5,7 @@ checkpoint stores the name and the config. Decoding (greedy, beam) is shared: ``
 """
 
 from . import decoding
+from .captioner import Captioner, CaptionerConfig, CaptionState
 from .classifier import CLASSIFIER_POOLINGS, TextClassifier, TextClassifierConfig
 from .decoder_only import DecoderOnly, DecoderOnlyConfig
 from .pooling import POOLINGS, Pooling, RaffelConfig, RaffelEllis
@@ -24,7 +25,8 @@ from .transformer import Transformer, TransformerConfig, TransformerState, Trans
 from .vision import BLOCKS, ImageClassifier, ImageClassifierConfig
 
 __all__ = [
-    "ATTENTIONS", "BLOCKS", "CLASSIFIER_POOLINGS", "ImageClassifier", "ImageClassifierConfig",
+    "ATTENTIONS", "BLOCKS", "CLASSIFIER_POOLINGS", "CaptionState", "Captioner", "CaptionerConfig",
+    "ImageClassifier", "ImageClassifierConfig",
     "POOLINGS", "PRESETS", "Pooling", "RaffelConfig",
     "RaffelEllis", "CharLSTM",
     "CharLSTMConfig", "DecoderOnly", "DecoderOnlyConfig",

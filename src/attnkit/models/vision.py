@@ -38,36 +38,40 @@ class ImageClassifierConfig:
     dropout: float = 0.1
 
 
-@register("image-classifier", ImageClassifierConfig)
-class ImageClassifier(nn.Module):
-    def __init__(self, cfg: ImageClassifierConfig) -> None:
+class ConvStages(nn.Module):
+    """The convolutional stages of the image models: per stage conv 3x3 -> batch norm -> ReLU
+    -> the attention block -> 2x2 max pooling (skipped once the map is 2x2 or smaller).
+
+    ``features(x, return_weights)`` gives the last stage's map (B, widths[-1], H', W') and,
+    on request, each stage's (channel weights or None, spatial map or None)."""
+
+    def __init__(self, in_channels: int, widths: tuple[int, ...], block: str = "none",
+                 reduction: int = 8, spatial_kernel: int = 3) -> None:  # fmt: skip
         super().__init__()
-        widths = tuple(cfg.widths)
-        check_sizes("ImageClassifier", in_channels=cfg.in_channels, classes=cfg.classes,
-                    reduction=cfg.reduction, stages=len(widths),
+        widths = tuple(widths)
+        check_sizes(type(self).__name__, in_channels=in_channels, reduction=reduction,
+                    stages=len(widths),
                     **{f"widths[{i}]": w for i, w in enumerate(widths)})  # fmt: skip
-        if cfg.block not in BLOCKS:
-            raise ValueError(f"unknown block {cfg.block!r}; expected one of {', '.join(BLOCKS)}")
-        self.cfg = cfg
+        if block not in BLOCKS:
+            raise ValueError(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
+        self.in_channels = in_channels
         self.convs, self.norms, self.blocks = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
-        before = cfg.in_channels
+        before = in_channels
         for w in widths:
             self.convs.append(nn.Conv2d(before, w, 3, padding=1, bias=False))
             self.norms.append(nn.BatchNorm2d(w))
-            if cfg.block == "se":
-                self.blocks.append(SqueezeExcite(w, reduction=min(cfg.reduction, w)))
-            elif cfg.block == "cbam":
-                self.blocks.append(CBAM(w, reduction=min(cfg.reduction, w),
-                                        kernel_size=cfg.spatial_kernel))  # fmt: skip
+            if block == "se":
+                self.blocks.append(SqueezeExcite(w, reduction=min(reduction, w)))
+            elif block == "cbam":
+                self.blocks.append(CBAM(w, reduction=min(reduction, w),
+                                        kernel_size=spatial_kernel))  # fmt: skip
             else:
                 self.blocks.append(nn.Identity())
             before = w
-        self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(before, cfg.classes)
 
-    def forward(self, x: Tensor, *, return_weights: bool = False):
-        if x.dim() != 4 or x.shape[1] != self.cfg.in_channels or not x.is_floating_point():
-            raise ValueError(f"expected float images (B, {self.cfg.in_channels}, H, W), got "
+    def features(self, x: Tensor, return_weights: bool = False) -> tuple[Tensor, list]:
+        if x.dim() != 4 or x.shape[1] != self.in_channels or not x.is_floating_point():
+            raise ValueError(f"expected float images (B, {self.in_channels}, H, W), got "
                              f"{x.dtype} {tuple(x.shape)}")  # fmt: skip
         maps = []
         for conv, norm, block in zip(self.convs, self.norms, self.blocks, strict=True):
@@ -82,6 +86,21 @@ class ImageClassifier(nn.Module):
                     maps.append((w, None) if isinstance(block, SqueezeExcite) else w)
             if min(x.shape[-2:]) > 2:
                 x = F.max_pool2d(x, 2)
+        return x, maps
+
+
+@register("image-classifier", ImageClassifierConfig)
+class ImageClassifier(ConvStages):
+    def __init__(self, cfg: ImageClassifierConfig) -> None:
+        check_sizes("ImageClassifier", classes=cfg.classes)
+        super().__init__(cfg.in_channels, cfg.widths, cfg.block, cfg.reduction,
+                         cfg.spatial_kernel)  # fmt: skip
+        self.cfg = cfg
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(tuple(cfg.widths)[-1], cfg.classes)
+
+    def forward(self, x: Tensor, *, return_weights: bool = False):
+        x, maps = self.features(x, return_weights)
         logits = self.head(self.drop(x.mean((-2, -1))))
         return (logits, maps) if return_weights else logits
 

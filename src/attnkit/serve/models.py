@@ -9,6 +9,9 @@ pickle):
   cross-attention, teacher-forced on its own output.
 - ``classifier``: text classifiers. A prediction is the label, the class probabilities and each
   word's attention weight and integrated-gradients attribution (for HAN, per sentence).
+- ``captioner``: the Show, Attend and Tell captioner. The input is the index of one of its test
+  images; a prediction is the image's pixels, the string written, the truth, and each output
+  token's attention over the feature grid.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ __all__ = ["KINDS", "MAX_BEAM", "MAX_INPUT", "Served", "load_served", "served_na
 
 MAX_INPUT = 1000  # characters of one input
 MAX_BEAM = 8
-KINDS = ("seq2seq", "classifier")
+KINDS = ("seq2seq", "classifier", "captioner")
 
 
 def _rounded(t: torch.Tensor, places: int = 5) -> list:
@@ -49,6 +52,7 @@ class Served:
     def __init__(self, name: str, directory: Path, kind: str, run: Any) -> None:
         self.name, self.directory, self.kind, self.run = name, directory, kind, run
         self.lock = threading.Lock()
+        self.test = None  # a captioner's test images, made on first use
 
     @property
     def is_transformer(self) -> bool:
@@ -84,7 +88,27 @@ class Served:
         with self.lock, torch.no_grad():
             if self.kind == "classifier":
                 return self._classify(text)
+            if self.kind == "captioner":
+                return self._caption(text, beam)
             return self._seq2seq(text, beam)
+
+    def _caption(self, text: str, beam: int) -> dict[str, Any]:
+        from ..recipes import caption
+
+        if self.test is None:
+            self.test = caption.test_data(self.run)
+        index = text.strip()
+        if not index.isdigit() or int(index) >= len(self.test):
+            raise ValueError(
+                f"a captioner reads the index of a test image: 0..{len(self.test) - 1}"
+            )
+        i = int(index)
+        image = self.test.captions.x[i]
+        ((out, tokens, weights),) = caption.caption(self.run, image, beam=beam)
+        return {"kind": "captioner", "input": index, "output": out,
+                "truth": self.test.captions.strings[i], "image": _rounded(image[0], 4),
+                "boxes": self.test.captions.boxes[i], "output_tokens": tokens,
+                "weights": _rounded(weights)}  # fmt: skip
 
     def _classify(self, text: str) -> dict[str, Any]:
         from ..recipes import classify
@@ -122,9 +146,13 @@ def load_served(directory: str | Path, name: str) -> Served:
         from ..recipes import classify
 
         return Served(name, directory, "classifier", classify.load(directory))
-    if task in ("lm", "translate", "prices"):
+    if task == "caption":
+        from ..recipes import caption
+
+        return Served(name, directory, "captioner", caption.load(directory))
+    if task in ("lm", "translate", "prices", "vision"):
         raise CheckpointError(f"{directory} holds a {task} model; the explorer shows seq2seq "
-                              "(dates, times) and classifier checkpoints")  # fmt: skip
+                              "(dates, times), classifier and captioner checkpoints")  # fmt: skip
     from ..recipes import seq2seq
 
     return Served(name, directory, "seq2seq", seq2seq.load(directory))

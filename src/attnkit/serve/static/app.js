@@ -193,6 +193,50 @@ function classifierPanel(panel, result, card) {
 
 const cards = {};
 
+// A captioner's test image, then one copy per output token with that step's attention over the
+// grid drawn on it: each grid cell covers its block of pixels in the weight's colour (scaled by
+// the largest weight of the caption), half transparent over the digits.
+const PIXEL = 10;       // screen pixels per image pixel
+
+function captionCanvas(image, grid, top) {
+  const h = image.length, w = image[0].length;
+  const canvas = el("canvas", {class: "caption-map"});
+  canvas.width = w * PIXEL;
+  canvas.height = h * PIXEL;
+  const ctx = canvas.getContext("2d");
+  image.forEach((row, i) => row.forEach((v, j) => {
+    const g = Math.round(255 - 255 * Math.max(0, Math.min(1, v)));
+    ctx.fillStyle = `rgb(${g},${g},${g})`;
+    ctx.fillRect(j * PIXEL, i * PIXEL, PIXEL, PIXEL);
+  }));
+  if (grid) {
+    const ch = h / grid.length, cw = w / grid[0].length;
+    grid.forEach((row, i) => row.forEach((v, j) => {
+      const [r, g, b] = colour(v / top);
+      ctx.fillStyle = `rgba(${r},${g},${b},0.6)`;
+      ctx.fillRect(j * cw * PIXEL, i * ch * PIXEL, cw * PIXEL, ch * PIXEL);
+    }));
+  }
+  return canvas;
+}
+
+function captionerPanel(panel, result) {
+  panel.append(el("div", {class: "output",
+    text: `test image ${result.input} → ${result.output} (truth ${result.truth})`}));
+  const top = Math.max(...result.weights.flat(2), 1e-9);
+  const steps = el("div", {class: "caption-steps"},
+    el("figure", {}, captionCanvas(result.image, null, top), el("figcaption", {text: "image"})));
+  result.output_tokens.forEach((token, k) => {
+    const canvas = captionCanvas(result.image, result.weights[k], top);
+    canvas.dataset.step = k;
+    canvas.dataset.weights = JSON.stringify(result.weights[k]);
+    const peak = Math.max(...result.weights[k].flat());
+    steps.append(el("figure", {}, canvas,
+      el("figcaption", {text: `step ${k + 1}: ${token} (max ${peak.toFixed(2)})`})));
+  });
+  panel.append(steps, downloads(result, null, `caption-${result.input}`));
+}
+
 async function api(path, body) {
   const response = await fetch(path, body === undefined ? {} : {
     method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
@@ -218,6 +262,7 @@ async function explain(event) {
       const panel = el("section", {class: "panel", "data-model": name, "data-kind": result.kind},
         el("h2", {text: `${name} (${card.model})`}));
       if (result.kind === "classifier") classifierPanel(panel, result, card);
+      else if (result.kind === "captioner") captionerPanel(panel, result);
       else seq2seqPanel(panel, result, card);
       panels.append(panel);
     }

@@ -1,0 +1,147 @@
+"""The captioner (Show, Attend and Tell on composed digit images): train, load, evaluate and
+caption, with the attention of every output token over the image.
+
+Training images put 2 to 4 digits of the digits' training split side by side (``layout``
+"row") or in a 2 x 2 grid ("grid"); validation and test images take the digits' own
+validation and test images and strings of their own hash splits, so the test strings were
+never trained on (:mod:`attnkit.tasks.captions`). The best epoch by validation exact match is
+kept.
+
+    >>> from attnkit.recipes import caption
+    >>> caption.LAYOUTS
+    ('row', 'grid')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..models import build, entry
+from ..models.decoding import beam_search, greedy
+from ..models.vision import BLOCKS
+from ..tasks import captions as tcap
+from ..tasks.images import digits
+from ..train import CheckpointError, fit, load_model, read_config
+from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
+
+__all__ = ["LAYOUTS", "CaptionRun", "caption", "evaluate", "load", "test_data", "train"]
+
+LAYOUTS = tuple(tcap.LAYOUTS)
+SIZES = {"train": 20_000, "valid": 1_000, "test": 2_000}  # images of each split
+DEFAULTS = {"epochs": 20, "batch_size": 64, "lr": 3e-3, "patience": 5}
+DATA_FIELDS = frozenset({"vocab_size", "in_channels", "max_output_len", "pad_id", "bos_id",
+                         "eos_id"})  # fmt: skip
+
+
+@dataclass
+class CaptionRun:
+    model: nn.Module
+    task: tcap.CaptionTask
+    config: dict[str, Any]
+
+
+def _split(task: tcap.CaptionTask, split: str, n: int | None = None, seed: int = 0):
+    """The captioned images of ``split``, drawn from the digits' split of the same name."""
+    source = getattr(digits(), split)
+    return task.data(source, n or SIZES[split], split, seed=seed + {"train": 0, "valid": 1,
+                                                                  "test": 2}[split])  # fmt: skip
+
+
+def train(layout: str | None = None, *, out: str | Path, n: int | None = None,
+          block: str | None = None, resume: bool = False, overwrite: bool = False,
+          threads: int | None = None, progress: bool = True, log=print,
+          **settings: Any) -> CaptionRun:  # fmt: skip
+    """Train the captioner on ``n`` (default 20,000) composed images of ``layout`` (default
+    "row"); keep the best epoch in ``out``. ``settings`` are fields of CaptionerConfig or
+    TrainConfig (``doubly_stochastic`` turns the attention regulariser on)."""
+    if threads:
+        torch.set_num_threads(threads)
+    resume = prepare_out(out, resume, overwrite, log)
+    saved = read_config(out) if resume else None
+    if saved is not None:
+        if (saved.get("task") or {}).get("name") != "caption":
+            raise SettingsError(f"{out} holds no captioner run")
+        task = tcap.CaptionTask.from_config(saved["task"])
+        if layout is not None and layout != task.layout:
+            raise SettingsError(f"{out} holds a {task.layout} run, not {layout}")
+        n = n or saved["task"].get("n")
+        settings = saved_settings(saved, settings, DATA_FIELDS)
+        block = saved["config"]["block"] if block is None else block
+    else:
+        layout = layout or "row"
+        if layout not in LAYOUTS:
+            raise SettingsError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+        task = tcap.CaptionTask(layout)
+    block = block or "none"
+    if block not in BLOCKS:
+        raise SettingsError(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
+    own = frozenset(f.name for f in fields(entry("captioner").config_cls)) - DATA_FIELDS
+    model_kw, tcfg = merge_settings({**settings, "block": block, "progress": progress}, "caption",
+                                    own, DATA_FIELDS, DEFAULTS)  # fmt: skip
+    n = n or SIZES["train"]
+    train_data, valid = _split(task, "train", n, tcfg.seed), _split(task, "valid")
+    torch.manual_seed(tcfg.seed)
+    net = build("captioner", {"vocab_size": len(task.vocab), "in_channels": 1,
+                              "max_output_len": task.max_output_len,
+                              "pad_id": task.vocab.pad_id, "bos_id": task.vocab.bos_id,
+                              "eos_id": task.vocab.eos_id, **model_kw})  # fmt: skip
+    params = sum(p.numel() for p in net.parameters())
+    log(f"captions ({task.layout}): {len(train_data):,} training images, {len(valid):,} "
+        f"validation; block {net.cfg.block}, {params:,} parameters")  # fmt: skip
+    meta = {"task": {**task.to_config(), "n": n}}
+    state = fit(net, task, train_data, valid, tcfg, out, meta, resume=resume, log=log)
+    best = load(out)
+    best.config["history"] = state["history"]
+    return best
+
+
+def load(checkpoint: str | Path) -> CaptionRun:
+    """The captioner saved in ``checkpoint``; CheckpointError if it is not one."""
+    model, config = load_model(checkpoint)
+    task = config.get("task") or {}
+    if task.get("name") != "caption":
+        raise CheckpointError(f"{checkpoint} holds no captioner")
+    return CaptionRun(model, tcap.CaptionTask.from_config(task), config)
+
+
+def test_data(run: CaptionRun, n: int | None = None) -> tcap.CaptionData:
+    """The run's test images: unseen digit images spelling strings never trained on."""
+    return _split(run.task, "test", n)
+
+
+def evaluate(run: CaptionRun, n: int | None = None) -> dict[str, float]:
+    """Exact sequence accuracy, character accuracy and attention share in the digit's box on
+    ``n`` (default 2,000) test images, with the share uniform attention would give."""
+    data = test_data(run, n)
+    boxes = [b for row in data.captions.boxes for b in row]
+    h, w = data.captions.x.shape[-2:]
+    chance = sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes) / (len(boxes) * h * w)
+    return {**run.task.evaluate(run.model, data), "box_share_uniform": chance}
+
+
+def caption(run: CaptionRun, images: Tensor, beam: int = 1) -> list[tuple[str, list[str], Tensor]]:
+    """(string, the tokens written, end of sequence included where it was reached, their
+    attention (T, H', W')) of each image (B, 1, H, W), by greedy decoding or beam search."""
+    run.model.eval()
+    if images.dim() == 3:
+        images = images[None]
+    decoded = []
+    with torch.no_grad():
+        if beam == 1:
+            out = greedy(run.model, images, None)
+            decoded = [(ids, out.weights[i]) for i, ids in enumerate(out.ids)]
+        else:
+            for image in images:
+                out = beam_search(run.model, image[None], None, beam)
+                decoded.append((out.ids[0], out.weights[0]))
+    vocab = run.task.vocab
+    result = []
+    for ids, weights in decoded:
+        tokens = [*(vocab.itos[i] for i in ids), vocab.itos[vocab.eos_id]][: len(weights)]
+        result.append((vocab.decode(ids), tokens, weights[: len(tokens)]))
+    return result
