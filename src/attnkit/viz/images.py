@@ -72,7 +72,7 @@ def _finish(fig, pictures: list, title: str):
 def caption_figure(image: Tensor, weights: Tensor, tokens: list[str], title: str = ""):
     """The image, then one panel per output token with that step's attention (h', w') upsampled
     over it. ``weights`` (T, h', w'), one map per token; one colour scale (0 to the largest
-    weight of all steps) so panels compare."""
+    weight of all steps) so panels compare, and weight 0 leaves the image as it is."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,8 +93,10 @@ def caption_figure(image: Tensor, weights: Tensor, tokens: list[str], title: str
     top = float(weights.max()) or 1.0
     for k, (token, grid) in enumerate(zip(tokens, weights, strict=True), start=1):
         axes[k].imshow(gray, cmap="gray_r")
-        axes[k].imshow(upsample(grid, (h, w)).numpy(), cmap="magma", alpha=0.6, vmin=0,
-                       vmax=top)  # fmt: skip
+        share = (upsample(grid, (h, w)) / top).clamp(0, 1).numpy()
+        overlay = plt.get_cmap("autumn_r")(share)  # yellow to red as the weight grows ...
+        overlay[..., 3] = 0.8 * share  # ... and transparent where it is 0
+        axes[k].imshow(overlay)
         axes[k].set_title(f"step {k}: {token!r} (max {float(grid.max()):.2f})", fontsize=9)
     return _finish(fig, axes, title)
 
