@@ -49,7 +49,7 @@ def run(mode: str, args, root: Path) -> dict:
     train = ["train", "times", "--n", str(args.n), "--epochs", str(args.epochs),
              "--batch-size", str(args.batch_size), "--seed", "0", "--patience", "99",
              "--out", str(out), *flags]  # fmt: skip
-    cmd = [sys.executable, *(prefix or []), "-m", "attnkit.cli", *(["--"] if prefix else []),
+    cmd = [sys.executable, *prefix, "-m", "attnkit.cli", *(["--"] if prefix else []),
            *train]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600,

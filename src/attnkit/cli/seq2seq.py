@@ -160,10 +160,9 @@ def cmd_train(args) -> int:
 
     devices.use(args.device)  # a ValueError names the devices there are
     if args.nproc and args.nproc > 1 and not distributed.under_launcher():
-        if args.device != "cpu":  # the CPU trains with gloo whatever the GPUs
-            distributed.check_gpus(args.nproc)
+        distributed.check_gpus(args.nproc)  # before launching anything
         return _launch(args)
-    ctx = distributed.setup(backend="gloo" if args.device == "cpu" else None)
+    ctx = distributed.setup()
     try:
         if ctx.rank > 0:  # one process speaks: the others' output would repeat it
             with contextlib.redirect_stdout(io.StringIO()):
@@ -377,14 +376,16 @@ def _show_heads(args, run: recipe.Run, out: str, png: Path) -> int:
 def cmd_show(args) -> int:
     png = _new_png(args.out or "attention.png")
     config = read_config(args.checkpoint)
-    if vision_cli.is_vision_checkpoint(config):
-        return vision_cli.cmd_show(args, png)
-    if vision_cli.is_caption_checkpoint(config):
-        return vision_cli.cmd_show_caption(args, png)
-    run = _load(args.checkpoint, "show")
-    is_transformer = hasattr(run.model, "decoder") and hasattr(run.model, "encoder")
+    image_show = (vision_cli.cmd_show if vision_cli.is_vision_checkpoint(config)
+                  else vision_cli.cmd_show_caption if vision_cli.is_caption_checkpoint(config)
+                  else None)  # fmt: skip
+    run = None if image_show else _load(args.checkpoint, "show")
+    is_transformer = run is not None and hasattr(run.model, "decoder") and hasattr(
+        run.model, "encoder")  # fmt: skip
     if not is_transformer and (args.layer is not None or args.head is not None or args.kind):
         raise UserError("--layer, --head and --kind are for Transformer checkpoints")
+    if image_show:
+        return image_show(args, png)
     ((out, weights),) = _predict(run, [args.text])
     if is_transformer:
         args.layer = -1 if args.layer is None else args.layer

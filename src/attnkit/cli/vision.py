@@ -77,15 +77,12 @@ def cmd_eval(args: argparse.Namespace, captioner: bool = False) -> int:
 def cmd_show(args: argparse.Namespace, png: Path) -> int:
     """``text`` is the index of a test image: its prediction, and its maps as a PNG."""
     from ..recipes import vision as recipe
+    from ..tasks.images import test_index
     from ..viz.images import save_image_maps
 
-    if args.layer is not None or args.head is not None or args.kind:
-        raise UserError("--layer, --head and --kind are for Transformer checkpoints")
     run = recipe.load(args.checkpoint)
     test = recipe.dataset(run.config["task"]["data"]).test
-    if not args.text.isdigit() or int(args.text) >= len(test):
-        raise UserError(f"an image classifier shows a test image by its index: 0..{len(test) - 1}")
-    i = int(args.text)
+    i = test_index(args.text, len(test), "an image classifier")
     probs, stages = recipe.maps(run, test.x[i : i + 1])
     classes = run.config["task"]["classes"]
     label, truth = classes[int(probs[0].argmax())], classes[int(test.y[i])]
@@ -124,15 +121,12 @@ def cmd_show_caption(args: argparse.Namespace, png: Path) -> int:
     """``text`` is the index of a test image: its caption, and one panel per output token
     with the attention drawn over the image."""
     from ..recipes import caption as recipe
+    from ..tasks.images import test_index
     from ..viz.images import save_caption_maps
 
-    if args.layer is not None or args.head is not None or args.kind:
-        raise UserError("--layer, --head and --kind are for Transformer checkpoints")
     run = recipe.load(args.checkpoint)
     test = recipe.test_data(run)
-    if not args.text.isdigit() or int(args.text) >= len(test):
-        raise UserError(f"a captioner shows a test image by its index: 0..{len(test) - 1}")
-    i = int(args.text)
+    i = test_index(args.text, len(test), "a captioner")
     ((text, tokens, weights),) = recipe.caption(run, test.captions.x[i], beam=args.beam)
     truth = test.captions.strings[i]
     title = f"test image {i}: wrote {text!r}, truth {truth!r}"

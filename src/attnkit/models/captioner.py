@@ -92,6 +92,8 @@ class Captioner(nn.Module):
         self.out_h, self.out_z = nn.Linear(h, cfg.embed_dim), nn.Linear(d, cfg.embed_dim)
         self.out = nn.Linear(cfg.embed_dim, cfg.vocab_size)
         self.drop = nn.Dropout(cfg.dropout)
+        never = torch.tensor([cfg.pad_id, cfg.bos_id])  # ids no step writes
+        self.register_buffer("never", never, persistent=False)
 
     def annotate(self, images: Tensor, return_weights: bool = False):
         """(annotations (B, H' * W', C + 2), (H', W'), the encoder's block maps)."""
@@ -118,8 +120,7 @@ class Captioner(nn.Module):
         emb = self.drop(self.embed(tokens))
         hidden, cell = self.lstm(torch.cat([emb, z], -1), (s.hidden, s.cell))
         logits = self.out(self.drop(emb + self.out_h(hidden) + self.out_z(z)))
-        never = torch.tensor([self.cfg.pad_id, self.cfg.bos_id], device=logits.device)
-        logits = logits.index_fill(1, never, float("-inf"))  # never written: padding, start
+        logits = logits.index_fill(1, self.never, float("-inf"))  # padding, start
         weights = out.weights.reshape(-1, *s.grid)
         return logits, CaptionState(s.annotations, s.keys, hidden, cell, s.grid), weights
 

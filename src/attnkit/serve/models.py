@@ -94,18 +94,14 @@ class Served:
 
     def _caption(self, text: str, beam: int) -> dict[str, Any]:
         from ..recipes import caption
+        from ..tasks.images import test_index
 
         if self.test is None:
             self.test = caption.test_data(self.run)
-        index = text.strip()
-        if not index.isdigit() or int(index) >= len(self.test):
-            raise ValueError(
-                f"a captioner reads the index of a test image: 0..{len(self.test) - 1}"
-            )
-        i = int(index)
+        i = test_index(text, len(self.test), "a captioner")
         image = self.test.captions.x[i]
         ((out, tokens, weights),) = caption.caption(self.run, image, beam=beam)
-        return {"kind": "captioner", "input": index, "output": out,
+        return {"kind": "captioner", "input": str(i), "output": out,
                 "truth": self.test.captions.strings[i], "image": _rounded(image[0], 4),
                 "boxes": self.test.captions.boxes[i], "output_tokens": tokens,
                 "weights": _rounded(weights)}  # fmt: skip

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import torch
 from torch import Tensor
 
-__all__ = ["FASHION", "ImageSet", "Images", "digits", "fashion_mnist", "read_idx"]
+__all__ = ["FASHION", "ImageSet", "Images", "digits", "fashion_mnist", "read_idx", "test_index"]
 
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
            "Bag", "Ankle boot")  # fmt: skip
@@ -51,6 +51,15 @@ class ImageSet:
     train: Images
     valid: Images
     test: Images
+
+
+def test_index(text: str, n: int, what: str) -> int:
+    """The index in ``text`` of one of ``n`` test images; ValueError naming the range
+    otherwise (``what`` reads it: "a captioner")."""
+    text = text.strip()
+    if not text.isdigit() or int(text) >= n:
+        raise ValueError(f"{what} takes the index of a test image: 0..{n - 1}")
+    return int(text)
 
 
 def digits() -> ImageSet:

@@ -152,7 +152,7 @@ class LMTask:
             logits = model(tokens[:, :-1]).float()
             total += F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
                                      reduction="sum").item()  # fmt: skip
-            count += batch.tokens[:, 1:].numel()
+            count += tokens[:, 1:].numel()
         model.train(was_training)
         return {"bits_per_char": total / count / math.log(2), "chars": count}
 

@@ -23,9 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["device_of", "to_device", "training_device", "use"]
+__all__ = ["device_of", "gpu_wanted", "to_device", "training_device", "use"]
 
-_chosen = "auto"
+_chosen: torch.device | None = None  # None: auto
 
 
 def _parse(name: str) -> torch.device | None:
@@ -52,24 +52,28 @@ def _parse(name: str) -> torch.device | None:
 def use(name: str) -> None:
     """Train on ``name`` (auto, cpu, cuda, cuda:N) from now on in this process."""
     global _chosen
-    _parse(name)
-    _chosen = name
+    _chosen = _parse(name)
+
+
+def gpu_wanted() -> bool:
+    """Whether training goes to a GPU: one was chosen, or auto and torch sees one. Under
+    torchrun this picks the backend: NCCL for GPUs, gloo for the CPU."""
+    if _chosen is None:
+        return torch.cuda.is_available()
+    return _chosen.type == "cuda"
 
 
 def training_device() -> torch.device:
-    """The device ``fit`` trains on: the process's own GPU under NCCL, the CPU under gloo,
-    else the one :func:`use` chose (auto: the GPU where there is one)."""
+    """The device ``fit`` trains on: in a process group, the process's own (its GPU under
+    NCCL, the CPU under gloo), else the one :func:`use` chose (auto: the GPU where there is
+    one)."""
     from . import distributed
 
-    backend = distributed.backend()
-    if backend == "nccl":
+    if distributed.backend() is not None:
         return distributed.context().device
-    if backend is not None:
-        return torch.device("cpu")
-    device = _parse(_chosen)
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return device
+    if _chosen is None:
+        return torch.device("cuda" if gpu_wanted() else "cpu")
+    return _chosen
 
 
 def device_of(model: nn.Module) -> torch.device:

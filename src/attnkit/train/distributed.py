@@ -28,6 +28,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from . import devices
+
 __all__ = ["Context", "all_gather", "backend", "barrier", "broadcast", "check_gpus", "context",
            "setup", "shard", "under_launcher"]  # fmt: skip
 
@@ -56,29 +58,32 @@ def under_launcher() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
-def setup(timeout_s: float = 1800, backend: str | None = None) -> Context:
-    """Join the process group torchrun describes (once), with ``backend``: by default NCCL
-    where torch sees a GPU, else gloo. A process no launcher started gets Context(), alone.
+def setup(timeout_s: float = 1800) -> Context:
+    """Join the process group torchrun describes (once): NCCL where training goes to GPUs
+    (:func:`~attnkit.train.devices.gpu_wanted`), else gloo. A process no launcher started gets
+    Context(), alone.
 
     NCCL runs one process per GPU; a machine asked for more processes than it has GPUs gets a
     ValueError that says what to do instead."""
     if not under_launcher():
         return Context()
     if not dist.is_initialized():
-        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
-        if backend == "nccl":
+        nccl = devices.gpu_wanted()
+        if nccl:
             local = int(os.environ.get("LOCAL_RANK", "0"))
             check_gpus(int(os.environ.get("LOCAL_WORLD_SIZE", local + 1)))
             torch.cuda.set_device(local)
-        dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+        dist.init_process_group("nccl" if nccl else "gloo", timeout=timedelta(seconds=timeout_s))
     return context()
 
 
 def check_gpus(per_node: int) -> None:
     """ValueError where NCCL would be asked for more processes on this machine than it has
-    GPUs (it runs one process per GPU); nothing on a machine without a GPU (gloo)."""
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if gpus and per_node > gpus:
+    GPUs (it runs one process per GPU); nothing where training stays on the CPU (gloo)."""
+    if not devices.gpu_wanted():
+        return
+    gpus = torch.cuda.device_count()
+    if per_node > gpus:
         raise ValueError(
             f"{per_node} processes on a machine with {gpus} GPU(s): NCCL needs a GPU per "
             f"process. Start at most {gpus} per machine, or hide the GPUs "

@@ -208,7 +208,6 @@ def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
     ctx = distributed.context()  # one process: rank 0 of 1, whose rows are the whole batch
     loss_of = model.loss if ddp is None else ddp
     place = place or torch.device("cpu")
-    moved = place.type != "cpu"
     model.train()
     bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}", leave=False, file=sys.stderr,
                disable=not cfg.progress or ctx.rank > 0 or None)  # fmt: skip
@@ -218,8 +217,7 @@ def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
         share = len(local) * ctx.world / len(idx)
         if not len(local):  # a last batch smaller than the world: take part, add nothing
             local, share = idx[:1], 0.0
-        batch = train.batch(local)
-        loss = loss_of(devices.to_device(batch, place) if moved else batch)
+        loss = loss_of(devices.to_device(train.batch(local), place))
         opt.zero_grad(set_to_none=True)
         (loss if share == 1.0 else loss * share).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
