@@ -260,3 +260,56 @@ def test_bad_inputs():
         mha(
             torch.randn(2, 5, E), torch.randn(2, 6, 12), torch.randn(2, 6, E), mask=torch.ones(2, 6)
         )
+
+
+def test_all_known_is_and_with_unknowns():
+    from attnkit.layers.multihead import all_known
+
+    assert all_known(True, True) is True
+    assert all_known(True, None) is None and all_known(None, True) is None
+    assert all_known(None, False) is False and all_known(False, True) is False
+    assert all_known(None, None) is None
+
+
+@pytest.mark.parametrize("bad_step", [0, 2])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_a_cached_non_finite_key_reaches_later_decoding_steps(bad_step, value, kernel,
+                                                              monkeypatch):  # fmt: skip
+    """The packed decoding path checks only each step's new queries and keys; the cache
+    remembers a key that was not finite, so every later step's output is NaN where the
+    reference kernel's is (the fused kernel alone can hide it)."""
+    torch.manual_seed(0)
+    mha = ak.MultiHeadAttention(E, H, rotary=RotaryEmbedding(E // H)).eval()
+    x = torch.randn(1, 5, E)
+    x[0, bad_step, 0] = value
+
+    def decode(packed: bool) -> list[torch.Tensor]:
+        cache = ak.KVCache(capacity=8)
+        with torch.no_grad(), packed_projections(mha) if packed else torch.no_grad():
+            out = [mha(x[:, t : t + 1], causal=True, cache=cache).context for t in range(5)]
+        assert cache.keys_finite is (False if packed else None)
+        return out
+
+    got = decode(packed=True)
+    monkeypatch.setenv(ENV_IMPL, "eager")
+    want = decode(packed=False)
+    for t in range(5):
+        assert torch.equal(got[t].isnan(), want[t].isnan()), t
+    assert got[-1].isnan().any()
+    if bad_step:
+        assert not got[0].isnan().any()
+
+
+def test_attend_heads_equals_attend():
+    from attnkit.functional.attend import attend_heads
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, H, 3, 8), torch.randn(2, H, 6, 8), torch.randn(2, H, 6, 8)
+    mask = torch.rand(2, 1, 3, 6) > 0.3
+    for causal in (False, True):
+        want = ak.attend(q, k, v, mask=mask, causal=causal, return_weights=True)
+        got = attend_heads(q, k, v, mask=mask, causal=causal, return_weights=True)
+        torch.testing.assert_close(got.context, want.context)
+        torch.testing.assert_close(got.weights, want.weights)
+    with pytest.raises(ValueError, match="causal must be True or False"):
+        attend_heads(q, k, v, causal=1)

@@ -13,7 +13,7 @@ from .kernels import KERNELS, Request
 from .output import AttentionOutput
 from .scores import AdditiveParams, ScoreFn, get_score
 
-__all__ = ["attend", "ENV_IMPL", "resolve_impl"]
+__all__ = ["attend", "attend_heads", "ENV_IMPL", "resolve_impl"]
 
 ENV_IMPL = "ATTNKIT_ATTENTION_IMPL"
 _IMPLS = ("auto", *KERNELS)
@@ -94,10 +94,48 @@ def attend(
         raise ValueError(f"scale must be a number or None, got {scale!r}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
-    if causal and q.shape[-2] == 1:  # one query, bottom-right aligned, sees every key
-        causal = False
     rows = _index("weights_rows", weights_rows, q.shape[-2])
     heads = _index("weights_heads", weights_heads, q.shape[-3] if q.dim() == 4 else None)
+    return _dispatch(q, k, v, score, score_params, scale, mask, causal, window, dropout_p,
+                     return_weights, rows, heads, impl)  # fmt: skip
+
+
+def attend_heads(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    mask: Tensor | None = None,
+    causal: bool = False,
+    dropout_p: float = 0.0,
+    return_weights: bool = False,
+    weights_rows: Sequence[int] | Tensor | None = None,
+    weights_heads: Sequence[int] | Tensor | None = None,
+    finite: bool | None = None,
+) -> AttentionOutput:
+    """``attend(q, k, v, score="scaled_dot", ...)`` for a layer that made q (B, H, Tq, D) and
+    k, v (B, H, Tk, D) itself by projecting checked inputs, and checked ``mask`` against
+    (B, H, Tq, Tk) (``layers.base.layer_mask`` does). It skips the checks those guarantee,
+    which a decoding step would otherwise repeat for every layer and token; the kernel, the
+    results and ATTNKIT_ATTENTION_IMPL are those of :func:`attend`. ``finite``: whether q
+    and k are known free of NaN and inf (None: unknown, a kernel that needs to know checks)."""
+    if not isinstance(causal, bool):
+        raise ValueError(f"causal must be True or False, got {causal!r}")
+    if mask is not None and mask.dim() < 2:  # as in attend: (1, 1) or (1, Tk)
+        mask = mask.reshape((1,) * (2 - mask.dim()) + tuple(mask.shape))
+    rows = heads = None
+    if return_weights:
+        rows = _index("weights_rows", weights_rows, q.shape[-2])
+        heads = _index("weights_heads", weights_heads, q.shape[-3])
+    return _dispatch(q, k, v, "scaled_dot", None, None, mask, causal, None, dropout_p,
+                     return_weights, rows, heads, "auto", finite)  # fmt: skip
+
+
+def _dispatch(q, k, v, score, score_params, scale, mask, causal, window, dropout_p,
+              return_weights, rows, heads, impl, finite=None) -> AttentionOutput:  # fmt: skip
+    """Run a checked call on the kernel that serves it."""
+    if causal and q.shape[-2] == 1:  # one query, bottom-right aligned, sees every key
+        causal = False
     req = Request(
         q=q,
         k=k,
@@ -115,6 +153,7 @@ def attend(
         params=score_params,
         weights_rows=rows,
         weights_heads=heads,
+        finite=finite,
     )
     return KERNELS[resolve_impl(impl, req)].run(req)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..functional import attend
+from ..functional.attend import attend_heads
 from ..functional.output import AttentionOutput
 from .base import (
     check_dtype,
@@ -39,24 +40,32 @@ class KVCache:
     then views of that room. Meant for one owner appending under ``torch.no_grad`` /
     ``inference_mode`` (a generation loop): copies of such a cache share its room. Without it
     every append concatenates, and a shallow copy may append independently of the original.
+
+    ``keys_finite`` says what is known of the keys it holds: True when every append was
+    checked free of NaN and inf, False when one was not, None when an append came unchecked.
+    It lets attention skip re-reading the whole cache for that check at every step.
     """
 
     key: Tensor | None = None
     value: Tensor | None = None
     static: bool = False
     capacity: int | None = None
+    keys_finite: bool | None = True
     _room: tuple[Tensor, Tensor] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return 0 if self.key is None else self.key.shape[-2]
 
-    def append(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
-        """Add (B, kv_heads, T_new, D) keys/values; return all of them."""
+    def append(self, key: Tensor, value: Tensor, finite: bool | None = None
+               ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """Add (B, kv_heads, T_new, D) keys/values; return all of them. ``finite``: whether
+        the new keys are known free of NaN and inf (None: not checked)."""
         if self.key is not None and self.key.shape[:2] != key.shape[:2]:
             raise ValueError(
                 f"cache holds batch/heads {tuple(self.key.shape[:2])}, "
                 f"new keys have {tuple(key.shape[:2])}"
             )
+        self.keys_finite = all_known(self.keys_finite, finite)
         if self.capacity is None:
             if self.key is not None:
                 key = torch.cat([self.key, key], dim=-2)
@@ -78,6 +87,14 @@ class KVCache:
         room_v[..., n:end, :] = value
         self.key, self.value = room_k[..., :end, :], room_v[..., :end, :]
         return self.key, self.value
+
+
+def all_known(a: bool | None, b: bool | None) -> bool | None:
+    """AND of two facts that may be unknown (None): False if either is False, else None if
+    either is unknown, else True."""
+    if a is False or b is False:
+        return False
+    return None if a is None or b is None else True
 
 
 class MultiHeadAttention(nn.Module):
@@ -144,11 +161,10 @@ class MultiHeadAttention(nn.Module):
         if self._packed is None or torch.is_grad_enabled():
             return None
         b, t, _ = x.shape
+        h, both = self.num_heads, self.num_heads + self.kv_heads
         heads = torch.nn.functional.linear(x, *self._packed)
-        heads = heads.view(b, t, self.num_heads + 2 * self.kv_heads, self.head_dim).transpose(1, 2)
-        qk, v = heads.split((self.num_heads + self.kv_heads, self.kv_heads), dim=1)
-        q, k = qk.split((self.num_heads, self.kv_heads), dim=1)
-        return q, k, v, qk
+        heads = heads.view(b, t, both + self.kv_heads, self.head_dim).transpose(1, 2)
+        return heads[:, :h], heads[:, h:both], heads[:, both:], heads[:, :both]
 
     def forward(
         self,
@@ -184,15 +200,20 @@ class MultiHeadAttention(nn.Module):
         past = len(cache) if cache is not None and not reuse else 0
         tk = len(cache) if reuse else key.shape[1] + past
         # checked before the cache grows, so a call that raises leaves the cache as it was
-        mask = layer_mask(mask, key_padding_mask, lengths, (b, self.num_heads, tq, tk))
+        if mask is not None or key_padding_mask is not None or lengths is not None:
+            mask = layer_mask(mask, key_padding_mask, lengths, (b, self.num_heads, tq, tk))
         packed = self._self_projection(query) if key is query and value is query else None
+        finite = None  # q and k known free of NaN and inf (None: not checked here)
         if packed is not None:  # one product for q, k and v; one rotation for q and k
             q, k, v, qk = packed
             if self.rotary is not None:
                 qk = self.rotary(qk, offset=past)
-                q, k = qk.split((self.num_heads, self.kv_heads), dim=1)
+                q, k = qk[:, : self.num_heads], qk[:, self.num_heads :]
+            # one sum over the new queries and keys; the cache knows about its older keys
+            finite = math.isfinite(float(qk.sum()))
             if cache is not None:
-                k, v = cache.append(k, v)
+                k, v = cache.append(k, v, finite)
+                finite = cache.keys_finite
         elif reuse:
             q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, Tq, D)
             k, v = cache.key, cache.value
@@ -210,18 +231,10 @@ class MultiHeadAttention(nn.Module):
             group = self.num_heads // self.kv_heads
             k = k.repeat_interleave(group, dim=1)  # (B, H, Tk, D)
             v = v.repeat_interleave(group, dim=1)
-        out = attend(
-            q,
-            k,
-            v,
-            score="scaled_dot",
-            mask=mask,
-            causal=causal,
-            dropout_p=self.dropout if self.training else 0.0,
-            return_weights=return_weights,
-            weights_heads=weights_heads if return_weights else None,
-            weights_rows=weights_rows if return_weights else None,
-        )
+        out = attend_heads(q, k, v, mask=mask, causal=causal,
+                           dropout_p=self.dropout if self.training else 0.0,
+                           return_weights=return_weights, weights_heads=weights_heads,
+                           weights_rows=weights_rows, finite=finite)  # fmt: skip
         return AttentionOutput(self.out_proj(merge_heads(out.context)), out.weights)
 
     def extra_repr(self) -> str:

@@ -29,6 +29,7 @@ class Request:
     params: object = None  # the score's parameters (general: W; additive: AdditiveParams)
     weights_rows: Tensor | None = None  # return weights for these query rows only
     weights_heads: Tensor | None = None  # ... and these heads only (dim -3 of 4-D inputs)
+    finite: bool | None = None  # q and k known free of NaN and inf (None: unknown)
 
     @property
     def tq(self) -> int:

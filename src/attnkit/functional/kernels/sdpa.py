@@ -52,11 +52,16 @@ def _fused_with_lse(
 
 
 def _finite(req: Request) -> bool:
-    """No NaN or inf in q, k or the scale (one reduction each; a sum that overflows only
-    sends a finite call to eager, which is exact too)."""
+    """No NaN or inf in q, k or the scale (one reduction each, unless the caller knew; a sum
+    that overflows only sends a finite call to eager, which is exact too)."""
     if req.scale is not None and not math.isfinite(req.scale):
         return False
-    return math.isfinite(float(req.q.detach().sum() + req.k.detach().sum()))
+    if req.finite is not None:
+        return req.finite
+    q, k = req.q, req.k
+    if q.requires_grad or k.requires_grad:  # a sum of these would record a graph
+        q, k = q.detach(), k.detach()
+    return math.isfinite(float(q.sum() + k.sum()))
 
 
 def run(req: Request) -> AttentionOutput:
