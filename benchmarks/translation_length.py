@@ -33,6 +33,8 @@ MODELS = {  # name: attnkit train arguments
     "transformer": ["--model", "transformer"],
 }
 BUCKETS = (0, 10, 20, 30, 40, 50, 60)  # source words: [0, 10), [10, 20), ... [60, inf)
+GROUPS = (0, 20, 40)  # coarser, for the gaps: short (< 20 words), 20-39, long (40 and more)
+BASELINE = "rnn, no attention"
 
 
 def _dir(out: Path, name: str) -> Path:
@@ -68,10 +70,19 @@ def train_all(out: Path, minutes: float, direction: str, jobs: int, threads: int
         wait_one()
 
 
-def bucket_of(words: int) -> str:
-    lows = [b for b in BUCKETS if b <= words]
-    low = lows[-1]
-    return f"{low}+" if low == BUCKETS[-1] else f"{low}-{BUCKETS[BUCKETS.index(low) + 1] - 1}"
+def bucket_of(words: int, bounds: tuple[int, ...] = BUCKETS) -> str:
+    low = [b for b in bounds if b <= words][-1]
+    return f"{low}+" if low == bounds[-1] else f"{low}-{bounds[bounds.index(low) + 1] - 1}"
+
+
+def by_length(pairs, outputs, bounds: tuple[int, ...]) -> dict[str, dict]:
+    """Corpus scores of the verses grouped by source words (``bounds``: each group's low)."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for (src, ref), hyp in zip(pairs, outputs, strict=True):
+        hyps, refs = groups.setdefault(bucket_of(len(src.split()), bounds), ([], []))
+        hyps.append(hyp)
+        refs.append(ref)
+    return {k: corpus_scores(*groups[k]) for k in sorted(groups, key=_low)}
 
 
 def main() -> None:
@@ -93,16 +104,14 @@ def main() -> None:
         run = translate.load(_dir(opts.out, name))
         pairs = pairs or translate.held_out(run)
         scores, outputs = translate.evaluate(run, pairs)
-        groups: dict[str, tuple[list[str], list[str]]] = {}
-        for (src, ref), hyp in zip(pairs, outputs, strict=True):
-            hyps, refs = groups.setdefault(bucket_of(len(src.split())), ([], []))
-            hyps.append(hyp)
-            refs.append(ref)
-        by_length = {k: corpus_scores(*groups[k]) for k in sorted(groups, key=_low)}
         results[name] = {
             "overall": scores,
-            "by_length": {
-                k: {m: v[m] for m in ("bleu", "chrf", "n")} for k, v in by_length.items()
+            **{
+                key: {
+                    k: {m: v[m] for m in ("bleu", "chrf", "n")}
+                    for k, v in by_length(pairs, outputs, bounds).items()
+                }  # fmt: skip
+                for key, bounds in (("by_length", BUCKETS), ("by_group", GROUPS))
             },
             "parameters": sum(p.numel() for p in run.model.parameters()),
             "epoch": run.config.get("epoch"),
@@ -135,6 +144,18 @@ def _print(results: dict) -> None:
         cells = [f"{r['by_length'][b]['chrf']:.1f} ({r['by_length'][b]['bleu']:.1f})"
                  for b in buckets]  # fmt: skip
         print(f"{name:<26}" + "".join(f"{c:>14}" for c in cells))
+    if BASELINE not in results:
+        return
+    base = results[BASELINE]["by_group"]
+    groups = list(base)
+    print(f"\nchrF above {BASELINE}, by source words; verses: "
+          + ", ".join(f"{g}: {base[g]['n']}" for g in groups))  # fmt: skip
+    print(f"{'model':<26}" + "".join(f"{g:>10}" for g in groups) + f"{'overall':>10}")
+    for name, r in results.items():
+        if name != BASELINE:
+            gaps = [r["by_group"][g]["chrf"] - base[g]["chrf"] for g in groups]
+            whole = r["overall"]["chrf"] - results[BASELINE]["overall"]["chrf"]
+            print(f"{name:<26}" + "".join(f"{x:>+10.2f}" for x in [*gaps, whole]))
 
 
 def _plot(results: dict, path: Path, what: str) -> None:

@@ -7,8 +7,12 @@ from attnkit.functional.attend import ENV_IMPL
 
 # Under pytest-xdist every worker gets its share of the cores: two workers of two threads each
 # on two cores would contend (OpenMP spinning) and run slower than one.
+# Processes the tests start take the same count (torch reads OMP_NUM_THREADS), so a result
+# compared across processes is computed with the same split of its matrix products.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // _WORKERS))
+_THREADS = max(1, min(2, os.cpu_count() or 1) // _WORKERS)
+torch.set_num_threads(_THREADS)
+os.environ["OMP_NUM_THREADS"] = str(_THREADS)
 
 
 @pytest.fixture(autouse=True)

@@ -64,6 +64,8 @@ def test_lm_refuses_what_does_not_apply(text_file, tmp_path, capsys):
     assert "decoder-only, lstm-lm" in capsys.readouterr().err
     assert main([*argv, "--model", "lstm-lm", "--d-model", "8"]) == 2
     assert "d_model do not apply to lstm-lm" in capsys.readouterr().err
+    assert main([*argv, "--model", "lstm-lm", "--positions", "learned"]) == 2
+    assert "positions do not apply to lstm-lm" in capsys.readouterr().err
 
 
 def test_generate_refuses_unknown_characters_and_lm_checkpoints_elsewhere(text_file, tmp_path,

@@ -150,11 +150,14 @@ def test_translation_refuses_what_does_not_apply(checkpoints, tmp_path, capsys):
     assert main(["train", "translate", "--out", str(tmp_path / "x"), "--n", "5"]) == 2
     assert main(["train", "translate", "--model", "rnn", "--d-model", "8",
                  "--out", str(tmp_path / "y")]) == 2  # fmt: skip
+    assert main(["train", "translate", "--model", "rnn", "--positions", "rotary",
+                 "--out", str(tmp_path / "y")]) == 2  # fmt: skip
     assert main(["translate", "--checkpoint", ckpt, " "]) == 2
     assert main(["predict", "--checkpoint", ckpt, "x"]) == 2
     assert main(["train", "times", "--direction", "es-en", "--out", str(tmp_path / "z")]) == 2
     err = capsys.readouterr().err
     assert "--n do not apply" in err and "d_model do not apply to rnn" in err
+    assert "positions do not apply to rnn" in err
     assert "whitespace" in err and "use attnkit translate" in err and "translate only" in err
 
 

@@ -16,7 +16,7 @@ from .errors import UserError
 # train options that mean nothing to a classifier
 NOT_FOR_CLASSIFY = ("n", "normalize", "context", "unknown_token", "target", "attention",
                     "direction", "model", "d_model", "heads", "layers", "label",
-                    "window")  # fmt: skip
+                    "window", "positions")  # fmt: skip
 
 
 def is_classifier_checkpoint(config: dict | None) -> bool:

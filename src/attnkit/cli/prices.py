@@ -15,7 +15,7 @@ from .errors import UserError
 
 # train options that mean nothing to a price model
 NOT_FOR_PRICES = ("n", "normalize", "context", "unknown_token", "target", "attention",
-                  "direction", "vocab_size")  # fmt: skip
+                  "direction", "vocab_size", "positions")  # fmt: skip
 
 
 def is_price_checkpoint(config: dict | None) -> bool:

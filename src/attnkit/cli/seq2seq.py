@@ -14,6 +14,7 @@ import torch
 
 from .. import tasks
 from ..models import ATTENTIONS
+from ..models.transformer import POSITIONS
 from ..recipes import lm as lm_recipe
 from ..recipes import seq2seq as recipe
 from ..recipes.prices import VARIANTS
@@ -70,6 +71,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heads", type=positive_int, help="transformer heads (default: 4)")
     p.add_argument("--layers", type=positive_int, help="transformer encoder and decoder "
                    "layers each (default: 2); for lm, the model's (4; LSTM 2)")  # fmt: skip
+    p.add_argument("--positions", choices=POSITIONS, help="transformer positions: sinusoidal "
+                   "(Vaswani et al.), learned, or rotary (RoPE, relative: q.k depends on the "
+                   "distance only) (default: sinusoidal; rotary for lm)")  # fmt: skip
     p.add_argument("--context", type=positive_int, help=f"lm: characters per training window "
                    f"(default: {lm_recipe.CONTEXT})")  # fmt: skip
     p.add_argument("--minutes", type=positive_float, help="stop training after this many "
@@ -114,6 +118,7 @@ def train_settings(args: argparse.Namespace) -> dict:
         "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "target": args.target,
         "patience": args.patience, "d_model": args.d_model, "num_heads": args.heads,
         "encoder_layers": args.layers, "decoder_layers": args.layers,
+        "positions": args.positions,
     }  # fmt: skip
 
 

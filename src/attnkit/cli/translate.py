@@ -36,7 +36,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"--model for translate is one of {', '.join(recipe.MODELS)}")
     rnn = {"attention": args.attention, "hidden_dim": args.hidden}
     transformer = {"d_model": args.d_model, "num_heads": args.heads,
-                   "encoder_layers": args.layers, "decoder_layers": args.layers}  # fmt: skip
+                   "encoder_layers": args.layers, "decoder_layers": args.layers,
+                   "positions": args.positions}  # fmt: skip
     wrong = rnn if model == "transformer" else transformer
     flags = [k for k, v in wrong.items() if v is not None]
     if flags:
