@@ -82,7 +82,8 @@ def by_length(pairs, outputs, bounds: tuple[int, ...]) -> dict[str, dict]:
         hyps, refs = groups.setdefault(bucket_of(len(src.split()), bounds), ([], []))
         hyps.append(hyp)
         refs.append(ref)
-    return {k: corpus_scores(*groups[k]) for k in sorted(groups, key=_low)}
+    return {k: {m: v[m] for m in ("bleu", "chrf", "n")}
+            for k in sorted(groups, key=_low) for v in [corpus_scores(*groups[k])]}  # fmt: skip
 
 
 def main() -> None:
@@ -106,13 +107,8 @@ def main() -> None:
         scores, outputs = translate.evaluate(run, pairs)
         results[name] = {
             "overall": scores,
-            **{
-                key: {
-                    k: {m: v[m] for m in ("bleu", "chrf", "n")}
-                    for k, v in by_length(pairs, outputs, bounds).items()
-                }  # fmt: skip
-                for key, bounds in (("by_length", BUCKETS), ("by_group", GROUPS))
-            },
+            "by_length": by_length(pairs, outputs, BUCKETS),
+            "by_group": by_length(pairs, outputs, GROUPS),
             "parameters": sum(p.numel() for p in run.model.parameters()),
             "epoch": run.config.get("epoch"),
         }

@@ -29,17 +29,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = {
         "d_model": args.d_model, "num_heads": args.heads, "layers": args.layers,
         "positions": args.positions, "hidden_dim": args.hidden, "epochs": args.epochs,
-        "seed": args.seed,
-        "batch_size": args.batch_size, "lr": args.lr, "patience": args.patience,
+        "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
+        "patience": args.patience,
         "time_limit": None if args.minutes is None else args.minutes * 60,
     }  # fmt: skip
     model = args.model or "decoder-only"
     own = recipe.model_fields(model)
-    wrong = [
-        k
-        for k in ("d_model", "num_heads", "positions", "hidden_dim")
-        if settings[k] and k not in own
-    ]
+    sized = ("d_model", "num_heads", "positions", "hidden_dim")
+    wrong = [k for k in sized if settings[k] and k not in own]
     if wrong:
         raise UserError(f"{', '.join(wrong)} do not apply to {model}")
     run = recipe.train(args.data, out=args.out, model=args.model, context=args.context,
