@@ -100,10 +100,10 @@ SCRIPT = textwrap.dedent(
         def evaluate(self, model, data):
             return {"n": len(data), "rank": distributed.context().rank}
 
-    ctx = distributed.setup()
-    data = list(range(100, 107))  # 7 examples: not divisible by 2
-    sharded = _evaluate(Task(), None, data, ctx)
-    plain = _evaluate(Plain(), None, data, ctx)
+    with distributed.group() as ctx:
+        data = list(range(100, 107))  # 7 examples: not divisible by 2
+        sharded = _evaluate(Task(), None, data, ctx)
+        plain = _evaluate(Plain(), None, data, ctx)
     with open(f"{sys.argv[1]}/rank{ctx.rank}.json", "w") as f:
         json.dump({"world": ctx.world, "sharded": sharded, "plain": plain,
                    "mine": list(distributed.shard(len(data), ctx.rank, ctx.world))}, f)

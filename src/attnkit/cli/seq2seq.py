@@ -167,15 +167,11 @@ def cmd_train(args) -> int:
     if args.nproc and args.nproc > 1 and not distributed.under_launcher():
         distributed.check_gpus(args.nproc)  # before launching anything
         return _launch(args)
-    ctx = distributed.setup()
-    try:
+    with distributed.group() as ctx:
         if ctx.rank > 0:  # one process speaks: the others' output would repeat it
             with contextlib.redirect_stdout(io.StringIO()):
                 return _train(args)
         return _train(args)
-    finally:
-        if ctx.distributed:
-            torch.distributed.destroy_process_group()
 
 
 def _train(args) -> int:

@@ -20,7 +20,9 @@ independent of N:
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -31,7 +33,7 @@ import torch.distributed as dist
 from . import devices
 
 __all__ = ["Context", "all_gather", "backend", "barrier", "broadcast", "check_gpus", "context",
-           "setup", "shard", "under_launcher"]  # fmt: skip
+           "group", "setup", "shard", "teardown", "under_launcher"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,32 @@ def setup(timeout_s: float = 1800) -> Context:
             torch.cuda.set_device(local)
         dist.init_process_group("nccl" if nccl else "gloo", timeout=timedelta(seconds=timeout_s))
     return context()
+
+
+def teardown() -> None:
+    """Leave the process group, if this process joined one. A process that exits without this
+    can abort in the backend's exit handlers (gloo: "terminate called without an active
+    exception") while its peers still talk to it."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def group(timeout_s: float = 1800) -> Iterator[Context]:
+    """:func:`setup` for a ``with`` block that leaves the group at its end. A block that ends
+    normally first waits for every rank (so none exits while another still gathers from it);
+    one that raises leaves at once, since its peers may never reach the barrier.
+
+    >>> with group() as ctx:  # no launcher: alone, and nothing to leave
+    ...     ctx.world
+    1
+    """
+    ctx = setup(timeout_s)
+    try:
+        yield ctx
+        barrier()
+    finally:
+        teardown()
 
 
 def check_gpus(per_node: int) -> None:
