@@ -155,7 +155,10 @@ def test_translation_refuses_what_does_not_apply(checkpoints, tmp_path, capsys):
     assert main(["translate", "--checkpoint", ckpt, " "]) == 2
     assert main(["predict", "--checkpoint", ckpt, "x"]) == 2
     assert main(["train", "times", "--direction", "es-en", "--out", str(tmp_path / "z")]) == 2
+    assert main(["train", "lm", "--joined", "0.5", "--out", str(tmp_path / "z")]) == 2
+    assert main(["train", "prices", "--joined", "0.5", "--out", str(tmp_path / "z")]) == 2
     err = capsys.readouterr().err
+    assert err.count("--joined applies to translate only") + err.count("--joined do not") == 2
     assert "--n do not apply" in err and "d_model do not apply to rnn" in err
     assert "positions do not apply to rnn" in err
     assert "whitespace" in err and "use attnkit translate" in err and "translate only" in err
@@ -164,10 +167,15 @@ def test_translation_refuses_what_does_not_apply(checkpoints, tmp_path, capsys):
 def test_the_recipe_resumes_with_its_own_vocabulary(checkpoints, tmp_path, monkeypatch):
     monkeypatch.setattr(tr, "parallel_corpus", _corpus)
     out = tmp_path / "run"
+    said = []
     first = recipe.train(out=out, model="rnn", vocab_size=60, epochs=1, hidden_dim=32,
-                         progress=False, log=lambda *_: None)  # fmt: skip
+                         progress=False, log=said.append)  # fmt: skip
+    # 16 training books of verses 1-4: 48 consecutive pairs, of which JOINED * 64 are added
+    joined = round(recipe.JOINED * 64)
+    assert f"{64 + joined} training pairs (with {joined} of two joined verses)" in "".join(said)
     more = recipe.train(out=out, resume=True, epochs=2, progress=False, log=lambda *_: None)
     assert more.task.to_config()["src_vocab"] == first.task.to_config()["src_vocab"]
+    assert first.config["data"]["joined"] == more.config["data"]["joined"] == recipe.JOINED
     assert [h["epoch"] for h in more.config["history"]] == [1, 2]
     with pytest.raises(ValueError, match="holds a rnn run"):
         recipe.train(out=out, resume=True, model="transformer", progress=False)

@@ -38,6 +38,26 @@ def test_no_book_is_in_two_splits_and_every_pair_is_in_one():
     assert tr.as_pairs(corpus.test[:1], "es-en") == [(corpus.test[0].es, corpus.test[0].en)]
 
 
+def test_joined_verses_are_two_consecutive_verses_of_one_chapter():
+    verses = [tr.VersePair(b, c, v, f"e{b}{c}.{v}", f"s{b}{c}.{v}")
+              for b, c, v in [("A", 1, 1), ("A", 1, 2), ("A", 1, 3), ("A", 2, 1), ("A", 2, 3),
+                              ("B", 1, 1), ("B", 1, 2)]]  # fmt: skip
+    every = tr.joined_verses(verses, 1.0, seed=3)
+    # chapter and book ends and the missing A 2:2 break the chain: 3 pairs, in corpus order
+    assert [(p.book, p.chapter, p.verse, p.en, p.es) for p in every] == [
+        ("A", 1, 1, "eA1.1 eA1.2", "sA1.1 sA1.2"), ("A", 1, 2, "eA1.2 eA1.3", "sA1.2 sA1.3"),
+        ("B", 1, 1, "eB1.1 eB1.2", "sB1.1 sB1.2")]  # fmt: skip
+    many = [tr.VersePair("G", 1, v, f"e{v}", f"s{v}") for v in range(1, 201)]
+    some = tr.joined_verses(many, 0.25, seed=1)
+    assert len(some) == 50 and some == tr.joined_verses(many, 0.25, seed=1)
+    assert some != tr.joined_verses(many, 0.25, seed=2)
+    assert all(p.en == f"e{p.verse} e{p.verse + 1}" for p in some)
+    assert [p.verse for p in some] == sorted(p.verse for p in some)
+    assert tr.joined_verses(many, 0.0) == []
+    with pytest.raises(ValueError, match="fraction"):
+        tr.joined_verses(many, 1.5)
+
+
 def test_subword_vocabulary_round_trips_text_and_checkpoint():
     vocab = SubwordVocab.train(EN * 10, vocab_size=60)
     for text in EN:

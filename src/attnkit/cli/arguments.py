@@ -57,7 +57,7 @@ def path(text: str) -> str:
 
 # train options that belong to one task each: every other task refuses them
 TASK_FLAGS = {"pooling": ("classify",), "block": ("vision", "caption"), "layout": ("caption",),
-              "doubly_stochastic": ("caption",)}  # fmt: skip
+              "doubly_stochastic": ("caption",), "joined": ("translate",)}  # fmt: skip
 
 
 def flag(name: str) -> str:

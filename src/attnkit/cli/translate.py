@@ -15,7 +15,7 @@ from ..recipes.seq2seq import END, output_labels
 from ..tasks import read_pairs
 from ..tasks.subword import words_of
 from ..tasks.translation import DIRECTIONS
-from .arguments import path, positive_int, refuse_flags
+from .arguments import fraction, path, positive_int, refuse_flags
 from .errors import UserError
 
 # train options that mean nothing to translation
@@ -48,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "time_limit": None if args.minutes is None else args.minutes * 60}  # fmt: skip
     run = recipe.train(args.direction or "en-es", out=args.out, model=args.model,
                        resume=args.resume, overwrite=args.overwrite, threads=args.threads,
-                       vocab_size=args.vocab_size, **settings)  # fmt: skip
+                       vocab_size=args.vocab_size, joined=args.joined, **settings)  # fmt: skip
     m = run.config["metrics"]
     print(f"validation chrF {m['chrf']:.2f}, BLEU {m['bleu']:.2f} (epoch {run.config['epoch']}); "
           f"checkpoint in {args.out}")  # fmt: skip
@@ -172,6 +172,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--direction", choices=DIRECTIONS, help="translate: en-es (default) or es-en")
     p.add_argument("--vocab-size", type=positive_int, help=f"translate: subwords per language "
                    f"(default {recipe.VOCAB_SIZE}); classify: subwords (default 8000)")  # fmt: skip
+    p.add_argument("--joined", type=fraction, help="translate: also train on pairs of two "
+                   "consecutive verses joined, this many per training verse (default "
+                   f"{recipe.JOINED}; 0: none), so long verses are not rare")  # fmt: skip
 
 
 def register(sub) -> None:

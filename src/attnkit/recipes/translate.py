@@ -41,13 +41,17 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
     "rnn": {"embed_dim": 128, "hidden_dim": 384, "attn_dim": 192, "dropout": 0.2, "lr": 2e-3,
             "batch_size": 64, "epochs": 12, "clip": 1.0, "patience": 12},
     # a training batch costs about what the RNN's does (a tied output layer, a shallower
-    # decoder, a narrower feed-forward), so both see the same number of verses per budget
+    # decoder, a narrower feed-forward), so both see the same number of verses per budget;
+    # rotary positions are relative (Su et al. 2021), so a long verse's offsets between nearby
+    # subwords are ones the model has trained on
     "transformer": {"d_model": 256, "num_heads": 4, "encoder_layers": 3, "decoder_layers": 2,
-                    "ff_dim": 512, "tie_embeddings": True, "dropout": 0.1, "lr": 1e-3,
+                    "ff_dim": 512, "tie_embeddings": True, "positions": "rotary",
+                    "dropout": 0.1, "lr": 1e-3,
                     "warmup": 0.05, "batch_size": 64, "epochs": 12, "patience": 12},
 }  # fmt: skip
 VOCAB_SIZE = 4000  # subwords per language
 VALID_SAMPLE = 600  # validation verses decoded after each epoch (a fixed sample)
+JOINED = 0.2  # extra training pairs of two consecutive verses, per training verse
 MAX_TRAIN_SUBWORDS = 160  # longer training verses are left out (a few dozen); tests keep all
 DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
                          "bos_id", "eos_id", "max_source_len", "max_len"})  # fmt: skip
@@ -109,12 +113,15 @@ def length_batches(lengths: Tensor, batch_size: int, seed: int, pool: int = 50):
 def train(direction: str = "en-es", *, out: str | Path, model: str | None = None,
           corpus: ParallelCorpus | None = None, resume: bool = False, overwrite: bool = False,
           threads: int | None = None, progress: bool = True, log=print,
-          vocab_size: int | None = None, **settings: Any) -> TranslateRun:  # fmt: skip
+          vocab_size: int | None = None, joined: float | None = None,
+          **settings: Any) -> TranslateRun:  # fmt: skip
     """Train a translation model in ``direction`` ("en-es" or "es-en") on the verse pairs (or
     a given ``corpus``); keep the best by validation chrF in ``out``. ``model`` is "rnn"
     (``attention="none"`` for the baseline without attention) or "transformer"; ``settings``
-    are fields of its config or of TrainConfig (``time_limit=1800``, ...). A resumed run keeps
-    its own settings and vocabularies."""
+    are fields of its config or of TrainConfig (``time_limit=1800``, ...). ``joined`` (default
+    ``JOINED``) adds that many pairs per training verse made of two consecutive verses
+    (``tasks.translation.joined_verses``), so long inputs are not rare in training. A resumed
+    run keeps its own settings and vocabularies."""
     if direction not in tr.DIRECTIONS:
         raise SettingsError(f"direction must be one of {', '.join(tr.DIRECTIONS)}")
     if threads:
@@ -129,12 +136,15 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
             raise SettingsError(f"{out} holds a {kind} run, not {model}")
         model, direction = kind, saved["task"]["direction"]
         settings = saved_settings(saved, settings, DATA_FIELDS)
+        joined = (saved.get("data") or {}).get("joined", 0.0)
+    joined = JOINED if joined is None else joined
     model = model or "rnn"
     model_kw, tcfg = resolve(model, {**settings, "progress": progress})
     torch.manual_seed(tcfg.seed)
     given = corpus is not None
     corpus = corpus if given else tr.parallel_corpus()
     train_pairs = tr.as_pairs(corpus.train, direction)
+    extra = tr.joined_verses(corpus.train, joined, tcfg.seed)  # checks joined, before vocabularies
     if saved is not None:
         task = TranslationTask.from_config(saved["task"])
     else:
@@ -142,6 +152,7 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
             f"{len(train_pairs):,} verse pairs")  # fmt: skip
         task = TranslationTask.from_pairs(train_pairs, vocab_size=vocab_size or VOCAB_SIZE,
                                           direction=direction)  # fmt: skip
+    train_pairs += tr.as_pairs(extra, direction)
     train_ds = task.dataset(train_pairs)
     if not given:  # the few longest verses cost a batch of padding each; tests keep all
         keep = torch.nonzero((train_ds.src_len <= MAX_TRAIN_SUBWORDS)
@@ -162,9 +173,10 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
     net = build(registered, cfg)
     params = sum(p.numel() for p in net.parameters())
     what = f"attention {cfg.attention}" if registered == "seq2seq" else "transformer"
-    log(f"{direction}: {len(train_ds):,} training pairs, {len(valid_ds):,} validation; "
+    log(f"{direction}: {len(train_ds):,} training pairs (with {len(extra):,} of two joined "
+        f"verses), {len(valid_ds):,} validation; "
         f"{model} ({what}), {params:,} parameters")  # fmt: skip
-    source = {**corpus.source, "model_kind": model, "given": given}
+    source = {**corpus.source, "model_kind": model, "given": given, "joined": joined}
     meta = {"task": task.to_config(), "data": source}
     state = fit(net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log,
                 sampler=length_batches(train_ds.src_len, tcfg.batch_size, tcfg.seed))  # fmt: skip
