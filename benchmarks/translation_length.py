@@ -7,7 +7,8 @@ time (the default, one at a time on two threads, gives each the whole machine of
 ``--jobs 3 --train-threads 1`` trains them side by side with equal shares), on the
 English-Spanish verse pairs; then each
 translates the held-out test books greedily and the verses are grouped by source length in
-words. Prints BLEU and chrF (sacreBLEU, with signatures) overall and per group, writes
+words. Prints BLEU and chrF (sacreBLEU, with signatures) overall and per group, and the
+words written per reference word per group (below 1: stopping early; above: repeating); writes
 ``results.json`` and ``length.png`` into ``--out``. Existing checkpoints in ``--out`` are
 reused (delete them to retrain).
 
@@ -82,8 +83,18 @@ def by_length(pairs, outputs, bounds: tuple[int, ...]) -> dict[str, dict]:
         hyps, refs = groups.setdefault(bucket_of(len(src.split()), bounds), ([], []))
         hyps.append(hyp)
         refs.append(ref)
-    return {k: {m: v[m] for m in ("bleu", "chrf", "n")}
-            for k in sorted(groups, key=_low) for v in [corpus_scores(*groups[k])]}  # fmt: skip
+    scored = {}
+    for key in sorted(groups, key=_low):
+        hyps, refs = groups[key]
+        scores = corpus_scores(hyps, refs)
+        scored[key] = {"bleu": scores["bleu"], "chrf": scores["chrf"], "n": scores["n"],
+                       "ratio": _ratio(hyps, refs)}  # fmt: skip
+    return scored
+
+
+def _ratio(hyps: list[str], refs: list[str]) -> float:
+    """Words written per reference word: below 1 the model stops early, above it repeats."""
+    return sum(len(h.split()) for h in hyps) / max(1, sum(len(r.split()) for r in refs))
 
 
 def main() -> None:
@@ -152,6 +163,10 @@ def _print(results: dict) -> None:
             gaps = [r["by_group"][g]["chrf"] - base[g]["chrf"] for g in groups]
             whole = r["overall"]["chrf"] - results[BASELINE]["overall"]["chrf"]
             print(f"{name:<26}" + "".join(f"{x:>+10.2f}" for x in [*gaps, whole]))
+    print("\nwords written per reference word, by source words")
+    print(f"{'model':<26}" + "".join(f"{g:>10}" for g in groups))
+    for name, r in results.items():
+        print(f"{name:<26}" + "".join(f"{r['by_group'][g]['ratio']:>10.2f}" for g in groups))
 
 
 def _plot(results: dict, path: Path, what: str) -> None:
