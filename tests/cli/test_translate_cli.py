@@ -157,8 +157,9 @@ def test_translation_refuses_what_does_not_apply(checkpoints, tmp_path, capsys):
     assert main(["train", "times", "--direction", "es-en", "--out", str(tmp_path / "z")]) == 2
     assert main(["train", "lm", "--joined", "0.5", "--out", str(tmp_path / "z")]) == 2
     assert main(["train", "prices", "--joined", "0.5", "--out", str(tmp_path / "z")]) == 2
+    assert main(["train", "times", "--joined", "0", "--out", str(tmp_path / "z")]) == 2
     err = capsys.readouterr().err
-    assert err.count("--joined applies to translate only") + err.count("--joined do not") == 2
+    assert err.count("--joined applies to translate only") + err.count("--joined do not") == 3
     assert "--n do not apply" in err and "d_model do not apply to rnn" in err
     assert "positions do not apply to rnn" in err
     assert "whitespace" in err and "use attnkit translate" in err and "translate only" in err

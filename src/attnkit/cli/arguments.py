@@ -65,13 +65,20 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def given_flag(args: argparse.Namespace, name: str) -> bool:
+    """Whether the option ``name`` was given: its value is neither the parser's None nor a
+    switch's False, so a zero (``--joined 0``) counts as given."""
+    value = getattr(args, name, None)
+    return value is not None and value is not False
+
+
 def refuse_flags(args: argparse.Namespace, names, task: str, what: str | None = None) -> None:
     """UserError listing the flags given among ``names`` and the other tasks' own flags
     (:data:`TASK_FLAGS`): "--n, --pooling do not apply to ``what`` (default ``task``)"."""
     from .errors import UserError
 
     names = dict.fromkeys([*names, *(n for n, owners in TASK_FLAGS.items() if task not in owners)])
-    given = [flag(n) for n in names if getattr(args, n, None)]
+    given = [flag(n) for n in names if given_flag(args, n)]
     if given:
         raise UserError(f"{', '.join(given)} do not apply to {what or task}")
 
@@ -81,7 +88,7 @@ def refuse_task_flags(args: argparse.Namespace) -> None:
     from .errors import UserError
 
     for name, owners in TASK_FLAGS.items():
-        if getattr(args, name, None):
+        if given_flag(args, name):
             raise UserError(f"{flag(name)} applies to {' and '.join(owners)} only")
 
 
