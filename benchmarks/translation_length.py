@@ -42,8 +42,10 @@ def _dir(out: Path, name: str) -> Path:
     return out / name.replace(", ", "_").replace(" ", "-")
 
 
-def train_all(out: Path, minutes: float, direction: str, jobs: int, threads: int) -> None:
-    """Train the models that have no checkpoint in ``out`` yet, ``jobs`` at a time."""
+def train_all(out: Path, minutes: float, direction: str, jobs: int, threads: int,
+              extra: tuple[str, ...] | list[str] = ()) -> None:  # fmt: skip
+    """Train the models that have no checkpoint in ``out`` yet, ``jobs`` at a time, each with
+    the attnkit train arguments ``extra`` too."""
     todo = []
     for name, args in MODELS.items():
         where = _dir(out, name)
@@ -52,7 +54,7 @@ def train_all(out: Path, minutes: float, direction: str, jobs: int, threads: int
             continue
         cmd = [sys.executable, "-m", "attnkit.cli", "train", "translate", *args, "--direction",
                direction, "--minutes", str(minutes), "--threads", str(threads), "--out",
-               str(where), "--overwrite"]  # fmt: skip
+               str(where), "--overwrite", *extra]  # fmt: skip
         todo.append((name, cmd, out / f"{where.name}.log"))
     running: list[tuple[str, subprocess.Popen]] = []
 
@@ -105,9 +107,12 @@ def main() -> None:
     parser.add_argument("--train-threads", type=int, default=2, help="threads per training")
     parser.add_argument("--jobs", type=int, default=1, help="trainings at a time")
     parser.add_argument("--threads", type=int, default=2, help="threads for the evaluation")
+    parser.add_argument("--joined", help="pairs of two joined verses per training verse "
+                        f"(default {translate.JOINED})")  # fmt: skip
     opts = parser.parse_args()
     opts.out.mkdir(parents=True, exist_ok=True)
-    train_all(opts.out, opts.minutes, opts.direction, opts.jobs, opts.train_threads)
+    extra = [] if opts.joined is None else ["--joined", opts.joined]
+    train_all(opts.out, opts.minutes, opts.direction, opts.jobs, opts.train_threads, extra)
     torch.set_num_threads(opts.threads)
 
     results = {}
