@@ -51,7 +51,7 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 VOCAB_SIZE = 4000  # subwords per language
 VALID_SAMPLE = 600  # validation verses decoded after each epoch (a fixed sample)
-JOINED = 0.2  # extra training pairs of two consecutive verses, per training verse
+JOINED = 0.5  # extra training pairs of two consecutive verses, per training verse
 MAX_TRAIN_SUBWORDS = 160  # longer training verses are left out (a few dozen); tests keep all
 DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
                          "bos_id", "eos_id", "max_source_len", "max_len"})  # fmt: skip
