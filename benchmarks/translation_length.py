@@ -8,7 +8,9 @@ time (the default, one at a time on two threads, gives each the whole machine of
 English-Spanish verse pairs; then each
 translates the held-out test books greedily and the verses are grouped by source length in
 words. Prints BLEU and chrF (sacreBLEU, with signatures) overall and per group, and the
-words written per reference word per group (below 1: stopping early; above: repeating); writes
+words written per reference word per group (below 1: stopping early; above: repeating) and,
+for each attention model, a paired bootstrap interval of its gain over the RNN without
+attention on long verses minus its gain on shorter ones; writes
 ``results.json`` and ``length.png`` into ``--out``. Existing checkpoints in ``--out`` are
 reused (delete them to retrain).
 
@@ -23,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from attnkit.recipes import translate
@@ -99,6 +102,54 @@ def _ratio(hyps: list[str], refs: list[str]) -> float:
     return sum(len(h.split()) for h in hyps) / max(1, sum(len(r.split()) for r in refs))
 
 
+def gap_intervals(pairs, outputs: dict[str, list[str]], resamples: int = 1000,
+                  seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:  # fmt: skip
+    """How sure the ordering of chrF gains is: for each model but the baseline, its gain over
+    the baseline on the longest group (of ``GROUPS``) minus its gain on each shorter group, as
+    the median and the 95% interval over ``resamples`` bootstrap resamples of each group's
+    verses (paired bootstrap, Koehn 2004: both models scored on the same resampled verses).
+    An interval above 0 means the gain is larger on long verses beyond resampling noise."""
+    from sacrebleu.metrics import CHRF
+
+    chrf = CHRF()  # corpus chrF from summed per-verse statistics, as sacrebleu computes it
+    refs = [[ref for _, ref in pairs]]
+    stats = {name: np.asarray(chrf._extract_corpus_statistics(hyps, refs), dtype=np.float64)
+             for name, hyps in outputs.items()}  # fmt: skip
+
+    def score(rows: np.ndarray) -> float:
+        return chrf._compute_score_from_stats(rows.sum(0).tolist()).score
+
+    groups: dict[str, list[int]] = {}
+    for i, (src, _) in enumerate(pairs):
+        groups.setdefault(bucket_of(len(src.split()), GROUPS), []).append(i)
+    keys = sorted(groups, key=_low)
+    longest, shorter = keys[-1], keys[:-1]
+    rng = np.random.default_rng(seed)
+    intervals = {}
+    for name in outputs:
+        if name == BASELINE:
+            continue
+        diffs: dict[str, list[float]] = {k: [] for k in shorter}
+        for _ in range(resamples):
+            gain = {}
+            for k in keys:
+                rows = rng.choice(groups[k], len(groups[k]))
+                gain[k] = score(stats[name][rows]) - score(stats[BASELINE][rows])
+            for k in shorter:
+                diffs[k].append(gain[longest] - gain[k])
+        intervals[name] = {
+            f"{longest} minus {k}": dict(
+                zip(
+                    ("low", "median", "high"),
+                    np.percentile(diffs[k], [2.5, 50, 97.5]).tolist(),
+                    strict=True,
+                )
+            )  # fmt: skip
+            for k in shorter
+        }
+    return intervals
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/translation"))
@@ -115,12 +166,13 @@ def main() -> None:
     train_all(opts.out, opts.minutes, opts.direction, opts.jobs, opts.train_threads, extra)
     torch.set_num_threads(opts.threads)
 
-    results = {}
+    results, written = {}, {}
     pairs = None
     for name in MODELS:
         run = translate.load(_dir(opts.out, name))
         pairs = pairs or translate.held_out(run)
         scores, outputs = translate.evaluate(run, pairs)
+        written[name] = outputs
         results[name] = {
             "overall": scores,
             "by_length": by_length(pairs, outputs, BUCKETS),
@@ -130,6 +182,9 @@ def main() -> None:
         }
         (opts.out / f"{_dir(opts.out, name).name}.hyp.txt").write_text(
             "".join(h + "\n" for h in outputs), encoding="utf-8")  # fmt: skip
+    intervals = gap_intervals(pairs, written) if BASELINE in written else {}
+    for name, these in intervals.items():
+        results[name]["gain_differences"] = these
     (opts.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     _print(results)
     budget = f"{opts.minutes:g} minutes on {opts.train_threads} thread(s) each"
@@ -168,6 +223,11 @@ def _print(results: dict) -> None:
             gaps = [r["by_group"][g]["chrf"] - base[g]["chrf"] for g in groups]
             whole = r["overall"]["chrf"] - results[BASELINE]["overall"]["chrf"]
             print(f"{name:<26}" + "".join(f"{x:>+10.2f}" for x in [*gaps, whole]))
+    print("\nchrF gain on the longest group minus gain on a shorter one: median [95% interval]"
+          " over 1,000 paired bootstrap resamples of the verses")  # fmt: skip
+    for name, r in results.items():
+        for which, q in r.get("gain_differences", {}).items():
+            print(f"{name:<26}{which:<18}{q['median']:>+7.2f} [{q['low']:+.2f}, {q['high']:+.2f}]")
     print("\nwords written per reference word, by source words")
     print(f"{'model':<26}" + "".join(f"{g:>10}" for g in groups))
     for name, r in results.items():
