@@ -5,14 +5,15 @@ attention and a Transformer, trained with the same CPU budget (the shape of Bahd
 Each model trains for ``--minutes`` with ``--train-threads`` threads, ``--jobs`` of them at a
 time (the default, one at a time on two threads, gives each the whole machine of two cores;
 ``--jobs 3 --train-threads 1`` trains them side by side with equal shares), on the
-English-Spanish verse pairs; then each
-translates the held-out test books greedily and the verses are grouped by source length in
-words. Prints BLEU and chrF (sacreBLEU, with signatures) overall and per group, and the
-words written per reference word per group (below 1: stopping early; above: repeating) and,
-for each attention model, a paired bootstrap interval of its gain over the RNN without
-attention on long verses minus its gain on shorter ones; writes
-``results.json`` and ``length.png`` into ``--out``. Existing checkpoints in ``--out`` are
-reused (delete them to retrain).
+English-Spanish verse pairs; then each translates the held-out test books (greedily, or with a
+beam of ``--beam``) and the verses are grouped by source length in words. Prints BLEU and chrF
+(sacreBLEU, with signatures) overall and per group; the words written per reference word per
+group (below 1: stopping early; above: repeating); and, for each attention model, a paired
+bootstrap interval of its gain over the RNN without attention on long verses minus its gain on
+shorter ones. Writes ``results.json`` and ``length.png`` into ``--out`` (``results.beam4.json``
+and so on with ``--beam 4``; a beam decodes one verse at a time, several times slower than the
+batched greedy decoding). Existing checkpoints in ``--out`` are reused (delete them to
+retrain).
 
     python benchmarks/translation_length.py --minutes 30 --train-threads 2 --out runs/translation
 """
@@ -160,7 +161,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads for the evaluation")
     parser.add_argument("--joined", help="pairs of two joined verses per training verse "
                         f"(default {translate.JOINED})")  # fmt: skip
+    parser.add_argument("--beam", type=int, default=1, help="beam width of the test "
+                        "decoding (default 1: greedy)")  # fmt: skip
     opts = parser.parse_args()
+    tag = "" if opts.beam == 1 else f".beam{opts.beam}"
     opts.out.mkdir(parents=True, exist_ok=True)
     extra = [] if opts.joined is None else ["--joined", opts.joined]
     train_all(opts.out, opts.minutes, opts.direction, opts.jobs, opts.train_threads, extra)
@@ -171,7 +175,7 @@ def main() -> None:
     for name in MODELS:
         run = translate.load(_dir(opts.out, name))
         pairs = pairs or translate.held_out(run)
-        scores, outputs = translate.evaluate(run, pairs)
+        scores, outputs = translate.evaluate(run, pairs, beam=opts.beam)
         written[name] = outputs
         results[name] = {
             "overall": scores,
@@ -180,15 +184,16 @@ def main() -> None:
             "parameters": sum(p.numel() for p in run.model.parameters()),
             "epoch": run.config.get("epoch"),
         }
-        (opts.out / f"{_dir(opts.out, name).name}.hyp.txt").write_text(
+        (opts.out / f"{_dir(opts.out, name).name}{tag}.hyp.txt").write_text(
             "".join(h + "\n" for h in outputs), encoding="utf-8")  # fmt: skip
     intervals = gap_intervals(pairs, written) if BASELINE in written else {}
     for name, these in intervals.items():
         results[name]["gain_differences"] = these
-    (opts.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    (opts.out / f"results{tag}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     _print(results)
     budget = f"{opts.minutes:g} minutes on {opts.train_threads} thread(s) each"
-    _plot(results, opts.out / "length.png", f"{opts.direction}, {budget}")
+    decoding = "greedy" if opts.beam == 1 else f"beam {opts.beam}"
+    _plot(results, opts.out / f"length{tag}.png", f"{opts.direction}, {budget}, {decoding}")
 
 
 def _low(bucket: str) -> int:
