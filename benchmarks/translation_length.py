@@ -40,6 +40,7 @@ MODELS = {  # name: attnkit train arguments
 BUCKETS = (0, 10, 20, 30, 40, 50, 60)  # source words: [0, 10), [10, 20), ... [60, inf)
 GROUPS = (0, 20, 40)  # coarser, for the gaps: short (< 20 words), 20-39, long (40 and more)
 BASELINE = "rnn, no attention"
+RESAMPLES = 1000  # bootstrap resamples of the verses for the gain intervals
 
 
 def _dir(out: Path, name: str) -> Path:
@@ -82,16 +83,20 @@ def bucket_of(words: int, bounds: tuple[int, ...] = BUCKETS) -> str:
     return f"{low}+" if low == bounds[-1] else f"{low}-{bounds[bounds.index(low) + 1] - 1}"
 
 
+def rows_by_length(pairs, bounds: tuple[int, ...]) -> dict[str, list[int]]:
+    """The indices of the verses in each group of source words (``bounds``: each group's
+    low), the groups from shortest to longest."""
+    groups: dict[str, list[int]] = {}
+    for i, (src, _) in enumerate(pairs):
+        groups.setdefault(bucket_of(len(src.split()), bounds), []).append(i)
+    return {key: groups[key] for key in sorted(groups, key=_low)}
+
+
 def by_length(pairs, outputs, bounds: tuple[int, ...]) -> dict[str, dict]:
     """Corpus scores of the verses grouped by source words (``bounds``: each group's low)."""
-    groups: dict[str, tuple[list[str], list[str]]] = {}
-    for (src, ref), hyp in zip(pairs, outputs, strict=True):
-        hyps, refs = groups.setdefault(bucket_of(len(src.split()), bounds), ([], []))
-        hyps.append(hyp)
-        refs.append(ref)
     scored = {}
-    for key in sorted(groups, key=_low):
-        hyps, refs = groups[key]
+    for key, rows in rows_by_length(pairs, bounds).items():
+        hyps, refs = [outputs[i] for i in rows], [pairs[i][1] for i in rows]
         scores = corpus_scores(hyps, refs)
         scored[key] = {"bleu": scores["bleu"], "chrf": scores["chrf"], "n": scores["n"],
                        "ratio": _ratio(hyps, refs)}  # fmt: skip
@@ -103,7 +108,7 @@ def _ratio(hyps: list[str], refs: list[str]) -> float:
     return sum(len(h.split()) for h in hyps) / max(1, sum(len(r.split()) for r in refs))
 
 
-def gap_intervals(pairs, outputs: dict[str, list[str]], resamples: int = 1000,
+def gap_intervals(pairs, outputs: dict[str, list[str]], resamples: int = RESAMPLES,
                   seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:  # fmt: skip
     """How sure the ordering of chrF gains is: for each model but the baseline, its gain over
     the baseline on the longest group (of ``GROUPS``) minus its gain on each shorter group, as
@@ -120,11 +125,8 @@ def gap_intervals(pairs, outputs: dict[str, list[str]], resamples: int = 1000,
     def score(rows: np.ndarray) -> float:
         return chrf._compute_score_from_stats(rows.sum(0).tolist()).score
 
-    groups: dict[str, list[int]] = {}
-    for i, (src, _) in enumerate(pairs):
-        groups.setdefault(bucket_of(len(src.split()), GROUPS), []).append(i)
-    keys = sorted(groups, key=_low)
-    longest, shorter = keys[-1], keys[:-1]
+    groups = rows_by_length(pairs, GROUPS)
+    *shorter, longest = groups
     rng = np.random.default_rng(seed)
     intervals = {}
     for name in outputs:
@@ -133,21 +135,15 @@ def gap_intervals(pairs, outputs: dict[str, list[str]], resamples: int = 1000,
         diffs: dict[str, list[float]] = {k: [] for k in shorter}
         for _ in range(resamples):
             gain = {}
-            for k in keys:
-                rows = rng.choice(groups[k], len(groups[k]))
-                gain[k] = score(stats[name][rows]) - score(stats[BASELINE][rows])
+            for k, rows in groups.items():
+                drawn = rng.choice(rows, len(rows))
+                gain[k] = score(stats[name][drawn]) - score(stats[BASELINE][drawn])
             for k in shorter:
                 diffs[k].append(gain[longest] - gain[k])
-        intervals[name] = {
-            f"{longest} minus {k}": dict(
-                zip(
-                    ("low", "median", "high"),
-                    np.percentile(diffs[k], [2.5, 50, 97.5]).tolist(),
-                    strict=True,
-                )
-            )  # fmt: skip
-            for k in shorter
-        }
+        intervals[name] = {}
+        for k in shorter:
+            low, median, high = np.percentile(diffs[k], [2.5, 50, 97.5]).tolist()
+            intervals[name][f"{longest} minus {k}"] = {"low": low, "median": median, "high": high}
     return intervals
 
 
@@ -186,8 +182,7 @@ def main() -> None:
         }
         (opts.out / f"{_dir(opts.out, name).name}{tag}.hyp.txt").write_text(
             "".join(h + "\n" for h in outputs), encoding="utf-8")  # fmt: skip
-    intervals = gap_intervals(pairs, written) if BASELINE in written else {}
-    for name, these in intervals.items():
+    for name, these in gap_intervals(pairs, written).items():
         results[name]["gain_differences"] = these
     (opts.out / f"results{tag}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     _print(results)
@@ -229,7 +224,7 @@ def _print(results: dict) -> None:
             whole = r["overall"]["chrf"] - results[BASELINE]["overall"]["chrf"]
             print(f"{name:<26}" + "".join(f"{x:>+10.2f}" for x in [*gaps, whole]))
     print("\nchrF gain on the longest group minus gain on a shorter one: median [95% interval]"
-          " over 1,000 paired bootstrap resamples of the verses")  # fmt: skip
+          f" over {RESAMPLES:,} paired bootstrap resamples of the verses")  # fmt: skip
     for name, r in results.items():
         for which, q in r.get("gain_differences", {}).items():
             print(f"{name:<26}{which:<18}{q['median']:>+7.2f} [{q['low']:+.2f}, {q['high']:+.2f}]")

@@ -83,7 +83,7 @@ def teardown() -> None:
     """Leave the process group, if this process joined one. A process that exits without this
     can abort in the backend's exit handlers (gloo: "terminate called without an active
     exception") while its peers still talk to it."""
-    if dist.is_available() and dist.is_initialized():
+    if backend() is not None:
         dist.destroy_process_group()
 
 
