@@ -11,8 +11,8 @@ beam of ``--beam``) and the verses are grouped by source length in words. Prints
 group (below 1: stopping early; above: repeating); and, for each attention model, a paired
 bootstrap interval of its gain over the RNN without attention on long verses minus its gain on
 shorter ones. Writes ``results.json`` and ``length.png`` into ``--out`` (``results.beam4.json``
-and so on with ``--beam 4``; a beam decodes one verse at a time, several times slower than the
-batched greedy decoding). Existing checkpoints in ``--out`` are reused (delete them to
+and so on with ``--beam 4``; a beam of W decodes W hypotheses of each verse in its batch).
+Existing checkpoints in ``--out`` are reused (delete them to
 retrain).
 
     python benchmarks/translation_length.py --minutes 30 --train-threads 2 --out runs/translation

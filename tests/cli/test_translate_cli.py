@@ -77,6 +77,36 @@ def test_eval_scores_equal_sacrebleu_on_the_translate_command_output(checkpoints
     assert scores["n"] == 4 and scores["chrf_signature"].startswith("nrefs:1")
 
 
+@pytest.mark.parametrize("model", sorted(SMALL))
+def test_an_input_file_decodes_together_as_each_line_alone(checkpoints, model, tmp_path,
+                                                           capsys):  # fmt: skip
+    """Lines of different lengths decode in one batch, greedily and with a beam of 3; each
+    comes out as it does alone, in input order, and a blank line stays blank. A bad line stops
+    the command before anything is printed, and is named."""
+    ckpt = str(checkpoints / model)
+    lines = [EN[2], EN[0], "", EN[3], f"{EN[1]} {EN[2]}"]
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(lines) + "\n")
+    for beam in ("1", "3"):
+        run = ["translate", "--checkpoint", ckpt, "--beam", beam, "--json"]
+        assert main([*run, "--input", str(source)]) == 0
+        together = capsys.readouterr().out.splitlines()
+        assert len(together) == len(lines) and together[2] == ""
+        for line, out in zip(lines, together, strict=True):
+            if line:
+                assert main([*run, line]) == 0
+                alone, batched = json.loads(capsys.readouterr().out), json.loads(out)
+                weights = torch.tensor(batched.pop("weights"))
+                torch.testing.assert_close(weights, torch.tensor(alone.pop("weights")),
+                                           atol=1e-5, rtol=0)  # fmt: skip
+                assert batched == alone and weights.shape[1] == len(alone["source_pieces"])
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"{EN[0]}\n{'amen ' * 5000}\n")
+    assert main(["translate", "--checkpoint", ckpt, "--input", str(bad)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "line 2:" in err
+
+
 def test_eval_defaults_to_the_test_books_and_prints_signatures(checkpoints, monkeypatch, capsys):
     monkeypatch.setattr(tr, "parallel_corpus", _corpus)
     assert main(["eval", "--checkpoint", str(checkpoints / "rnn")]) == 0

@@ -19,6 +19,7 @@ from .arguments import fraction, path, positive_int, refuse_flags
 from .errors import UserError
 
 # train options that mean nothing to translation
+CHUNK = 256  # texts decoded together (sorted by length) before their lines are printed
 NOT_FOR_TRANSLATION = ("n", "normalize", "context", "unknown_token", "target")
 
 
@@ -145,26 +146,35 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if plots and getattr(run.model.cfg, "attention", None) == "none":
         raise UserError("this model was trained without attention (--attention none): it has "
                         "no alignment to plot")  # fmt: skip
-    for i, text in enumerate(texts):
-        if not text.strip() and args.input:
-            print("")  # a blank line stays a blank line: output lines match input lines
-            continue
+    skip = [not text.strip() and bool(args.input) for text in texts]  # blank lines stay blank
+    for i, text in enumerate(texts):  # every line is checked before any is decoded
+        problem = None if skip[i] else run.task.input_problem(text)
+        if problem:
+            raise UserError(f"line {i + 1}: {problem}" if args.input else problem)
+    for at in range(0, len(texts), CHUNK):  # printed a chunk at a time, in input order
+        chunk = range(at, min(at + CHUNK, len(texts)))
         try:
-            (result,) = recipe.translate(run, [text], beam=args.beam)
+            done = iter(recipe.translate(run, [texts[i] for i in chunk if not skip[i]],
+                                         beam=args.beam))  # fmt: skip
         except ValueError as err:
-            raise UserError(f"line {i + 1}: {err}" if args.input else str(err)) from None
-        if args.json:
-            print(json.dumps({"input": text, "output": result.text,
-                              "source_pieces": result.source_pieces,
-                              "output_pieces": result.output_pieces,
-                              "weights": [[round(float(x), 6) for x in row]
-                                          for row in result.weights]},
-                             ensure_ascii=False))  # fmt: skip
-        else:
-            print(result.text)
-        if plots:
-            for written in _plots(run, i, text, result, plots, args.words):
-                print(f"wrote {written}", file=sys.stderr)
+            raise UserError(str(err)) from None
+        for i in chunk:
+            if skip[i]:
+                print("")
+                continue
+            result = next(done)
+            if args.json:
+                print(json.dumps({"input": texts[i], "output": result.text,
+                                  "source_pieces": result.source_pieces,
+                                  "output_pieces": result.output_pieces,
+                                  "weights": [[round(float(x), 6) for x in row]
+                                              for row in result.weights]},
+                                 ensure_ascii=False))  # fmt: skip
+            else:
+                print(result.text, flush=True)
+            if plots:
+                for written in _plots(run, i, texts[i], result, plots, args.words):
+                    print(f"wrote {written}", file=sys.stderr)
     return 0
 
 

@@ -12,7 +12,9 @@ A model decodes through a small protocol (:class:`Decoder`):
 Both searches rank hypotheses by one score, the length-normalised log-probability
 ``sum(log p(y_t)) / len(y)``, where ``len`` counts the end-of-sequence token (Wu et al. 2016
 use a softer length penalty; with exponent 1 it is this one). Beam search stops as soon as no
-live hypothesis can beat the best finished one under that score, and chooses by it.
+live hypothesis can beat the best finished one under that score, and chooses by it. Both
+decode a batch at once; in beam search each input keeps ``width`` rows of the batch until its
+own search is over, and its result is the one it would get alone.
 
 Plain beam search can prune greedy's prefix and end with a less probable sequence than greedy
 decoding; here the greedy hypothesis is always one of the candidates, so a wider beam never
@@ -182,53 +184,80 @@ class _Hyp:
 
 @torch.no_grad()
 def beam_search(
-    model: Decoder, src: Tensor, src_len: Tensor, width: int = 4, max_len: int | None = None
-) -> Decoded:
-    """Beam search for one input (src (1, S)): the best of ``width`` hypotheses and greedy's,
-    by length-normalised log-probability. Returns a Decoded of batch 1."""
-    if src.shape[0] != 1:
-        raise ValueError(f"beam_search decodes one input at a time, got a batch of {src.shape[0]}")
+    model: Decoder, src: Tensor, src_len: Tensor | None, width: int = 4,
+    max_len: int | None = None,
+) -> Decoded:  # fmt: skip
+    """Beam search for a batch: for each input the best of ``width`` hypotheses and greedy's,
+    by length-normalised log-probability. The inputs decode together (``width`` rows each in
+    every model step) but independently: each gets the result it would get alone, and leaves
+    the batch once its search is over."""
     if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_BEAM:
         raise ValueError(f"beam width must be an int from 1 to {MAX_BEAM}, got {width!r}")
-    cfg = model.cfg
+    if src.shape[0] < 1:
+        raise ValueError("beam_search needs at least one input")
+    cfg, k = model.cfg, width
     max_len = cfg.max_output_len if max_len is None else max_len
     first = greedy(model, src, src_len, max_len)
-    g_ids = first.ids[0] + ([cfg.eos_id] if len(first.ids[0]) < first.weights.shape[1] else [])
-    finished = [_Hyp(float(first.scores[0]) * len(g_ids), g_ids, list(first.weights[0]))]
+    finished: list[list[_Hyp]] = []
+    for r, ids in enumerate(first.ids):
+        # a row shorter than the steps taken wrote end-of-sequence
+        g_ids = ids + ([cfg.eos_id] if len(ids) < first.weights.shape[1] else [])
+        steps = list(first.weights[r, : len(g_ids)])
+        finished.append([_Hyp(float(first.scores[r]) * len(g_ids), g_ids, steps)])
 
-    state = model.start(src, src_len)
-    live = [_Hyp(0.0, [], [])]
+    active = list(range(src.shape[0]))  # the inputs still searching, in the state's order
+    live: list[list[_Hyp]] = [[_Hyp(0.0, [], [])] for _ in active]
+    state = select_state(model.start(src, src_len), torch.arange(len(active)).repeat_interleave(k))
     for t in range(max_len):
-        tokens = torch.tensor([h.ids[-1] if h.ids else cfg.bos_id for h in live], device=src.device)
+        # slot j of input n is row n * k + j; slots past an input's live hypotheses repeat
+        # its first one and take no part (a log-probability of -inf)
+        rows = [hyps[min(j, len(hyps) - 1)] for hyps in live for j in range(k)]
+        tokens = torch.tensor([h.ids[-1] if h.ids else cfg.bos_id for h in rows],
+                              device=src.device)  # fmt: skip
         logits, state, w = model.step(tokens, state, t)
-        logp = logits.float().log_softmax(-1)  # (K, V)
-        top = logp.topk(min(width, logp.shape[-1]), dim=-1)
-        cands = [
-            (live[i].logp + lp, i, tok)
-            for i in range(len(live))
-            for lp, tok in zip(top.values[i].tolist(), top.indices[i].tolist(), strict=True)
-        ]
-        cands.sort(key=lambda c: c[0], reverse=True)  # same length: same order as the score
-        parents, nxt = [], []
-        for total, i, tok in cands[:width]:
-            hyp = _Hyp(total, live[i].ids + [tok], live[i].weights + [w[i]])
-            if tok == cfg.eos_id or t == max_len - 1:
-                finished.append(hyp)
-            else:
-                nxt.append(hyp)
-                parents.append(i)
-        if not nxt:
+        so_far = [[h.logp for h in hyps] + [-math.inf] * (k - len(hyps)) for hyps in live]
+        so_far = torch.tensor(so_far, dtype=torch.float64, device=logits.device)
+        logp = logits.float().log_softmax(-1).double()  # greedy's precision, summed in double
+        total = so_far[:, :, None] + logp.view(len(live), k, -1)
+        vocab = total.shape[-1]
+        top = total.flatten(1).topk(min(k, k * vocab), dim=-1)
+        still, keep, parents = [], [], []
+        for n, (values, flat) in enumerate(zip(top.values.tolist(), top.indices.tolist(),
+                                               strict=True)):  # fmt: skip
+            nxt, from_rows = [], []
+            for value, index in zip(values, flat, strict=True):
+                if value == -math.inf:
+                    break  # sorted: the rest are no hypotheses either
+                j, tok = divmod(index, vocab)
+                parent = live[n][j]
+                hyp = _Hyp(value, parent.ids + [tok], parent.weights + [w[n * k + j]])
+                if tok == cfg.eos_id or t == max_len - 1:
+                    finished[active[n]].append(hyp)
+                else:
+                    nxt.append(hyp)
+                    from_rows.append(n * k + j)
+            if not nxt:
+                continue
+            best = max(h.score() for h in finished[active[n]])
+            # a live hypothesis only loses log-probability; the most it can reach is logp / max_len
+            if best >= max(h.logp for h in nxt) / max_len:
+                continue
+            still.append(active[n])
+            keep.append(nxt)
+            parents += [from_rows[min(j, len(nxt) - 1)] for j in range(k)]
+        if not still:
             break
-        best = max(h.score() for h in finished)
-        # a live hypothesis only loses log-probability; the most it can reach is logp / max_len
-        if best >= max(h.logp for h in nxt) / max_len:
-            break
-        live = nxt
+        active, live = still, keep
         state = select_state(state, torch.tensor(parents, device=src.device))
-    top_hyp = max(finished, key=_Hyp.score)
-    ids = _trim(top_hyp.ids, cfg.eos_id)
-    weights = torch.stack(top_hyp.weights)[None]  # (1, T, ...)
-    return Decoded([ids], weights, torch.tensor([top_hyp.score()], dtype=torch.float64))
+
+    chosen = [max(hyps, key=_Hyp.score) for hyps in finished]
+    longest = max(len(h.weights) for h in chosen)
+    weights = first.weights.new_zeros((len(chosen), longest, *first.weights.shape[2:]))
+    for r, h in enumerate(chosen):
+        weights[r, : len(h.weights)] = torch.stack(h.weights)
+    ids = [_trim(h.ids, cfg.eos_id) for h in chosen]
+    scores = torch.tensor([h.score() for h in chosen], dtype=torch.float64)
+    return Decoded(ids, weights, scores)
 
 
 @torch.no_grad()

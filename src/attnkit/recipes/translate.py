@@ -213,7 +213,7 @@ def held_out(run: TranslateRun, split: str = "test") -> list[tuple[str, str]]:
 def evaluate(run: TranslateRun, pairs: list[tuple[str, str]] | None = None,
              beam: int = 1) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
     """(sacreBLEU BLEU and chrF with signatures, the translations) of ``pairs`` (default: the
-    test books). Greedy decoding is batched; a beam decodes one verse at a time."""
+    test books)."""
     pairs = held_out(run) if pairs is None else pairs
     if not pairs:
         raise SettingsError("no pairs to score")
@@ -229,10 +229,9 @@ def translate(run: TranslateRun, texts: list[str], beam: int = 1) -> list[Transl
     """Each text translated (greedy, or a beam of ``beam``), with the attention of every output
     subword over the source subwords: the RNN's attention weights, or the Transformer's last
     cross-attention layer averaged over heads (see :func:`cross_attention` for all of them).
-    ValueError for an empty or over-long text."""
+    Texts of similar length decode together. ValueError for an empty or over-long text."""
     task, results = run.task, []
-    for text in texts:
-        src_ids, out_ids, weights = task.decode_one(run.model, text, beam)
+    for src_ids, out_ids, weights in task.decode_many(run.model, texts, beam):
         results.append(Translation(task.tgt_vocab.decode(out_ids), task.src_vocab.pieces(src_ids),
                                    task.tgt_vocab.pieces(out_ids), weights.float(),
                                    out_ids))  # fmt: skip

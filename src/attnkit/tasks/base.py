@@ -237,18 +237,42 @@ class PairTask:
         """(input ids as the model read them, output ids, weights (steps, len(input ids))) of
         one text, greedy or with a beam; a row per step, the end of sequence's included when
         decoding ended before the length limit. ValueError for a text the model cannot read."""
-        from ..models.decoding import beam_search, greedy
+        return self.decode_many(model, [text], beam)[0]
 
-        problem = self.input_problem(text)
-        if problem:
-            raise ValueError(problem)
-        src_ids = self.src_vocab.encode(self.normalize(text))
-        src, src_len = torch.tensor([src_ids]), torch.tensor([len(src_ids)])
+    def decode_many(self, model: Any, texts: Sequence[str], beam: int = 1,
+                    batch_size: int = 64) -> list[tuple[list[int], list[int], Tensor]]:  # fmt: skip
+        """:meth:`decode_one` of every text, in order, decoded in batches of ``batch_size``
+        texts of similar length (a beam of W gives each text W rows of the batch). Every text
+        is checked before any is decoded: ValueError names the first the model cannot read."""
+        from ..models.decoding import beam_search, greedy
+        from ..train.devices import device_of
+
+        encoded = []
+        for i, text in enumerate(texts):
+            problem = self.input_problem(text)
+            if problem:
+                raise ValueError(problem if len(texts) == 1 else f"text {i + 1}: {problem}")
+            encoded.append(self.src_vocab.encode(self.normalize(text)))
         model.eval()
-        out = beam_search(model, src, src_len, beam) if beam > 1 else greedy(model, src, src_len)
-        ids, weights = out.ids[0], out.weights[0]
-        steps = len(ids) + (1 if weights.shape[0] > len(ids) else 0)
-        return src_ids, ids, weights[:steps, : len(src_ids)]
+        device = device_of(model)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        results: list[Any] = [None] * len(encoded)
+        for at in range(0, len(order), batch_size):
+            chunk = order[at : at + batch_size]
+            src_len = torch.tensor([len(encoded[i]) for i in chunk])
+            src = torch.full((len(chunk), int(src_len.max())), self.src_vocab.pad_id)
+            for row, i in enumerate(chunk):
+                src[row, : len(encoded[i])] = torch.tensor(encoded[i])
+            src, src_len = src.to(device), src_len.to(device)
+            out = (
+                beam_search(model, src, src_len, beam) if beam > 1 else greedy(model, src, src_len)
+            )
+            for row, i in enumerate(chunk):
+                ids, weights = out.ids[row], out.weights[row].cpu()
+                # rows past the last one belong to longer outputs of the batch
+                steps = len(ids) + (1 if weights.shape[0] > len(ids) else 0)
+                results[i] = (encoded[i], ids, weights[:steps, : len(encoded[i])])
+        return results
 
     def predict(self, model: Any, texts: Iterable[str], beam: int = 1) -> list[tuple[str, Tensor]]:
         """(output, weights (len(output) + 1, len(normalize(text)))) per input text: one weight
@@ -256,8 +280,7 @@ class PairTask:
         length limit without ending), one column per character of the input as the model read
         it. Raises ValueError for a text the model cannot read."""
         results = []
-        for text in texts:
-            _, ids, weights = self.decode_one(model, text, beam)
+        for _, ids, weights in self.decode_many(model, list(texts), beam):
             # one row per character written (special ids write none) and the end, if it came
             rows = [t for t, i in enumerate(ids) if self.tgt_vocab.decode([i])]
             rows += [len(ids)] if weights.shape[0] > len(ids) else []
