@@ -15,6 +15,7 @@ kept.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -130,18 +131,12 @@ def caption(run: CaptionRun, images: Tensor, beam: int = 1) -> list[tuple[str, l
     run.model.eval()
     if images.dim() == 3:
         images = images[None]
-    decoded = []
     with torch.no_grad():
-        if beam == 1:
-            out = greedy(run.model, images, None)
-            decoded = [(ids, out.weights[i]) for i, ids in enumerate(out.ids)]
-        else:
-            for image in images:
-                out = beam_search(run.model, image[None], None, beam)
-                decoded.append((out.ids[0], out.weights[0]))
+        search = greedy if beam == 1 else partial(beam_search, width=beam)
+        out = search(run.model, images, None)
     vocab = run.task.vocab
     result = []
-    for ids, weights in decoded:
+    for ids, weights in zip(out.ids, out.weights, strict=True):  # weights: padded to the longest
         tokens = [*(vocab.itos[i] for i in ids), vocab.itos[vocab.eos_id]][: len(weights)]
         result.append((vocab.decode(ids), tokens, weights[: len(tokens)]))
     return result
