@@ -12,8 +12,7 @@ group (below 1: stopping early; above: repeating); and, for each attention model
 bootstrap interval of its gain over the RNN without attention on long verses minus its gain on
 shorter ones. Writes ``results.json`` and ``length.png`` into ``--out`` (``results.beam4.json``
 and so on with ``--beam 4``; a beam of W decodes W hypotheses of each verse in its batch).
-Existing checkpoints in ``--out`` are reused (delete them to
-retrain).
+Existing checkpoints in ``--out`` are reused (delete them to retrain).
 
     python benchmarks/translation_length.py --minutes 30 --train-threads 2 --out runs/translation
 """

@@ -210,7 +210,7 @@ def beam_search(
     state = select_state(model.start(src, src_len), torch.arange(len(active)).repeat_interleave(k))
     for t in range(max_len):
         # slot j of input n is row n * k + j; slots past an input's live hypotheses repeat
-        # its first one and take no part (a log-probability of -inf)
+        # its last one and take no part (a log-probability of -inf)
         rows = [hyps[min(j, len(hyps) - 1)] for hyps in live for j in range(k)]
         tokens = torch.tensor([h.ids[-1] if h.ids else cfg.bos_id for h in rows],
                               device=src.device)  # fmt: skip

@@ -15,7 +15,6 @@ kept.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +131,10 @@ def caption(run: CaptionRun, images: Tensor, beam: int = 1) -> list[tuple[str, l
     if images.dim() == 3:
         images = images[None]
     with torch.no_grad():
-        search = greedy if beam == 1 else partial(beam_search, width=beam)
-        out = search(run.model, images, None)
+        if beam == 1:
+            out = greedy(run.model, images, None)
+        else:
+            out = beam_search(run.model, images, None, beam)
     vocab = run.task.vocab
     result = []
     for ids, weights in zip(out.ids, out.weights, strict=True):  # weights: padded to the longest

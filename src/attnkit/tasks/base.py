@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .metrics import char_accuracy, exact_match
 from .normalize import Normalizer, steps_for
-from .pairs import PairDataset
+from .pairs import PairDataset, padded
 from .vocab import CharVocab
 
 __all__ = ["PairTask", "from_config", "get", "names", "register"]
@@ -259,11 +259,8 @@ class PairTask:
         results: list[Any] = [None] * len(encoded)
         for at in range(0, len(order), batch_size):
             chunk = order[at : at + batch_size]
-            src_len = torch.tensor([len(encoded[i]) for i in chunk])
-            src = torch.full((len(chunk), int(src_len.max())), self.src_vocab.pad_id)
-            for row, i in enumerate(chunk):
-                src[row, : len(encoded[i])] = torch.tensor(encoded[i])
-            src, src_len = src.to(device), src_len.to(device)
+            src = padded([encoded[i] for i in chunk], self.src_vocab.pad_id).to(device)
+            src_len = torch.tensor([len(encoded[i]) for i in chunk], device=device)
             out = (
                 beam_search(model, src, src_len, beam) if beam > 1 else greedy(model, src, src_len)
             )

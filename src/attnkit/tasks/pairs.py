@@ -39,8 +39,8 @@ class PairDataset(Dataset):
             src = [[src_vocab.unk_id if rng.random() < unk_rate else i for i in s] for s in src]
         tgt = [tgt_vocab.encode(t, eos=True) for _, t in self.pairs]
         self.src_len = torch.tensor([len(s) for s in src])
-        self.src = _pad(src, src_vocab.pad_id)
-        self.tgt = _pad(tgt, tgt_vocab.pad_id)
+        self.src = padded(src, src_vocab.pad_id)
+        self.tgt = padded(tgt, tgt_vocab.pad_id)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -65,7 +65,8 @@ class PairBatch(NamedTuple):
     tgt: Tensor
 
 
-def _pad(seqs: list[list[int]], pad_id: int) -> Tensor:
+def padded(seqs: list[list[int]], pad_id: int) -> Tensor:
+    """(len(seqs), longest) long ids: each sequence followed by ``pad_id``."""
     out = torch.full((len(seqs), max(len(s) for s in seqs)), pad_id, dtype=torch.long)
     for i, s in enumerate(seqs):
         out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
