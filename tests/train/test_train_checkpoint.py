@@ -167,7 +167,8 @@ def test_only_rank_0_writes_and_ranks_draw_other_dropout(tmp_path):
     order = []
     fit(model, task, train, held, cfg, tmp_path / "r0", log=lambda s: None,
         sampler=lambda epoch, n: order.append(epoch) or torch.arange(n))  # fmt: skip
-    assert order == [1] and (tmp_path / "r0" / "model.safetensors").is_file()
+    # epoch 1's order is also asked for before training: its batches count the schedule's steps
+    assert set(order) == {1} and (tmp_path / "r0" / "model.safetensors").is_file()
 
 
 @pytest.mark.bad_input

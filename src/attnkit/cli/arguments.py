@@ -57,7 +57,8 @@ def path(text: str) -> str:
 
 # train options that belong to one task each: every other task refuses them
 TASK_FLAGS = {"pooling": ("classify",), "block": ("vision", "caption"), "layout": ("caption",),
-              "doubly_stochastic": ("caption",), "joined": ("translate",)}  # fmt: skip
+              "doubly_stochastic": ("caption",), "joined": ("translate",),
+              "batch_by": ("translate",)}  # fmt: skip
 
 
 def flag(name: str) -> str:

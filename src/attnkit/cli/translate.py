@@ -49,7 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "time_limit": None if args.minutes is None else args.minutes * 60}  # fmt: skip
     run = recipe.train(args.direction or "en-es", out=args.out, model=args.model,
                        resume=args.resume, overwrite=args.overwrite, threads=args.threads,
-                       vocab_size=args.vocab_size, joined=args.joined, **settings)  # fmt: skip
+                       vocab_size=args.vocab_size, joined=args.joined,
+                       batch_by=args.batch_by, **settings)  # fmt: skip
     m = run.config["metrics"]
     print(f"validation chrF {m['chrf']:.2f}, BLEU {m['bleu']:.2f} (epoch {run.config['epoch']}); "
           f"checkpoint in {args.out}")  # fmt: skip
@@ -185,6 +186,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--joined", type=fraction, help="translate: also train on pairs of two "
                    "consecutive verses joined, this many per training verse (default "
                    f"{recipe.JOINED}; 0: none), so long verses are not rare")  # fmt: skip
+    p.add_argument("--batch-by", choices=("tokens", "verses"), help="translate: training "
+                   "batches of about equal subwords, so every subword weighs alike in the "
+                   f"loss, or of equal verses (default {recipe.BATCH_BY})")  # fmt: skip
 
 
 def register(sub) -> None:

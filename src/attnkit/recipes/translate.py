@@ -52,6 +52,7 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
 VOCAB_SIZE = 4000  # subwords per language
 VALID_SAMPLE = 600  # validation verses decoded after each epoch (a fixed sample)
 JOINED = 0.5  # extra training pairs of two consecutive verses, per training verse
+BATCH_BY = "tokens"  # training batches of about equal subwords ("verses": equal verses)
 MAX_TRAIN_SUBWORDS = 160  # longer training verses are left out (a few dozen); tests keep all
 DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
                          "bos_id", "eos_id", "max_source_len", "max_len"})  # fmt: skip
@@ -90,18 +91,43 @@ def resolve(model: str, settings: dict[str, Any]) -> tuple[dict[str, Any], Train
     return merge_settings(settings, model, own, DATA_FIELDS, presets)
 
 
-def length_batches(lengths: Tensor, batch_size: int, seed: int, pool: int = 50):
+def length_batches(lengths: Tensor, batch_size: int, seed: int, pool: int = 50,
+                   tokens: bool = False):  # fmt: skip
     """A sampler (``train.fit``'s hook): each epoch a fresh shuffle, cut into pools of
     ``pool`` batches; in each pool the examples are sorted by length and cut into batches, and
-    the batches of the whole epoch are shuffled. Every example is seen once per epoch."""
+    the batches of the whole epoch are shuffled. Every example is seen once per epoch.
 
-    def sample(epoch: int, n: int) -> Tensor:
+    With ``tokens`` the batches hold about the same number of padded positions instead of the
+    same number of examples: ``batch_size`` times the mean length, so more short examples and
+    fewer long ones (Vaswani et al. 2017 batch by tokens). A batch's loss is its mean over
+    target tokens, so batches of equal size in examples give a long example's tokens less
+    weight than a short one's; batches of equal size in tokens weigh every token alike, as the
+    corpus likelihood does. The sampler then returns the epoch's batches, about as many."""
+    lengths = lengths.to(torch.float64)
+    budget = batch_size * float(lengths.mean()) if len(lengths) else 0.0
+
+    def cut(ranked: Tensor) -> list[Tensor]:
+        if not tokens:
+            return list(ranked.split(batch_size))
+        batches, start = [], 0
+        sizes = lengths[ranked].tolist()  # ascending: the last example is a batch's longest
+        for end in range(1, len(ranked) + 1):
+            if end - start > 1 and (end - start) * sizes[end - 1] > budget:
+                batches.append(ranked[start : end - 1])
+                start = end - 1
+        rest = ranked[start:]  # the pool's longest: joins the batch before it if it is small
+        if batches and len(rest) * sizes[-1] < budget / 2:
+            return batches[:-1] + [torch.cat([batches[-1], rest])]
+        return batches + [rest]
+
+    def sample(epoch: int, n: int) -> Tensor | list[Tensor]:
         gen = torch.Generator().manual_seed(seed * 7919 + epoch)
         order = torch.randperm(n, generator=gen)
         batches = []
         for chunk in order.split(batch_size * pool):
-            ranked = chunk[torch.argsort(lengths[chunk], stable=True)]
-            batches += list(ranked.split(batch_size))
+            batches += cut(chunk[torch.argsort(lengths[chunk], stable=True)])
+        if tokens:
+            return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
         full = [b for b in batches if len(b) == batch_size]
         short = [b for b in batches if len(b) != batch_size]  # at most one per pool: at the end
         shuffled = [full[i] for i in torch.randperm(len(full), generator=gen).tolist()]
@@ -114,14 +140,17 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
           corpus: ParallelCorpus | None = None, resume: bool = False, overwrite: bool = False,
           threads: int | None = None, progress: bool = True, log=print,
           vocab_size: int | None = None, joined: float | None = None,
-          **settings: Any) -> TranslateRun:  # fmt: skip
+          batch_by: str | None = None, **settings: Any) -> TranslateRun:  # fmt: skip
     """Train a translation model in ``direction`` ("en-es" or "es-en") on the verse pairs (or
     a given ``corpus``); keep the best by validation chrF in ``out``. ``model`` is "rnn"
     (``attention="none"`` for the baseline without attention) or "transformer"; ``settings``
     are fields of its config or of TrainConfig (``time_limit=1800``, ...). ``joined`` (default
     ``JOINED``) adds that many pairs per training verse made of two consecutive verses
-    (``tasks.translation.joined_verses``), so long inputs are not rare in training. A resumed
-    run keeps its own settings and vocabularies."""
+    (``tasks.translation.joined_verses``), so long inputs are not rare in training.
+    ``batch_by`` (default ``BATCH_BY``) is "tokens": a batch holds about ``batch_size`` times
+    the mean pair length in subwords, so every target subword weighs alike in the loss (see
+    :func:`length_batches`); or "verses": ``batch_size`` pairs a batch. A resumed run keeps its
+    own settings and vocabularies."""
     if direction not in tr.DIRECTIONS:
         raise SettingsError(f"direction must be one of {', '.join(tr.DIRECTIONS)}")
     if threads:
@@ -137,7 +166,11 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
         model, direction = kind, saved["task"]["direction"]
         settings = saved_settings(saved, settings, DATA_FIELDS)
         joined = (saved.get("data") or {}).get("joined", 0.0)
+        batch_by = (saved.get("data") or {}).get("batch_by", "verses")
     joined = JOINED if joined is None else joined
+    batch_by = BATCH_BY if batch_by is None else batch_by
+    if batch_by not in ("tokens", "verses"):
+        raise SettingsError(f"batch_by must be tokens or verses, got {batch_by!r}")
     model = model or "rnn"
     model_kw, tcfg = resolve(model, {**settings, "progress": progress})
     torch.manual_seed(tcfg.seed)
@@ -176,10 +209,15 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
     log(f"{direction}: {len(train_ds):,} training pairs (with {len(extra):,} of two joined "
         f"verses), {len(valid_ds):,} validation; "
         f"{model} ({what}), {params:,} parameters")  # fmt: skip
-    source = {**corpus.source, "model_kind": model, "given": given, "joined": joined}
+    source = {**corpus.source, "model_kind": model, "given": given, "joined": joined,
+              "batch_by": batch_by}  # fmt: skip
     meta = {"task": task.to_config(), "data": source}
-    state = fit(net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log,
-                sampler=length_batches(train_ds.src_len, tcfg.batch_size, tcfg.seed))  # fmt: skip
+    tokens = batch_by == "tokens"  # then by the subwords of a pair, both sides
+    sizes = train_ds.src_len + train_ds.tgt.ne(0).sum(1) if tokens else train_ds.src_len
+    sampler = length_batches(sizes, tcfg.batch_size, tcfg.seed, tokens=tokens)
+    state = fit(
+        net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log, sampler=sampler
+    )
     best = load(out)
     best.config["history"] = state["history"]
     return best

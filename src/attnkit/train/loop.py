@@ -30,7 +30,9 @@ from tqdm import tqdm
 
 from . import checkpoint, devices, distributed
 
-Sampler = Callable[[int, int], torch.Tensor]  # (epoch, dataset size) -> indices, in order
+# (epoch, dataset size) -> the epoch's indices in order (cut into batches of ``batch_size``),
+# or its batches themselves: a list of index tensors, whose sizes may differ
+Sampler = Callable[[int, int], torch.Tensor | list[torch.Tensor]]
 
 
 @dataclass
@@ -111,7 +113,7 @@ def fit(
     place = torch.device(device) if device is not None else devices.training_device()
     model.to(place)
     opt = _adam(list(model.parameters()), cfg.lr)
-    steps = cfg.epochs * math.ceil(len(train) / cfg.batch_size)
+    steps = cfg.epochs * len(_batches(sampler(1, len(train)), cfg.batch_size))
     state = {"epoch": 0, "best": -sign * math.inf, "bad_epochs": 0, "history": [],
              "elapsed": 0.0}  # fmt: skip
     started = time.perf_counter()  # moved back by the elapsed time of a resumed run, below
@@ -138,8 +140,9 @@ def fit(
             break
         torch.manual_seed(epoch_seed(cfg.seed, epoch, rank))  # dropout: same per epoch on resume
         deadline = None if cfg.time_limit is None else started + cfg.time_limit
-        steps_done = _train_epoch(model, train, sampler(epoch, len(train)), opt, sched, cfg,
-                                  epoch, deadline, ddp, place)  # fmt: skip
+        batches = _batches(sampler(epoch, len(train)), cfg.batch_size)
+        steps_done = _train_epoch(model, train, batches, opt, sched, cfg, epoch, deadline, ddp,
+                                  place)  # fmt: skip
         loss = sum(steps_done) / max(len(steps_done), 1)
         metrics = _evaluate(task, model, held_out, ctx)
         state["elapsed"] = time.perf_counter() - started
@@ -196,11 +199,22 @@ def _data_parallel(model: nn.Module, probe, place: torch.device) -> nn.Module:
                                    find_unused_parameters=bool(flags.item()))  # fmt: skip
 
 
-def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
+def _batches(order, batch_size: int) -> list[torch.Tensor]:
+    """A sampler's answer as the epoch's batches: a flat order cut into ``batch_size``, or the
+    batches it gave (each a non-empty 1-D index tensor)."""
+    if isinstance(order, torch.Tensor):
+        return list(order.split(batch_size))
+    batches = list(order)
+    if not batches or any(b.dim() != 1 or not len(b) for b in batches):
+        raise ValueError("a sampler's batches must be non-empty 1-D index tensors")
+    return batches
+
+
+def _train_epoch(model, train, batches, opt, sched, cfg: TrainConfig, epoch: int,
                  deadline: float | None = None, ddp=None, place: torch.device | None = None,
                  ) -> list[float]:  # fmt: skip
-    """One pass over ``order`` in batches, or until ``deadline`` (a perf_counter time);
-    returns the loss of every step: the mean over its global batch.
+    """One pass over ``batches``, or until ``deadline`` (a perf_counter time); returns the
+    loss of every step: the mean over its global batch.
 
     Under data parallelism each rank trains on its rows ``rank::world`` of the global batch,
     its mean loss scaled by its share (rows * world / batch), so the gradients DDP averages are
@@ -209,7 +223,7 @@ def _train_epoch(model, train, order, opt, sched, cfg: TrainConfig, epoch: int,
     loss_of = model.loss if ddp is None else ddp
     place = place or torch.device("cpu")
     model.train()
-    bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}", leave=False, file=sys.stderr,
+    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, file=sys.stderr,
                disable=not cfg.progress or ctx.rank > 0 or None)  # fmt: skip
     parts: list[float] = []  # this rank's part of each step's global mean loss
     for idx in bar:
