@@ -7,8 +7,9 @@ MASTER_PORT). The trainer then wraps the model in DistributedDataParallel and ke
 independent of N:
 
 - every step takes one *global* batch of ``batch_size`` examples (or the sampler's next batch),
-  in the order of the sampler (the same in every process); rank r trains on its rows ``r::N`` and scales its mean loss by
-  its share, so the averaged gradient is the gradient of the global batch's mean loss;
+  in the order of the sampler (the same in every process); rank r trains on its rows ``r::N``
+  and scales its mean loss by its share, so the averaged gradient is the gradient of the
+  global batch's mean loss;
 - the learning-rate schedule counts global steps, so it is the same whatever N;
 - held-out examples are split into N contiguous shards without padding, each scored once, and
   the predictions gathered in order before the metrics are computed (:func:`shard`);
