@@ -188,8 +188,10 @@ def test_translation_refuses_what_does_not_apply(checkpoints, tmp_path, capsys):
     assert main(["train", "lm", "--joined", "0.5", "--out", str(tmp_path / "z")]) == 2
     assert main(["train", "prices", "--joined", "0.5", "--out", str(tmp_path / "z")]) == 2
     assert main(["train", "times", "--joined", "0", "--out", str(tmp_path / "z")]) == 2
+    assert main(["train", "lm", "--batch-by", "verses", "--out", str(tmp_path / "z")]) == 2
     err = capsys.readouterr().err
     assert err.count("--joined applies to translate only") + err.count("--joined do not") == 3
+    assert "--batch-by" in err
     assert "--n do not apply" in err and "d_model do not apply to rnn" in err
     assert "positions do not apply to rnn" in err
     assert "whitespace" in err and "use attnkit translate" in err and "translate only" in err
@@ -207,6 +209,9 @@ def test_the_recipe_resumes_with_its_own_vocabulary(checkpoints, tmp_path, monke
     more = recipe.train(out=out, resume=True, epochs=2, progress=False, log=lambda *_: None)
     assert more.task.to_config()["src_vocab"] == first.task.to_config()["src_vocab"]
     assert first.config["data"]["joined"] == more.config["data"]["joined"] == recipe.JOINED
+    assert first.config["data"]["batch_by"] == more.config["data"]["batch_by"] == recipe.BATCH_BY
     assert [h["epoch"] for h in more.config["history"]] == [1, 2]
     with pytest.raises(ValueError, match="holds a rnn run"):
         recipe.train(out=out, resume=True, model="transformer", progress=False)
+    with pytest.raises(ValueError, match="batch_by must be tokens or verses"):
+        recipe.train(out=tmp_path / "other", model="rnn", batch_by="words", progress=False)

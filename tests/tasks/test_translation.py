@@ -102,6 +102,28 @@ def test_length_batches_see_every_example_once_in_batches_of_like_length():
     assert not torch.equal(order, recipe.length_batches(lengths, 16, 0, 10)(2, 1000))
 
 
+def test_token_batches_hold_about_equal_subwords_and_every_example_once():
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.randint(4, 200, (3000,), generator=gen)
+    sample = recipe.length_batches(lengths, 16, seed=0, pool=10, tokens=True)
+    batches = sample(1, 3000)
+    assert sorted(torch.cat(batches).tolist()) == list(range(3000))
+    budget = 16 * lengths.float().mean().item()
+    padded = [len(b) * lengths[b].max().item() for b in batches]
+    assert max(padded) <= 1.5 * budget and min(padded) >= 0.5 * budget
+    longest = [lengths[b].max().item() for b in batches]
+    few, many = (len(b) for b in (batches[longest.index(max(longest))],
+                                   batches[longest.index(min(longest))]))  # fmt: skip
+    assert few < 16 < many  # long examples come in smaller batches, short ones in larger
+    assert 0.8 < len(batches) / (3000 / 16) < 1.25  # about as many steps as batches of 16
+    again = sample(1, 3000)
+    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
+    other = sample(2, 3000)
+    assert len(other) != len(batches) or any(
+        not torch.equal(a, b) for a, b in zip(batches, other, strict=True)
+    )
+
+
 def test_the_module_a_package_owns(tmp_path):
     mods = tmp_path / "usr" / "share" / "sword" / "mods.d"
     mods.mkdir(parents=True)

@@ -171,6 +171,44 @@ def test_only_rank_0_writes_and_ranks_draw_other_dropout(tmp_path):
     assert set(order) == {1} and (tmp_path / "r0" / "model.safetensors").is_file()
 
 
+class _Recorded:
+    """A training set that records the size of every batch asked of it."""
+
+    def __init__(self, data):
+        self.data, self.sizes = data, []
+
+    def __len__(self):
+        return len(self.data)
+
+    def batch(self, idx):
+        self.sizes.append(len(idx))
+        return self.data.batch(idx)
+
+
+def test_a_sampler_may_give_its_own_batches_and_the_schedule_counts_them(tmp_path):
+    model, task, train, held = setup(400)  # about 320 training examples
+    sizes = [10, 30, 60] * 3 + [len(train) - 300]  # 10 steps, where batches of 64 make 5
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=1e-2, progress=False)
+    recorded = _Recorded(train)
+
+    def batches(epoch, n):
+        return list(torch.randperm(n, generator=torch.Generator().manual_seed(epoch)).split(sizes))
+
+    lrs = []  # the learning rate after each epoch, from the trainer state saved before the log
+
+    def log(_):
+        lrs.append(load_trainer(tmp_path)["scheduler"]["_last_lr"][0])
+
+    state = fit(model, task, recorded, held, cfg, tmp_path, log=log, sampler=batches)
+    assert recorded.sizes == sizes * 2
+    assert [len(h["step_losses"]) for h in state["history"]] == [10, 10]
+    # the cosine schedule spans the 20 steps taken: half-way after epoch 1, lr / 20 at the end
+    assert lrs == pytest.approx([cfg.lr * (0.05 + 0.95 * 0.5), cfg.lr * 0.05])
+    with pytest.raises(ValueError, match="non-empty 1-D index tensors"):
+        fit(model, task, train, held, cfg, tmp_path / "bad", log=lambda s: None,
+            sampler=lambda epoch, n: [torch.arange(n), torch.arange(0)])  # fmt: skip
+
+
 @pytest.mark.bad_input
 def test_resuming_into_another_model_size_is_a_checkpoint_error(tmp_path):
     model, task, train, held = setup()
