@@ -156,12 +156,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads for the evaluation")
     parser.add_argument("--joined", help="pairs of two joined verses per training verse "
                         f"(default {translate.JOINED})")  # fmt: skip
+    parser.add_argument("--batch-by", choices=("tokens", "verses"), help="training batches "
+                        f"of about equal subwords or of equal verses (default "
+                        f"{translate.BATCH_BY})")  # fmt: skip
     parser.add_argument("--beam", type=int, default=1, help="beam width of the test "
                         "decoding (default 1: greedy)")  # fmt: skip
     opts = parser.parse_args()
     tag = "" if opts.beam == 1 else f".beam{opts.beam}"
     opts.out.mkdir(parents=True, exist_ok=True)
     extra = [] if opts.joined is None else ["--joined", opts.joined]
+    extra += [] if opts.batch_by is None else ["--batch-by", opts.batch_by]
     train_all(opts.out, opts.minutes, opts.direction, opts.jobs, opts.train_threads, extra)
     torch.set_num_threads(opts.threads)
 
