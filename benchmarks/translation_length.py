@@ -9,9 +9,10 @@ English-Spanish verse pairs; then each translates the held-out test books (greed
 beam of ``--beam``) and the verses are grouped by source length in words. Prints BLEU and chrF
 (sacreBLEU, with signatures) overall and per group; the words written per reference word per
 group (below 1: stopping early; above: repeating); and, for each attention model, a paired
-bootstrap interval of its gain over the RNN without attention on long verses minus its gain on
-shorter ones. Writes ``results.json`` and ``length.png`` into ``--out`` (``results.beam4.json``
-and so on with ``--beam 4``; a beam of W decodes W hypotheses of each verse in its batch).
+bootstrap interval of its gain (chrF, and BLEU as in Bahdanau et al.'s figure) over the RNN
+without attention on long verses minus its gain on shorter ones. Writes ``results.json`` and
+``length.png`` into ``--out`` (``results.beam4.json`` and so on with ``--beam 4``; a beam of W
+decodes W hypotheses of each verse in its batch).
 Existing checkpoints in ``--out`` are reused (delete them to retrain).
 
     python benchmarks/translation_length.py --minutes 30 --train-threads 2 --out runs/translation
@@ -107,22 +108,24 @@ def _ratio(hyps: list[str], refs: list[str]) -> float:
     return sum(len(h.split()) for h in hyps) / max(1, sum(len(r.split()) for r in refs))
 
 
-def gap_intervals(pairs, outputs: dict[str, list[str]], resamples: int = RESAMPLES,
-                  seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:  # fmt: skip
-    """How sure the ordering of chrF gains is: for each model but the baseline, its gain over
-    the baseline on the longest group (of ``GROUPS``) minus its gain on each shorter group, as
-    the median and the 95% interval over ``resamples`` bootstrap resamples of each group's
-    verses (paired bootstrap, Koehn 2004: both models scored on the same resampled verses).
-    An interval above 0 means the gain is larger on long verses beyond resampling noise."""
-    from sacrebleu.metrics import CHRF
+def gap_intervals(pairs, outputs: dict[str, list[str]], resamples: int = RESAMPLES, seed: int = 0,
+                  metric: str = "chrf") -> dict[str, dict[str, dict[str, float]]]:  # fmt: skip
+    """How sure the ordering of gains is: for each model but the baseline, its gain in
+    ``metric`` ("chrf" or "bleu") over the baseline on the longest group (of ``GROUPS``) minus
+    its gain on each shorter group, as the median and the 95% interval over ``resamples``
+    bootstrap resamples of each group's verses (paired bootstrap, Koehn 2004: both models
+    scored on the same resampled verses). An interval above 0 means the gain is larger on long
+    verses beyond resampling noise."""
+    from sacrebleu.metrics import BLEU, CHRF
 
-    chrf = CHRF()  # corpus chrF from summed per-verse statistics, as sacrebleu computes it
+    # corpus scores from summed per-verse statistics, as sacrebleu computes them
+    scorer = {"chrf": CHRF, "bleu": BLEU}[metric]()
     refs = [[ref for _, ref in pairs]]
-    stats = {name: np.asarray(chrf._extract_corpus_statistics(hyps, refs), dtype=np.float64)
+    stats = {name: np.asarray(scorer._extract_corpus_statistics(hyps, refs), dtype=np.float64)
              for name, hyps in outputs.items()}  # fmt: skip
 
     def score(rows: np.ndarray) -> float:
-        return chrf._compute_score_from_stats(rows.sum(0).tolist()).score
+        return scorer._compute_score_from_stats(rows.sum(0).tolist()).score
 
     groups = rows_by_length(pairs, GROUPS)
     *shorter, longest = groups
@@ -187,6 +190,8 @@ def main() -> None:
             "".join(h + "\n" for h in outputs), encoding="utf-8")  # fmt: skip
     for name, these in gap_intervals(pairs, written).items():
         results[name]["gain_differences"] = these
+    for name, these in gap_intervals(pairs, written, metric="bleu").items():
+        results[name]["gain_differences_bleu"] = these
     (opts.out / f"results{tag}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     _print(results)
     budget = f"{opts.minutes:g} minutes on {opts.train_threads} thread(s) each"
@@ -218,19 +223,22 @@ def _print(results: dict) -> None:
         return
     base = results[BASELINE]["by_group"]
     groups = list(base)
-    print(f"\nchrF above {BASELINE}, by source words; verses: "
-          + ", ".join(f"{g}: {base[g]['n']}" for g in groups))  # fmt: skip
-    print(f"{'model':<26}" + "".join(f"{g:>10}" for g in groups) + f"{'overall':>10}")
-    for name, r in results.items():
-        if name != BASELINE:
-            gaps = [r["by_group"][g]["chrf"] - base[g]["chrf"] for g in groups]
-            whole = r["overall"]["chrf"] - results[BASELINE]["overall"]["chrf"]
-            print(f"{name:<26}" + "".join(f"{x:>+10.2f}" for x in [*gaps, whole]))
-    print("\nchrF gain on the longest group minus gain on a shorter one: median [95% interval]"
-          f" over {RESAMPLES:,} paired bootstrap resamples of the verses")  # fmt: skip
-    for name, r in results.items():
-        for which, q in r.get("gain_differences", {}).items():
-            print(f"{name:<26}{which:<18}{q['median']:>+7.2f} [{q['low']:+.2f}, {q['high']:+.2f}]")
+    for metric, label, key in (("chrf", "chrF", "gain_differences"),
+                               ("bleu", "BLEU", "gain_differences_bleu")):  # fmt: skip
+        print(f"\n{label} above {BASELINE}, by source words; verses: "
+              + ", ".join(f"{g}: {base[g]['n']}" for g in groups))  # fmt: skip
+        print(f"{'model':<26}" + "".join(f"{g:>10}" for g in groups) + f"{'overall':>10}")
+        for name, r in results.items():
+            if name != BASELINE:
+                gaps = [r["by_group"][g][metric] - base[g][metric] for g in groups]
+                whole = r["overall"][metric] - results[BASELINE]["overall"][metric]
+                print(f"{name:<26}" + "".join(f"{x:>+10.2f}" for x in [*gaps, whole]))
+        print(f"{label} gain on the longest group minus gain on a shorter one: median [95% "
+              f"interval] over {RESAMPLES:,} paired bootstrap resamples of the verses")  # fmt: skip
+        for name, r in results.items():
+            for which, q in r.get(key, {}).items():
+                print(f"{name:<26}{which:<18}{q['median']:>+7.2f} "
+                      f"[{q['low']:+.2f}, {q['high']:+.2f}]")  # fmt: skip
     print("\nwords written per reference word, by source words")
     print(f"{'model':<26}" + "".join(f"{g:>10}" for g in groups))
     for name, r in results.items():

@@ -26,23 +26,26 @@ def _pairs():
     return [(_verse(i, n), _verse(i + 3, n)) for i, n in enumerate(lengths)]
 
 
-def test_a_model_equal_to_the_baseline_gains_nothing_anywhere():
+@pytest.mark.parametrize("metric", ["chrf", "bleu"])
+def test_a_model_equal_to_the_baseline_gains_nothing_anywhere(metric):
     pairs = _pairs()
     same = [_verse(i, 4) for i in range(len(pairs))]
-    out = bench.gap_intervals(pairs, {bench.BASELINE: same, "copy": list(same)}, resamples=50)
+    out = bench.gap_intervals(pairs, {bench.BASELINE: same, "copy": list(same)}, resamples=50,
+                              metric=metric)  # fmt: skip
     assert set(out) == {"copy"}  # the baseline is not compared with itself
     assert set(out["copy"]) == {"40+ minus 0-19", "40+ minus 20-39"}
     for q in out["copy"].values():
         assert q["low"] == q["median"] == q["high"] == 0.0
 
 
-def test_a_gain_on_long_verses_only_has_an_interval_above_zero():
+@pytest.mark.parametrize("metric", ["chrf", "bleu"])
+def test_a_gain_on_long_verses_only_has_an_interval_above_zero(metric):
     pairs = _pairs()
     base = ["omega" for _ in pairs]
     long_only = [ref if len(src.split()) >= 40 else "omega" for src, ref in pairs]
     short_only = [ref if len(src.split()) < 20 else "omega" for src, ref in pairs]
-    out = bench.gap_intervals(pairs, {bench.BASELINE: base, "long": long_only,
-                                      "short": short_only}, resamples=200)  # fmt: skip
+    outputs = {bench.BASELINE: base, "long": long_only, "short": short_only}
+    out = bench.gap_intervals(pairs, outputs, resamples=200, metric=metric)
     for q in out["long"].values():
         assert 0 < q["low"] <= q["median"] <= q["high"]
     assert out["short"]["40+ minus 0-19"]["high"] < 0
