@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads for the evaluation")
     parser.add_argument("--joined", help="pairs of two joined verses per training verse "
                         f"(default {translate.JOINED})")  # fmt: skip
-    parser.add_argument("--batch-by", choices=("tokens", "verses"), help="training batches "
+    parser.add_argument("--batch-by", choices=translate.BATCH_CHOICES, help="training batches "
                         f"of about equal subwords or of equal verses (default "
                         f"{translate.BATCH_BY})")  # fmt: skip
     parser.add_argument("--beam", type=int, default=1, help="beam width of the test "

@@ -186,7 +186,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--joined", type=fraction, help="translate: also train on pairs of two "
                    "consecutive verses joined, this many per training verse (default "
                    f"{recipe.JOINED}; 0: none), so long verses are not rare")  # fmt: skip
-    p.add_argument("--batch-by", choices=("tokens", "verses"), help="translate: training "
+    p.add_argument("--batch-by", choices=recipe.BATCH_CHOICES, help="translate: training "
                    "batches of about equal subwords, so every subword weighs alike in the "
                    f"loss, or of equal verses (default {recipe.BATCH_BY})")  # fmt: skip
 

@@ -53,6 +53,7 @@ VOCAB_SIZE = 4000  # subwords per language
 VALID_SAMPLE = 600  # validation verses decoded after each epoch (a fixed sample)
 JOINED = 0.5  # extra training pairs of two consecutive verses, per training verse
 BATCH_BY = "tokens"  # training batches of about equal subwords ("verses": equal verses)
+BATCH_CHOICES = ("tokens", "verses")
 MAX_TRAIN_SUBWORDS = 160  # longer training verses are left out (a few dozen); tests keep all
 DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
                          "bos_id", "eos_id", "max_source_len", "max_len"})  # fmt: skip
@@ -169,8 +170,8 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
         batch_by = (saved.get("data") or {}).get("batch_by", "verses")
     joined = JOINED if joined is None else joined
     batch_by = BATCH_BY if batch_by is None else batch_by
-    if batch_by not in ("tokens", "verses"):
-        raise SettingsError(f"batch_by must be tokens or verses, got {batch_by!r}")
+    if batch_by not in BATCH_CHOICES:
+        raise SettingsError(f"batch_by must be {' or '.join(BATCH_CHOICES)}, got {batch_by!r}")
     model = model or "rnn"
     model_kw, tcfg = resolve(model, {**settings, "progress": progress})
     torch.manual_seed(tcfg.seed)
@@ -194,7 +195,8 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
     valid_pairs = tr.sample(tr.as_pairs(corpus.valid, direction), VALID_SAMPLE, tcfg.seed)
     valid_ds = task.dataset(valid_pairs)
     registered = _registered(model)
-    longest_out = int(train_ds.tgt.ne(0).sum(1).max())
+    tgt_len = train_ds.tgt.ne(0).sum(1)  # subwords of each target, its end of sequence included
+    longest_out = int(tgt_len.max())
     data_kw: dict[str, Any] = dict(max_output_len=2 * longest_out + 10, pad_id=0, bos_id=1,
                                    eos_id=2)  # fmt: skip
     if registered == "transformer":
@@ -213,7 +215,7 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
               "batch_by": batch_by}  # fmt: skip
     meta = {"task": task.to_config(), "data": source}
     tokens = batch_by == "tokens"  # then by the subwords of a pair, both sides
-    sizes = train_ds.src_len + train_ds.tgt.ne(0).sum(1) if tokens else train_ds.src_len
+    sizes = train_ds.src_len + tgt_len if tokens else train_ds.src_len
     sampler = length_batches(sizes, tcfg.batch_size, tcfg.seed, tokens=tokens)
     state = fit(
         net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log, sampler=sampler
