@@ -49,13 +49,15 @@ def main() -> None:
             times[size].append(time.perf_counter() - start)
             outputs[size] = [ids for _, ids, _ in done]
     batched, alone = statistics.median(times[opts.batch]), statistics.median(times[1])
-    print(f"{len(texts)} texts, beam {opts.beam}, {opts.threads} thread(s), median of "
-          f"{opts.repeats}")  # fmt: skip
+    print(
+        f"{len(texts)} texts, beam {opts.beam}, {opts.threads} thread(s), median of {opts.repeats}"
+    )
     print(f"batches of {opts.batch:<4} {batched:8.2f} s")
     print(f"one at a time   {alone:8.2f} s")
     same = sum(a == b for a, b in zip(outputs[opts.batch], outputs[1], strict=True))
-    print(f"batched is {alone / batched:.1f}x faster; identical translations: {same} of "
-          f"{len(texts)}")  # fmt: skip
+    print(
+        f"batched is {alone / batched:.1f}x faster; identical translations: {same} of {len(texts)}"
+    )
 
 
 if __name__ == "__main__":

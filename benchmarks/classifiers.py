@@ -26,14 +26,19 @@ from attnkit.recipes import classify as recipe
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", default="rotten-tomatoes",
-                   help="rotten-tomatoes, bible-genres or a CSV file")  # fmt: skip
+    p.add_argument(
+        "--corpus", default="rotten-tomatoes", help="rotten-tomatoes, bible-genres or a CSV file"
+    )
     p.add_argument("--poolings", help="comma-separated (default: every one the corpus admits)")
     p.add_argument("--epochs", type=int, help="the schedule's length (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--explain", type=int, default=500, help="test examples sampled for the "
-                   "attention-attribution correlation (default 500)")  # fmt: skip
+    p.add_argument(
+        "--explain",
+        type=int,
+        default=500,
+        help="test examples sampled for the attention-attribution correlation (default 500)",
+    )
     p.add_argument("--out", default="benchmarks/out", help="directory for the JSON")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -55,13 +60,24 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
             settings = {"seed": args.seed} | ({"epochs": args.epochs} if args.epochs else {})
-            run = recipe.train(out=out, pooling=pooling, corpus=corpus, progress=False,
-                               log=lambda *a: print(*a, file=sys.stderr), **settings)  # fmt: skip
+            run = recipe.train(
+                out=out,
+                pooling=pooling,
+                corpus=corpus,
+                progress=False,
+                log=lambda *a: print(*a, file=sys.stderr),
+                **settings,
+            )
             seconds = time.perf_counter() - started
             scores = recipe.evaluate(run, corpus.test)
-            row = {"model": f"bi-GRU + {pooling}", **scores, "seconds": seconds,
-                   "epochs": len(run.config["history"]), "best_epoch": run.config["epoch"],
-                   "parameters": sum(q.numel() for q in run.model.parameters())}  # fmt: skip
+            row = {
+                "model": f"bi-GRU + {pooling}",
+                **scores,
+                "seconds": seconds,
+                "epochs": len(run.config["history"]),
+                "best_epoch": run.config["epoch"],
+                "parameters": sum(q.numel() for q in run.model.parameters()),
+            }
             if pooling in recipe.TOKEN_WEIGHTS:
                 sample = random.Random(args.seed).sample(
                     corpus.test, min(args.explain, len(corpus.test))
@@ -74,15 +90,19 @@ def main(argv: list[str] | None = None) -> int:
 
     name = Path(args.corpus).stem
     print(f"\n{name}: test split, {args.threads} thread(s)\n")
-    print("| model | accuracy | macro-F1 | train s | Spearman (attention, abs IG) mean / median "
-          "| top weight in IG top 3 |")  # fmt: skip
+    print(
+        "| model | accuracy | macro-F1 | train s | Spearman (attention, abs IG) mean / median "
+        "| top weight in IG top 3 |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
         a = r.get("agreement")
         agree = f"{a['spearman_mean']:+.3f} / {a['spearman_median']:+.3f}" if a else ""
         top = f"{a['top_in_top3']:.2f}" if a else ""
-        print(f"| {r['model']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
-              f"{r['seconds']:.0f} | {agree} | {top} |")  # fmt: skip
+        print(
+            f"| {r['model']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+            f"{r['seconds']:.0f} | {agree} | {top} |"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"classifiers_{name}.json").write_text(json.dumps(rows, indent=1))

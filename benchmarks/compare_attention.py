@@ -25,10 +25,18 @@ BUCKETS = ((1, 10), (11, 15), (16, 20), (21, 25), (26, 30), (31, 99))
 def run(kind: str, opts) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out:
         run = recipe.train(
-            "dates", out=out, n=opts.n, threads=opts.threads, progress=False, log=lambda s: None,
-            attention=kind, epochs=opts.epochs, seed=opts.seed, hidden_dim=opts.hidden,
+            "dates",
+            out=out,
+            n=opts.n,
+            threads=opts.threads,
+            progress=False,
+            log=lambda s: None,
+            attention=kind,
+            epochs=opts.epochs,
+            seed=opts.seed,
+            hidden_dim=opts.hidden,
             patience=opts.epochs,
-        )  # fmt: skip
+        )
     held = run.held_out
     preds = run.task.decode_all(run.model, held)
     scores = {}

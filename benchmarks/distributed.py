@@ -38,7 +38,7 @@ MODES = {  # name: (launcher prefix, extra train flags, environment)
         ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"],
         ["--threads", "1"],
         {},
-    ),  # fmt: skip
+    ),
     "nproc-2-cuda": ([], ["--nproc", "2"], {}),
 }
 
@@ -46,24 +46,48 @@ MODES = {  # name: (launcher prefix, extra train flags, environment)
 def run(mode: str, args, root: Path) -> dict:
     prefix, flags, env = MODES[mode]
     out = root / mode
-    train = ["train", "times", "--n", str(args.n), "--epochs", str(args.epochs),
-             "--batch-size", str(args.batch_size), "--seed", "0", "--patience", "99",
-             "--out", str(out), *flags]  # fmt: skip
-    cmd = [sys.executable, *prefix, "-m", "attnkit.cli", *(["--"] if prefix else []),
-           *train]  # fmt: skip
+    train = [
+        "train",
+        "times",
+        "--n",
+        str(args.n),
+        "--epochs",
+        str(args.epochs),
+        "--batch-size",
+        str(args.batch_size),
+        "--seed",
+        "0",
+        "--patience",
+        "99",
+        "--out",
+        str(out),
+        *flags,
+    ]
+    cmd = [sys.executable, *prefix, "-m", "attnkit.cli", *(["--"] if prefix else []), *train]
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **env})  # fmt: skip
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+    )
     wall = time.perf_counter() - started
     if done.returncode:
-        return {"mode": mode, "error": (done.stderr.strip().splitlines() or ["?"])[-1],
-                "rc": done.returncode}  # fmt: skip
+        return {
+            "mode": mode,
+            "error": (done.stderr.strip().splitlines() or ["?"])[-1],
+            "rc": done.returncode,
+        }
     history = torch.load(out / "trainer.pt", weights_only=True)["history"]
     seconds = [h["seconds"] for h in history]
-    return {"mode": mode, "wall_s": wall,
-            "epoch_s": [b - a for a, b in zip([0.0, *seconds], seconds, strict=False)],
-            "steps": [x for h in history for x in h["step_losses"]],
-            "metrics": json.loads((out / "config.json").read_text())["metrics"]}  # fmt: skip
+    return {
+        "mode": mode,
+        "wall_s": wall,
+        "epoch_s": [b - a for a, b in zip([0.0, *seconds], seconds, strict=False)],
+        "steps": [x for h in history for x in h["step_losses"]],
+        "metrics": json.loads((out / "config.json").read_text())["metrics"],
+    }
 
 
 def main() -> None:
@@ -81,8 +105,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = [run(m, args, Path(tmp)) for m in modes]
     ref = results[0]
-    print(f"times, n={args.n}, {args.epochs} epochs, global batch {args.batch_size}; "
-          f"reference: {ref['mode']}")  # fmt: skip
+    print(
+        f"times, n={args.n}, {args.epochs} epochs, global batch {args.batch_size}; "
+        f"reference: {ref['mode']}"
+    )
     for r in results:
         if "error" in r:
             print(f"{r['mode']:>13}: failed (exit {r['rc']}): {r['error']}")

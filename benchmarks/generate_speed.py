@@ -31,8 +31,13 @@ def main() -> None:
     opts = parser.parse_args()
     torch.set_num_threads(opts.threads)
     torch.manual_seed(0)
-    cfg = DecoderOnlyConfig(vocab_size=96, d_model=opts.d_model, num_heads=opts.heads,
-                            layers=opts.layers, max_len=opts.tokens + 16)  # fmt: skip
+    cfg = DecoderOnlyConfig(
+        vocab_size=96,
+        d_model=opts.d_model,
+        num_heads=opts.heads,
+        layers=opts.layers,
+        max_len=opts.tokens + 16,
+    )
     model = DecoderOnly(cfg).eval()
     prompt = torch.randint(3, 96, (1, 8))
     times: dict[bool, list[float]] = {True: [], False: []}
@@ -43,12 +48,16 @@ def main() -> None:
             out[cached] = model.generate(prompt, opts.tokens, use_cache=cached)
             times[cached].append(time.perf_counter() - start)
     with_cache, without = statistics.median(times[True]), statistics.median(times[False])
-    print(f"{opts.tokens} tokens, d_model {opts.d_model}, {opts.layers} layers, {opts.heads} "
-          f"heads, {opts.threads} thread(s), median of {opts.repeats}")  # fmt: skip
+    print(
+        f"{opts.tokens} tokens, d_model {opts.d_model}, {opts.layers} layers, {opts.heads} "
+        f"heads, {opts.threads} thread(s), median of {opts.repeats}"
+    )
     print(f"with the KV cache     {with_cache:7.2f} s")
     print(f"recomputing the prefix {without:6.2f} s")
-    print(f"cache is {without / with_cache:.1f}x faster; same tokens: "
-          f"{torch.equal(out[True], out[False])}")  # fmt: skip
+    print(
+        f"cache is {without / with_cache:.1f}x faster; same tokens: "
+        f"{torch.equal(out[True], out[False])}"
+    )
 
 
 if __name__ == "__main__":

@@ -118,14 +118,19 @@ def main() -> None:
     t_fast, t_naive = median_seconds(fast, args.repeats), median_seconds(naive, args.repeats)
     m_fast, m_naive = peak_in_child("additive_fast", 1), peak_in_child("additive_naive", 1)
     report["additive_b8_t512_h128_fwd_bwd_1t"] = {
-        "attnkit_s": t_fast, "naive_s": t_naive, "speedup": t_naive / t_fast,
-        "attnkit_peak_MiB": m_fast / 2**20, "naive_peak_MiB": m_naive / 2**20,
+        "attnkit_s": t_fast,
+        "naive_s": t_naive,
+        "speedup": t_naive / t_fast,
+        "attnkit_peak_MiB": m_fast / 2**20,
+        "naive_peak_MiB": m_naive / 2**20,
         "memory_fraction": m_fast / m_naive,
-    }  # fmt: skip
-    print(f"1. additive B=8 T=512 hidden=128 fwd+bwd, 1 thread: attnkit {t_fast * 1e3:.0f} ms, "
-          f"naive {t_naive * 1e3:.0f} ms -> {t_naive / t_fast:.1f}x faster; peak "
-          f"{m_fast / 2**20:.0f} MiB vs {m_naive / 2**20:.0f} MiB = 1/{m_naive / m_fast:.0f}",
-          flush=True)  # fmt: skip
+    }
+    print(
+        f"1. additive B=8 T=512 hidden=128 fwd+bwd, 1 thread: attnkit {t_fast * 1e3:.0f} ms, "
+        f"naive {t_naive * 1e3:.0f} ms -> {t_naive / t_fast:.1f}x faster; peak "
+        f"{m_fast / 2**20:.0f} MiB vs {m_naive / 2**20:.0f} MiB = 1/{m_naive / m_fast:.0f}",
+        flush=True,
+    )
 
     # 2. attend auto vs SDPA
     for threads in (1, 2):
@@ -133,14 +138,21 @@ def main() -> None:
         for t in (512, 4096):
             q, k, v = (torch.randn(1, 8, t, 64) for _ in range(3))
             with torch.no_grad():
-                ratio, ta, tb = interleaved_ratio(lambda q=q, k=k, v=v: ak.attend(q, k, v),
-                                                  lambda q=q, k=k, v=v:
-                                                  F.scaled_dot_product_attention(q, k, v),
-                                                  max(args.repeats, 5))  # fmt: skip
-            report[f"attend_vs_sdpa_T{t}_{threads}t"] = {"ratio": ratio, "attend_s": ta,
-                                                         "sdpa_s": tb}  # fmt: skip
-            print(f"2. attend auto / SDPA at T={t}, {threads} thread(s): {ratio:.3f} "
-                  f"({ta * 1e3:.1f} vs {tb * 1e3:.1f} ms)", flush=True)  # fmt: skip
+                ratio, ta, tb = interleaved_ratio(
+                    lambda q=q, k=k, v=v: ak.attend(q, k, v),
+                    lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
+                    max(args.repeats, 5),
+                )
+            report[f"attend_vs_sdpa_T{t}_{threads}t"] = {
+                "ratio": ratio,
+                "attend_s": ta,
+                "sdpa_s": tb,
+            }
+            print(
+                f"2. attend auto / SDPA at T={t}, {threads} thread(s): {ratio:.3f} "
+                f"({ta * 1e3:.1f} vs {tb * 1e3:.1f} ms)",
+                flush=True,
+            )
 
     # 3. memory at long T
     cases = ["additive_8192"] + ([] if args.quick else ["dot_32768_auto", "dot_32768_chunked"])
@@ -148,8 +160,11 @@ def main() -> None:
         t0 = time.perf_counter()
         peak = peak_in_child(case, 2)
         report[f"peak_{case}"] = {"peak_MiB": peak / 2**20, "seconds": time.perf_counter() - t0}
-        print(f"3. {case}: peak extra memory {peak / 2**20:.0f} MiB "
-              f"({time.perf_counter() - t0:.1f} s incl. process start)", flush=True)  # fmt: skip
+        print(
+            f"3. {case}: peak extra memory {peak / 2**20:.0f} MiB "
+            f"({time.perf_counter() - t0:.1f} s incl. process start)",
+            flush=True,
+        )
 
     # 4. causal linear vs causal SDPA, recurrent vs parallel
     for threads in (1, 2):
@@ -161,10 +176,16 @@ def main() -> None:
                 lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
                 max(args.repeats, 5),
             )
-        report[f"linear_vs_sdpa_causal_T8192_{threads}t"] = {"ratio": ratio, "linear_s": ta,
-                                                            "sdpa_s": tb}  # fmt: skip
-        print(f"4. causal linear / causal SDPA at T=8192, {threads} thread(s): {ratio:.3f} "
-              f"({ta * 1e3:.0f} vs {tb * 1e3:.0f} ms)", flush=True)  # fmt: skip
+        report[f"linear_vs_sdpa_causal_T8192_{threads}t"] = {
+            "ratio": ratio,
+            "linear_s": ta,
+            "sdpa_s": tb,
+        }
+        print(
+            f"4. causal linear / causal SDPA at T=8192, {threads} thread(s): {ratio:.3f} "
+            f"({ta * 1e3:.0f} vs {tb * 1e3:.0f} ms)",
+            flush=True,
+        )
     torch.manual_seed(0)
     layer = ak.LinearAttention(64, num_heads=8)
     x = torch.randn(2, 2048, 64)

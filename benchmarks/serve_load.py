@@ -37,10 +37,23 @@ def main(argv: list[str] | None = None) -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "attnkit.cli", "serve", "--checkpoint",
-                               args.checkpoint, "--port", str(port), "--threads",
-                               str(args.threads)], env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "attnkit.cli",
+            "serve",
+            "--checkpoint",
+            args.checkpoint,
+            "--port",
+            str(port),
+            "--threads",
+            str(args.threads),
+        ],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -85,11 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.wait(30)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
-    result = {"model": name, "clients": args.clients, "seconds": round(wall, 1),
-              "requests": len(latencies) + len(errors), "errors": len(errors),
-              "p50_ms": round(q[49] * 1000, 1), "p95_ms": round(q[94] * 1000, 1),
-              "max_ms": round(max(latencies, default=float("nan")) * 1000, 1),
-              "per_second": round(len(latencies) / wall, 1)}  # fmt: skip
+    result = {
+        "model": name,
+        "clients": args.clients,
+        "seconds": round(wall, 1),
+        "requests": len(latencies) + len(errors),
+        "errors": len(errors),
+        "p50_ms": round(q[49] * 1000, 1),
+        "p95_ms": round(q[94] * 1000, 1),
+        "max_ms": round(max(latencies, default=float("nan")) * 1000, 1),
+        "per_second": round(len(latencies) / wall, 1),
+    }
     print(json.dumps(result))
     if errors:
         print(f"first errors: {errors[:3]}", file=sys.stderr)

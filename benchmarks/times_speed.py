@@ -34,10 +34,21 @@ def one_run(seed: int, threads: int, opts) -> tuple[float | None, float, float]:
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         run = recipe.train(
-            "times", out=out, n=10_000, threads=threads, progress=False, log=lambda s: None,
-            attention=opts.attention, seed=seed, batch_size=opts.batch_size, lr=opts.lr,
-            target=target, patience=100, epochs=opts.epochs, hidden_dim=opts.hidden,
-        )  # fmt: skip
+            "times",
+            out=out,
+            n=10_000,
+            threads=threads,
+            progress=False,
+            log=lambda s: None,
+            attention=opts.attention,
+            seed=seed,
+            batch_size=opts.batch_size,
+            lr=opts.lr,
+            target=target,
+            patience=100,
+            epochs=opts.epochs,
+            hidden_dim=opts.hidden,
+        )
         total = time.perf_counter() - t0
     history = run.config["history"]
     reached = next((h["seconds"] for h in history if h["exact_match"] >= target), None)
@@ -57,8 +68,10 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.perf_counter()
     built = gru_supported(torch.zeros(1)) and fused.available()
-    print(f"compiled kernels {'ready' if built else 'unavailable'} "
-          f"({time.perf_counter() - t0:.1f}s, once per machine)")  # fmt: skip
+    print(
+        f"compiled kernels {'ready' if built else 'unavailable'} "
+        f"({time.perf_counter() - t0:.1f}s, once per machine)"
+    )
     print(f"{'threads':>7} {'seed':>4} {'to target s':>11} {'best exact':>10} {'total s':>8}")
     for threads in args.threads:
         times = []

@@ -47,8 +47,14 @@ def _dir(out: Path, name: str) -> Path:
     return out / name.replace(", ", "_").replace(" ", "-")
 
 
-def train_all(out: Path, minutes: float, direction: str, jobs: int, threads: int,
-              extra: tuple[str, ...] | list[str] = ()) -> None:  # fmt: skip
+def train_all(
+    out: Path,
+    minutes: float,
+    direction: str,
+    jobs: int,
+    threads: int,
+    extra: tuple[str, ...] | list[str] = (),
+) -> None:
     """Train the models that have no checkpoint in ``out`` yet, ``jobs`` at a time, each with
     the attnkit train arguments ``extra`` too."""
     todo = []
@@ -57,9 +63,24 @@ def train_all(out: Path, minutes: float, direction: str, jobs: int, threads: int
         if (where / "model.safetensors").exists():
             print(f"{name}: reusing {where}")
             continue
-        cmd = [sys.executable, "-m", "attnkit.cli", "train", "translate", *args, "--direction",
-               direction, "--minutes", str(minutes), "--threads", str(threads), "--out",
-               str(where), "--overwrite", *extra]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "attnkit.cli",
+            "train",
+            "translate",
+            *args,
+            "--direction",
+            direction,
+            "--minutes",
+            str(minutes),
+            "--threads",
+            str(threads),
+            "--out",
+            str(where),
+            "--overwrite",
+            *extra,
+        ]
         todo.append((name, cmd, out / f"{where.name}.log"))
     running: list[tuple[str, subprocess.Popen]] = []
 
@@ -98,8 +119,12 @@ def by_length(pairs, outputs, bounds: tuple[int, ...]) -> dict[str, dict]:
     for key, rows in rows_by_length(pairs, bounds).items():
         hyps, refs = [outputs[i] for i in rows], [pairs[i][1] for i in rows]
         scores = corpus_scores(hyps, refs)
-        scored[key] = {"bleu": scores["bleu"], "chrf": scores["chrf"], "n": scores["n"],
-                       "ratio": _ratio(hyps, refs)}  # fmt: skip
+        scored[key] = {
+            "bleu": scores["bleu"],
+            "chrf": scores["chrf"],
+            "n": scores["n"],
+            "ratio": _ratio(hyps, refs),
+        }
     return scored
 
 
@@ -108,8 +133,13 @@ def _ratio(hyps: list[str], refs: list[str]) -> float:
     return sum(len(h.split()) for h in hyps) / max(1, sum(len(r.split()) for r in refs))
 
 
-def gap_intervals(pairs, outputs: dict[str, list[str]], resamples: int = RESAMPLES, seed: int = 0,
-                  metric: str = "chrf") -> dict[str, dict[str, dict[str, float]]]:  # fmt: skip
+def gap_intervals(
+    pairs,
+    outputs: dict[str, list[str]],
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    metric: str = "chrf",
+) -> dict[str, dict[str, dict[str, float]]]:
     """How sure the ordering of gains is: for each model but the baseline, its gain in
     ``metric`` ("chrf" or "bleu") over the baseline on the longest group (of ``GROUPS``) minus
     its gain on each shorter group, as the median and the 95% interval over ``resamples``
@@ -121,8 +151,10 @@ def gap_intervals(pairs, outputs: dict[str, list[str]], resamples: int = RESAMPL
     # corpus scores from summed per-verse statistics, as sacrebleu computes them
     scorer = {"chrf": CHRF, "bleu": BLEU}[metric]()
     refs = [[ref for _, ref in pairs]]
-    stats = {name: np.asarray(scorer._extract_corpus_statistics(hyps, refs), dtype=np.float64)
-             for name, hyps in outputs.items()}  # fmt: skip
+    stats = {
+        name: np.asarray(scorer._extract_corpus_statistics(hyps, refs), dtype=np.float64)
+        for name, hyps in outputs.items()
+    }
 
     def score(rows: np.ndarray) -> float:
         return scorer._compute_score_from_stats(rows.sum(0).tolist()).score
@@ -157,13 +189,20 @@ def main() -> None:
     parser.add_argument("--train-threads", type=int, default=2, help="threads per training")
     parser.add_argument("--jobs", type=int, default=1, help="trainings at a time")
     parser.add_argument("--threads", type=int, default=2, help="threads for the evaluation")
-    parser.add_argument("--joined", help="pairs of two joined verses per training verse "
-                        f"(default {translate.JOINED})")  # fmt: skip
-    parser.add_argument("--batch-by", choices=translate.BATCH_CHOICES, help="training batches "
-                        f"of about equal subwords or of equal verses (default "
-                        f"{translate.BATCH_BY})")  # fmt: skip
-    parser.add_argument("--beam", type=int, default=1, help="beam width of the test "
-                        "decoding (default 1: greedy)")  # fmt: skip
+    parser.add_argument(
+        "--joined",
+        help=f"pairs of two joined verses per training verse (default {translate.JOINED})",
+    )
+    parser.add_argument(
+        "--batch-by",
+        choices=translate.BATCH_CHOICES,
+        help="training batches "
+        f"of about equal subwords or of equal verses (default "
+        f"{translate.BATCH_BY})",
+    )
+    parser.add_argument(
+        "--beam", type=int, default=1, help="beam width of the test decoding (default 1: greedy)"
+    )
     opts = parser.parse_args()
     tag = "" if opts.beam == 1 else f".beam{opts.beam}"
     opts.out.mkdir(parents=True, exist_ok=True)
@@ -187,7 +226,8 @@ def main() -> None:
             "epoch": run.config.get("epoch"),
         }
         (opts.out / f"{_dir(opts.out, name).name}{tag}.hyp.txt").write_text(
-            "".join(h + "\n" for h in outputs), encoding="utf-8")  # fmt: skip
+            "".join(h + "\n" for h in outputs), encoding="utf-8"
+        )
     for name, these in gap_intervals(pairs, written).items():
         results[name]["gain_differences"] = these
     for name, these in gap_intervals(pairs, written, metric="bleu").items():
@@ -212,33 +252,43 @@ def _print(results: dict) -> None:
     print(f"BLEU: {first['overall']['bleu_signature']}")
     print(f"chrF: {first['overall']['chrf_signature']}")
     buckets = list(first["by_length"])
-    print("\nchrF (BLEU) by source length in words; verses: "
-          + ", ".join(f"{b}: {first['by_length'][b]['n']}" for b in buckets))  # fmt: skip
+    print(
+        "\nchrF (BLEU) by source length in words; verses: "
+        + ", ".join(f"{b}: {first['by_length'][b]['n']}" for b in buckets)
+    )
     print(f"{'model':<26}" + "".join(f"{b:>14}" for b in buckets))
     for name, r in results.items():
-        cells = [f"{r['by_length'][b]['chrf']:.1f} ({r['by_length'][b]['bleu']:.1f})"
-                 for b in buckets]  # fmt: skip
+        cells = [
+            f"{r['by_length'][b]['chrf']:.1f} ({r['by_length'][b]['bleu']:.1f})" for b in buckets
+        ]
         print(f"{name:<26}" + "".join(f"{c:>14}" for c in cells))
     if BASELINE not in results:
         return
     base = results[BASELINE]["by_group"]
     groups = list(base)
-    for metric, label, key in (("chrf", "chrF", "gain_differences"),
-                               ("bleu", "BLEU", "gain_differences_bleu")):  # fmt: skip
-        print(f"\n{label} above {BASELINE}, by source words; verses: "
-              + ", ".join(f"{g}: {base[g]['n']}" for g in groups))  # fmt: skip
+    for metric, label, key in (
+        ("chrf", "chrF", "gain_differences"),
+        ("bleu", "BLEU", "gain_differences_bleu"),
+    ):
+        print(
+            f"\n{label} above {BASELINE}, by source words; verses: "
+            + ", ".join(f"{g}: {base[g]['n']}" for g in groups)
+        )
         print(f"{'model':<26}" + "".join(f"{g:>10}" for g in groups) + f"{'overall':>10}")
         for name, r in results.items():
             if name != BASELINE:
                 gaps = [r["by_group"][g][metric] - base[g][metric] for g in groups]
                 whole = r["overall"][metric] - results[BASELINE]["overall"][metric]
                 print(f"{name:<26}" + "".join(f"{x:>+10.2f}" for x in [*gaps, whole]))
-        print(f"{label} gain on the longest group minus gain on a shorter one: median [95% "
-              f"interval] over {RESAMPLES:,} paired bootstrap resamples of the verses")  # fmt: skip
+        print(
+            f"{label} gain on the longest group minus gain on a shorter one: median [95% "
+            f"interval] over {RESAMPLES:,} paired bootstrap resamples of the verses"
+        )
         for name, r in results.items():
             for which, q in r.get(key, {}).items():
-                print(f"{name:<26}{which:<18}{q['median']:>+7.2f} "
-                      f"[{q['low']:+.2f}, {q['high']:+.2f}]")  # fmt: skip
+                print(
+                    f"{name:<26}{which:<18}{q['median']:>+7.2f} [{q['low']:+.2f}, {q['high']:+.2f}]"
+                )
     print("\nwords written per reference word, by source words")
     print(f"{'model':<26}" + "".join(f"{g:>10}" for g in groups))
     for name, r in results.items():
@@ -255,8 +305,12 @@ def _plot(results: dict, path: Path, what: str) -> None:
     for metric, ax in zip(("chrf", "bleu"), axes, strict=True):
         for name, r in results.items():
             buckets = list(r["by_length"])
-            ax.plot(range(len(buckets)), [r["by_length"][b][metric] for b in buckets],
-                    marker="o", label=name)  # fmt: skip
+            ax.plot(
+                range(len(buckets)),
+                [r["by_length"][b][metric] for b in buckets],
+                marker="o",
+                label=name,
+            )
             ax.set_xticks(range(len(buckets)), buckets)
         ax.set_xlabel("source length (words)")
         ax.set_ylabel("chrF" if metric == "chrf" else "BLEU")

@@ -78,10 +78,23 @@ def keras_python(venv: Path) -> Path:
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-compile", "-c",
-                        str(HERE.parent / "constraints.txt"), "-r",
-                        str(HERE / "keras" / "requirements.txt"), "torch", "numpy"],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-compile",
+                "-c",
+                str(HERE.parent / "constraints.txt"),
+                "-r",
+                str(HERE / "keras" / "requirements.txt"),
+                "torch",
+                "numpy",
+            ],
+            check=True,
+        )
     return python
 
 
@@ -108,19 +121,39 @@ def main() -> None:
         tmp = Path(tmp)
         for name, data in (("all", pairs), ("train", train), ("held", held)):
             (tmp / f"{name}.json").write_text(json.dumps([list(p) for p in data]))
-        ours, _ = timed([sys.executable, "-m", "attnkit.cli", "train", "--data",
-                         str(tmp / "all.json"), "--out", str(tmp / "ckpt"), "--threads",
-                         str(opts.threads)])  # fmt: skip
+        ours, _ = timed(
+            [
+                sys.executable,
+                "-m",
+                "attnkit.cli",
+                "train",
+                "--data",
+                str(tmp / "all.json"),
+                "--out",
+                str(tmp / "ckpt"),
+                "--threads",
+                str(opts.threads),
+            ]
+        )
         metrics = json.loads((tmp / "ckpt" / "config.json").read_text())["metrics"]
         print(f"{len(train)} training and {len(held)} held-out pairs, {opts.threads} threads")
-        print(f"attnkit (defaults)  {ours:7.1f} s   held-out exact match "
-              f"{metrics['exact_match']:.4f}", flush=True)  # fmt: skip
+        print(
+            f"attnkit (defaults)  {ours:7.1f} s   held-out exact match "
+            f"{metrics['exact_match']:.4f}",
+            flush=True,
+        )
         if opts.skip_keras:
             return
         python = keras_python(opts.venv)
-        theirs, out = timed([str(python), str(HERE / "keras" / "tutorial_model.py"),
-                             str(tmp / "train.json"), str(tmp / "held.json"),
-                             str(opts.threads)])  # fmt: skip
+        theirs, out = timed(
+            [
+                str(python),
+                str(HERE / "keras" / "tutorial_model.py"),
+                str(tmp / "train.json"),
+                str(tmp / "held.json"),
+                str(opts.threads),
+            ]
+        )
         keras_em = json.loads(out.strip().splitlines()[-1])["exact_match"]
         print(f"keras tutorial      {theirs:7.1f} s   held-out exact match {keras_em:.4f}")
         print(f"attnkit is {theirs / ours:.1f}x faster")

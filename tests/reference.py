@@ -168,14 +168,18 @@ def copy_block(ours, theirs) -> None:
 
 
 # a few verses of Genesis 1 (World English Bible; Reina-Valera 1909), the translation fixtures
-VERSES_EN = ["In the beginning, God created the heavens and the earth.",
-             "The earth was formless and empty.",
-             "God said, Let there be light, and there was light.",
-             "God saw the light, and saw that it was good."]  # fmt: skip
-VERSES_ES = ["En el principio crió Dios los cielos y la tierra.",
-             "Y la tierra estaba desordenada y vacía.",
-             "Y dijo Dios: Sea la luz: y fué la luz.",
-             "Y vió Dios que la luz era buena."]  # fmt: skip
+VERSES_EN = [
+    "In the beginning, God created the heavens and the earth.",
+    "The earth was formless and empty.",
+    "God said, Let there be light, and there was light.",
+    "God saw the light, and saw that it was good.",
+]
+VERSES_ES = [
+    "En el principio crió Dios los cielos y la tierra.",
+    "Y la tierra estaba desordenada y vacía.",
+    "Y dijo Dios: Sea la luz: y fué la luz.",
+    "Y vió Dios que la luz era buena.",
+]
 
 
 def random_walk_bars(n: int, seed: int = 0):
@@ -189,11 +193,15 @@ def random_walk_bars(n: int, seed: int = 0):
     opens = np.r_[close[0], close[:-1]]
     wick = np.abs(rng.normal(0, 5e-4, (2, n)))
     return pd.DataFrame(
-        {"open": opens, "high": np.maximum(opens, close) + wick[0],
-         "low": np.minimum(opens, close) - wick[1], "close": close,
-         "volume": rng.integers(1, 100, n).astype(float)},
+        {
+            "open": opens,
+            "high": np.maximum(opens, close) + wick[0],
+            "low": np.minimum(opens, close) - wick[1],
+            "close": close,
+            "volume": rng.integers(1, 100, n).astype(float),
+        },
         index=pd.date_range("2024-01-01", periods=n, freq="h", name="time"),
-    )  # fmt: skip
+    )
 
 
 # a toy sentiment corpus: one word decides the label, the rest is filler

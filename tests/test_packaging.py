@@ -7,8 +7,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRAS = ("matplotlib", "matplotlib_fontja", "faker", "babel", "safetensors", "tqdm", "wcwidth",
-          "torchinfo", "pysword", "sentencepiece", "sacrebleu", "pandas", "sklearn")  # fmt: skip
+EXTRAS = (
+    "matplotlib",
+    "matplotlib_fontja",
+    "faker",
+    "babel",
+    "safetensors",
+    "tqdm",
+    "wcwidth",
+    "torchinfo",
+    "pysword",
+    "sentencepiece",
+    "sacrebleu",
+    "pandas",
+    "sklearn",
+)
 
 BLOCKED = f"""
 import sys

@@ -13,8 +13,19 @@ SPEC = importlib.util.spec_from_file_location(
 bench = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(bench)
 
-WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-         "lambda"]  # fmt: skip
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+]
 
 
 def _verse(i: int, n: int) -> str:
@@ -30,8 +41,9 @@ def _pairs():
 def test_a_model_equal_to_the_baseline_gains_nothing_anywhere(metric):
     pairs = _pairs()
     same = [_verse(i, 4) for i in range(len(pairs))]
-    out = bench.gap_intervals(pairs, {bench.BASELINE: same, "copy": list(same)}, resamples=50,
-                              metric=metric)  # fmt: skip
+    out = bench.gap_intervals(
+        pairs, {bench.BASELINE: same, "copy": list(same)}, resamples=50, metric=metric
+    )
     assert set(out) == {"copy"}  # the baseline is not compared with itself
     assert set(out["copy"]) == {"40+ minus 0-19", "40+ minus 20-39"}
     for q in out["copy"].values():

@@ -49,8 +49,9 @@ def test_matches_nn_gru_in_float64(reverse):
     torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-12)
     params = [x, *(p for m in mods for p in m.parameters())]
     grad = torch.randn_like(got)
-    for a, b in zip(torch.autograd.grad(got, params, grad), torch.autograd.grad(want, params, grad),
-                    strict=True):  # fmt: skip
+    for a, b in zip(
+        torch.autograd.grad(got, params, grad), torch.autograd.grad(want, params, grad), strict=True
+    ):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
 
 

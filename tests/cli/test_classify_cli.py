@@ -30,9 +30,26 @@ def checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("classify")
     data = _write(root / "reviews.csv")
     out = root / "model"
-    args = ["train", "classify", "--data", str(data), "--out", str(out), "--epochs", "6",
-            "--lr", "0.01", "--hidden", "16", "--vocab-size", "60", "--threads", "1",
-            "--batch-size", "16"]  # fmt: skip
+    args = [
+        "train",
+        "classify",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "6",
+        "--lr",
+        "0.01",
+        "--hidden",
+        "16",
+        "--vocab-size",
+        "60",
+        "--threads",
+        "1",
+        "--batch-size",
+        "16",
+    ]
     assert main(args) == 0
     return out, data
 
@@ -43,8 +60,10 @@ def test_train_prints_the_test_split_and_explain_writes_html_of_the_input_words(
     out, _ = checkpoint
     text = "it was a witty story & the cast <b>quite</b> superb"
     page = tmp_path / "ex" / "explain.html"
-    assert main(["explain", "--checkpoint", str(out), text, "--html", str(page),
-                 "--color", "never"]) == 0  # fmt: skip
+    assert (
+        main(["explain", "--checkpoint", str(out), text, "--html", str(page), "--color", "never"])
+        == 0
+    )
     shown = capsys.readouterr().out
     assert shown.startswith("prediction: good") and "superb[" in shown
     body = page.read_text(encoding="utf-8")
@@ -73,9 +92,23 @@ def test_predict_and_eval_and_a_reload_in_a_new_process(checkpoint, capsys):
     assert main(["predict", "--checkpoint", str(out), "--json", "a moving film", "dull"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["output"] for r in rows] == ["good", "bad"]
-    done = subprocess.run([sys.executable, "-m", "attnkit.cli", "predict", "--checkpoint",
-                           str(out), "--json", "a moving film", "dull"], capture_output=True,
-                          text=True, timeout=300, check=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnkit.cli",
+            "predict",
+            "--checkpoint",
+            str(out),
+            "--json",
+            "a moving film",
+            "dull",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     assert [json.loads(line) for line in done.stdout.splitlines()] == rows
     assert main(["eval", "--checkpoint", str(out), "--json"]) == 0
     test = json.loads(capsys.readouterr().out)
@@ -88,21 +121,34 @@ def test_predict_and_eval_and_a_reload_in_a_new_process(checkpoint, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "classify", "--out", "X", "--model", "seq2seq"], "--model do not apply"),
-        (["train", "dates", "--out", "X", "--pooling", "mean"], "--pooling applies to classify"),
-        (["train", "translate", "--out", "X", "--pooling", "mean"], "--pooling do not apply"),
+        (["train", "classify", "--out", "X", "--model", "seq2seq"], "--model does not apply"),
+        (
+            ["train", "dates", "--out", "X", "--pooling", "mean"],
+            "--pooling does not apply to train dates",
+        ),
+        (["train", "translate", "--out", "X", "--pooling", "mean"], "--pooling does not apply"),
         (["explain", "--checkpoint", "CKPT", ""], "the text is empty"),
         (["explain", "--checkpoint", "CKPT", "x", "--html", "TMP"], "is a directory"),
-        (["predict", "--checkpoint", "CKPT", "x", "--beam", "2"], "do not apply"),
-        (["eval", "--checkpoint", "CKPT", "--beam", "2"], "translation checkpoints"),
-        (["show", "--checkpoint", "CKPT", "x"], "use attnkit explain"),
+        (["predict", "--checkpoint", "CKPT", "x", "--beam", "2"], "does not apply to predict"),
+        (["eval", "--checkpoint", "CKPT", "--beam", "2"], "--beam does not apply to eval"),
+        (
+            ["show", "--checkpoint", "CKPT", "x"],
+            "show does not apply (use attnkit eval, attnkit predict, attnkit explain)",
+        ),
     ],
 )
-def test_what_does_not_apply_is_refused_in_one_line(checkpoint, tmp_path, capsys, args,
-                                                    message):  # fmt: skip
+def test_what_does_not_apply_is_refused_in_one_line(checkpoint, tmp_path, capsys, args, message):
     out, _ = checkpoint
-    args = [str(out) if a == "CKPT" else str(tmp_path) if a == "TMP" else
-            str(tmp_path / a) if a == "X" else a for a in args]  # fmt: skip
+    args = [
+        str(out)
+        if a == "CKPT"
+        else str(tmp_path)
+        if a == "TMP"
+        else str(tmp_path / a)
+        if a == "X"
+        else a
+        for a in args
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -111,4 +157,4 @@ def test_what_does_not_apply_is_refused_in_one_line(checkpoint, tmp_path, capsys
 @pytest.mark.bad_input
 def test_explain_refuses_a_directory_without_a_classifier(tmp_path, capsys):
     assert main(["explain", "--checkpoint", str(tmp_path), "x"]) == 2
-    assert "holds no text classifier" in capsys.readouterr().err
+    assert "is not a checkpoint" in capsys.readouterr().err

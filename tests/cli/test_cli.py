@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from attnkit import recipes
 from attnkit.cli import build_parser, main
-from attnkit.cli.seq2seq import train_settings
 from attnkit.recipes import seq2seq as recipe
 from attnkit.tasks import write_tsv
 
@@ -19,8 +19,13 @@ TINY = ["--hidden", "32", "--batch-size", "32", "--threads", "1"]
 
 def run_cli(*args):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "attnkit.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "attnkit.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +88,7 @@ def test_show_and_plot(checkpoint, tmp_path, capsys):
         (["show", "--checkpoint", "{ckpt}", "€"], "never saw"),
         (["predict", "--checkpoint", "/nonexistent/dir", "noon"], "no checkpoint directory"),
         (["train", "--out", "/tmp/x"], "give a task"),
-        (["train", "times", "--data", "x.tsv", "--out", "/tmp/x"], "not both"),
+        (["train", "times", "--data", "x.tsv", "--out", "/tmp/x"], "--data does not apply"),
         (["eval", "--checkpoint", "{ckpt}", "--data", "/nonexistent.tsv"], "no such data file"),
         (["train", "times", "--hidden", "33", "--out", "/tmp/x"], "hidden_dim must be even"),
         (["train", "times", "--epochs", "0", "--out", "/tmp/x"], "--epochs: must be an int >= 1"),
@@ -96,27 +101,47 @@ def test_user_errors_are_one_line_and_exit_2(checkpoint, args, message):
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize(
-    "argv,epochs,hidden",
-    [
-        (["times"], 8, 128),
-        (["dates"], 20, 96),
-        (["--data", "x.tsv"], 20, 96),
-        (["times", "--epochs", "3", "--hidden", "64"], 3, 64),
-    ],
-)
-def test_train_defaults_depend_on_the_task(argv, epochs, hidden):
-    """The command's defaults are the dataclasses', with the task's preset on top."""
-    args = build_parser().parse_args(["train", *argv, "--out", "x"])
-    model, train = recipe.resolve(args.task, train_settings(args))
+@pytest.mark.parametrize("task,epochs,hidden", [("times", 8, 128), ("dates", 20, 96)])
+def test_train_defaults_depend_on_the_task(task, epochs, hidden):
+    """The recipe's defaults are the dataclasses', with the task's preset on top, and are what
+    training resolves."""
+    defaults = recipes.get(task).defaults()
+    assert (defaults["epochs"], defaults["hidden_dim"]) == (epochs, hidden)
+    model, train = recipe.resolve(task, {})
     assert (train.epochs, model.get("hidden_dim", 96)) == (epochs, hidden)
     assert recipe.Seq2SeqConfig(10, 10).hidden_dim == 96
 
 
+def test_explicit_flags_become_the_recipes_settings():
+    from attnkit.cli.train import settings_of
+
+    args = build_parser().parse_args(
+        ["train", "times", "--epochs", "3", "--hidden", "64", "--out", "x"]
+    )
+    settings = settings_of(recipes.get("times"), args)
+    assert settings.given() == {"epochs": 3, "hidden_dim": 64}
+
+
 def test_resume_takes_the_runs_settings_and_refuses_others(tmp_path, capsys):
     out = tmp_path / "run"
-    first = ["train", "times", "--n", "300", "--epochs", "2", "--attention", "dot", "--hidden",
-             "32", "--batch-size", "64", "--threads", "1", "--target", "0.0"]  # fmt: skip
+    first = [
+        "train",
+        "times",
+        "--n",
+        "300",
+        "--epochs",
+        "2",
+        "--attention",
+        "dot",
+        "--hidden",
+        "32",
+        "--batch-size",
+        "64",
+        "--threads",
+        "1",
+        "--target",
+        "0.0",
+    ]
     assert main([*first, "--out", str(out)]) == 0  # stops after epoch 1 (target reached)
     assert main(["train", "--out", str(out), "--resume", "--threads", "1"]) == 0  # all its own
     assert "resuming after epoch 1" in capsys.readouterr().out
@@ -151,8 +176,11 @@ def test_sigkill_mid_epoch_then_resume_matches(tmp_path):
     full = run_cli(*args, "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, "-m", "attnkit.cli", *args, "--out", str(cut)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attnkit.cli", *args, "--out", str(cut)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while not (cut / "trainer.pt").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -183,8 +211,19 @@ def test_train_on_the_tutorials_json_format_with_options(tmp_path, capsys):
     data = tmp_path / "times.json"
     data.write_text(json.dumps([[t, g] for t, g in recipe.tasks.get("times").generate(300, 1)]))
     out = tmp_path / "ckpt"
-    args = ["train", "--data", str(data), "--epochs", "1", "--out", str(out), "--normalize",
-            "nfkc,casefold", "--unknown-token", *TINY]  # fmt: skip
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--normalize",
+        "nfkc,casefold",
+        "--unknown-token",
+        *TINY,
+    ]
     assert main(args) == 0
     task = json.loads((out / "config.json").read_text())["task"]
     assert task["normalize"] == ["nfkc", "casefold"] and task["unknown_token"] is True
@@ -206,8 +245,9 @@ def test_data_defaults_follow_the_data_and_explicit_settings_win(tmp_path):
     data = tmp_path / "p.tsv"
     write_tsv(data, small)
     lines = []
-    run = recipe.train(data=data, out=tmp_path / "c", epochs=1, batch_size=64, progress=False,
-                       log=lines.append)  # fmt: skip
+    run = recipe.train(
+        data=data, out=tmp_path / "c", epochs=1, batch_size=64, progress=False, log=lines.append
+    )
     tc = run.config["train_config"]
     assert tc["epochs"] == 1 and tc["batch_size"] == 64  # given: kept
     assert run.model.cfg.hidden_dim == s["hidden_dim"]  # not given: from the data
@@ -225,9 +265,28 @@ def test_resume_naming_the_task_again_keeps_the_runs_n(tmp_path, capsys):
 
 def test_train_predict_and_summarise_a_transformer(tmp_path, capsys):
     out = tmp_path / "tr"
-    args = ["train", "times", "--model", "transformer", "--n", "300", "--epochs", "1",
-            "--d-model", "16", "--heads", "2", "--layers", "1", "--out", str(out), "--threads",
-            "1", "--positions", "rotary"]  # fmt: skip
+    args = [
+        "train",
+        "times",
+        "--model",
+        "transformer",
+        "--n",
+        "300",
+        "--epochs",
+        "1",
+        "--d-model",
+        "16",
+        "--heads",
+        "2",
+        "--layers",
+        "1",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--positions",
+        "rotary",
+    ]
     assert main(args) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == "transformer" and config["config"]["d_model"] == 16
@@ -238,8 +297,18 @@ def test_train_predict_and_summarise_a_transformer(tmp_path, capsys):
     assert "TransformerDecoderLayer" in capsys.readouterr().out
     for kind, rows in (("cross", None), ("encoder", "7:45 pm"), ("decoder", None)):
         png = tmp_path / f"{kind}.png"
-        argv = ["show", "--checkpoint", str(out), "7:45 pm", "--kind", kind, "--head", "1",
-                "--out", str(png)]  # fmt: skip
+        argv = [
+            "show",
+            "--checkpoint",
+            str(out),
+            "7:45 pm",
+            "--kind",
+            kind,
+            "--head",
+            "1",
+            "--out",
+            str(png),
+        ]
         assert main(argv) == 0
         said = capsys.readouterr().out
         assert f"layer 0 {kind} attention, head 1" in said and "all 2 heads" in said
@@ -250,8 +319,9 @@ def test_train_predict_and_summarise_a_transformer(tmp_path, capsys):
     assert "the model has 2 heads" in capsys.readouterr().err
     assert main(["show", "--checkpoint", str(out), "7:45", "--layer", "3"]) == 2
     assert "has 1 layers" in capsys.readouterr().err
-    proc = run_cli("train", "times", "--model", "transformer", "--hidden", "64", "--out",
-                   str(tmp_path / "x"))  # fmt: skip
-    assert proc.returncode == 2 and "unknown settings for transformer: hidden_dim" in proc.stderr
+    proc = run_cli(
+        "train", "times", "--model", "transformer", "--hidden", "64", "--out", str(tmp_path / "x")
+    )
+    assert proc.returncode == 2 and "--hidden does not apply to transformer" in proc.stderr
     proc = run_cli("train", "--out", str(out), "--resume", "--model", "seq2seq")
     assert proc.returncode == 2 and "holds a transformer run, not seq2seq" in proc.stderr

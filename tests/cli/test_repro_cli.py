@@ -10,8 +10,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_attention_solves_the_adding_problem_on_short_sequences():
     seen = []
-    r = raffel.solve("add", 12, "attention", max_batches=3000, test_every=250, test_size=500,
-                     progress=lambda step, worst: seen.append((step, worst)))  # fmt: skip
+    r = raffel.solve(
+        "add",
+        12,
+        "attention",
+        max_batches=3000,
+        test_every=250,
+        test_size=500,
+        progress=lambda step, worst: seen.append((step, worst)),
+    )
     assert r.batches is not None and r.batches % 250 == 0 and r.worst_error < 0.04
     assert r.correct == 1.0 and r.tests == len(seen) == r.batches // 250
     assert all(worst >= 0.04 for _, worst in seen[:-1])  # solved at the first passing test
@@ -19,8 +26,20 @@ def test_attention_solves_the_adding_problem_on_short_sequences():
 
 def test_the_command_prints_the_table_and_writes_it(tmp_path, capsys):
     out = tmp_path / "raffel.md"
-    argv = ["repro", "raffel", "--lengths", "8,12", "--poolings", "attention,mean",
-            "--max-batches", "20", "--problems", "add,multiply", "--out", str(out)]  # fmt: skip
+    argv = [
+        "repro",
+        "raffel",
+        "--lengths",
+        "8,12",
+        "--poolings",
+        "attention,mean",
+        "--max-batches",
+        "20",
+        "--problems",
+        "add,multiply",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     said = capsys.readouterr()
     assert "| problem | T | attention | mean |" in said.out
@@ -34,10 +53,13 @@ def test_the_command_prints_the_table_and_writes_it(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "flags,message",
-    [(["--lengths", "3"], "--lengths"), (["--lengths", "x"], "--lengths"),
-     (["--poolings", "median"], "--poolings: unknown median"),
-     (["--problems", "xor"], "--problems: unknown xor")],
-)  # fmt: skip
+    [
+        (["--lengths", "3"], "--lengths"),
+        (["--lengths", "x"], "--lengths"),
+        (["--poolings", "median"], "--poolings: unknown median"),
+        (["--problems", "xor"], "--problems: unknown xor"),
+    ],
+)
 def test_bad_requests_exit_2(flags, message, capsys):
     assert main(["repro", "raffel", *flags]) == 2
     assert message in capsys.readouterr().err
@@ -49,7 +71,8 @@ def test_keeping_freed_memory_is_available_where_glibc_is():
     import sys
 
     code = "from attnkit.recipes.memory import keep_freed_memory; print(keep_freed_memory())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert out == str(glibc)

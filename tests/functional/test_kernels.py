@@ -51,14 +51,16 @@ def test_chunked_matches_reference_forward_and_backward(small_blocks, score, cas
     full_mask = full_ref_mask(mask, tq, tk, causal, window)
     kw = {"mask": mask, "causal": causal, "window": window}
     ref_ctx, ref_w = attention_ref(q, k, v, score, params, full_mask)
-    out = ak.attend(q, k, v, score=score, score_params=params, impl="chunked",
-                    return_weights=True, **kw)  # fmt: skip
+    out = ak.attend(
+        q, k, v, score=score, score_params=params, impl="chunked", return_weights=True, **kw
+    )
     torch.testing.assert_close(out.context, ref_ctx, atol=1e-10, rtol=1e-9)
     torch.testing.assert_close(out.weights, ref_w, atol=1e-10, rtol=1e-9)
     # gradients through both outputs (the weights reach q and k through the log-sum-exp)
     probe_c, probe_w = torch.randn_like(ref_ctx), torch.randn_like(ref_w)
-    got = torch.autograd.grad((out.context * probe_c).sum() + (out.weights * probe_w).sum(),
-                              (q, k, v))  # fmt: skip
+    got = torch.autograd.grad(
+        (out.context * probe_c).sum() + (out.weights * probe_w).sum(), (q, k, v)
+    )
     want = torch.autograd.grad((ref_ctx * probe_c).sum() + (ref_w * probe_w).sum(), (q, k, v))
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, atol=1e-9, rtol=1e-8)
@@ -76,8 +78,11 @@ def test_chunked_gradients_reach_score_parameters(small_blocks, score):
         p.requires_grad_(True)
     m = masks.padding(torch.tensor([23, 9]))[:, None, :]
     got = torch.autograd.grad(
-        ak.attend(q, k, v, score=score, score_params=params, mask=m, causal=True,
-                  impl="chunked").context.square().sum(), leaves)  # fmt: skip
+        ak.attend(q, k, v, score=score, score_params=params, mask=m, causal=True, impl="chunked")
+        .context.square()
+        .sum(),
+        leaves,
+    )
     ref, _ = attention_ref(q, k, v, score, params, m & ref_causal(19, 23))
     want = torch.autograd.grad(ref.square().sum(), leaves)
     for g, w in zip(got, want, strict=True):
@@ -95,8 +100,17 @@ def test_chunked_gradcheck(small_blocks, score):
     m[..., 2, :] = False  # a fully masked row
 
     def f(q, k, v):
-        out = ak.attend(q, k, v, score=score, score_params=params, mask=m, window=(6, 2),
-                        impl="chunked", return_weights=True)  # fmt: skip
+        out = ak.attend(
+            q,
+            k,
+            v,
+            score=score,
+            score_params=params,
+            mask=m,
+            window=(6, 2),
+            impl="chunked",
+            return_weights=True,
+        )
         return out.context, out.weights
 
     assert torch.autograd.gradcheck(f, (q, k, v))
@@ -121,8 +135,9 @@ def test_fully_masked_rows_give_zero_context_weights_and_gradient(small_blocks):
     m[1, 5] = False
     for score in ("scaled_dot", "additive"):
         params = _params(score, 8, 8, dtype=torch.float32)
-        out = ak.attend(q, k, v, score=score, score_params=params, mask=m, impl="chunked",
-                        return_weights=True)  # fmt: skip
+        out = ak.attend(
+            q, k, v, score=score, score_params=params, mask=m, impl="chunked", return_weights=True
+        )
         assert out.context[1, 5].abs().max() == 0 and out.weights[1, 5].abs().max() == 0
         assert torch.isfinite(out.context).all() and torch.isfinite(out.weights).all()
         (gq,) = torch.autograd.grad(out.context.sum() + out.weights.sum(), q)
@@ -162,8 +177,7 @@ def test_chunked_callable_score_forward(small_blocks):
 
     q, k, v = (torch.randn(2, 33, 8, dtype=F64) for _ in range(3))
     with torch.no_grad():
-        got = ak.attend(q, k, v, score=bilinear, causal=True, impl="chunked",
-                        return_weights=True)  # fmt: skip
+        got = ak.attend(q, k, v, score=bilinear, causal=True, impl="chunked", return_weights=True)
     ctx, weights = attention_ref(q, k, v, bilinear, mask=ref_causal(33, 33))
     torch.testing.assert_close(got.context, ctx)
     torch.testing.assert_close(got.weights, weights)
@@ -173,9 +187,19 @@ def test_chunked_callable_score_forward(small_blocks):
 def test_callable_score_needing_grad_is_refused_by_an_explicit_chunked():
     w = torch.randn(8, 8, requires_grad=True)
     q = torch.randn(2, 5, 8)
-    req = Request(q=q, k=q, v=q, score=lambda a, b: a @ w @ b.transpose(-2, -1),
-                  score_fn=lambda a, b: a @ w @ b.transpose(-2, -1), scale=None, mask=None,
-                  causal=False, window=None, dropout_p=0.0, return_weights=False)  # fmt: skip
+    req = Request(
+        q=q,
+        k=q,
+        v=q,
+        score=lambda a, b: a @ w @ b.transpose(-2, -1),
+        score_fn=lambda a, b: a @ w @ b.transpose(-2, -1),
+        scale=None,
+        mask=None,
+        causal=False,
+        window=None,
+        dropout_p=0.0,
+        return_weights=False,
+    )
     with pytest.raises(ValueError, match='impl="chunked" cannot serve this call: a callable'):
         resolve_impl("chunked", req)
     assert resolve_impl("auto", req) == "eager"
@@ -192,8 +216,10 @@ def test_chunked_low_precision_within_eager_error(dtype):
     q, k, v = (torch.randn(2, 4, 300, 32) for _ in range(3))
     ref, _ = attention_ref(q, k, v, mask=ref_causal(300, 300))
     lo = [x.to(dtype) for x in (q, k, v)]
-    err = {impl: (forced(impl)(*lo, causal=True).context.double() - ref).abs().max()
-           for impl in ("eager", "chunked")}  # fmt: skip
+    err = {
+        impl: (forced(impl)(*lo, causal=True).context.double() - ref).abs().max()
+        for impl in ("eager", "chunked")
+    }
     assert err["chunked"] <= 2 * err["eager"]
 
 
@@ -240,8 +266,7 @@ def test_chunked_additive_same_with_and_without_extension(small_blocks, monkeypa
     results = []
     for on in (True, False):
         monkeypatch.setattr(chunked, "use_fused", lambda dtype, device, on=on: on)
-        out = ak.attend(q, k, v, score="additive", score_params=params, causal=True,
-                        impl="chunked")  # fmt: skip
+        out = ak.attend(q, k, v, score="additive", score_params=params, causal=True, impl="chunked")
         results.append((out.context, *torch.autograd.grad(out.context.sum(), (q, k, v))))
     for x, y in zip(*results, strict=True):
         torch.testing.assert_close(x, y, atol=1e-12, rtol=1e-12)
@@ -261,11 +286,21 @@ def test_selected_rows_and_heads_equal_the_full_weights(small_blocks, impl):
     score = "linear" if impl == "linear" else "scaled_dot"
     q, k, v = (torch.randn(2, 4, 30, 8) for _ in range(3))
     m = masks.padding(torch.tensor([30, 11]))[:, None, None, :]
-    full = ak.attend(q, k, v, score=score, mask=m, causal=True, impl="eager",
-                     return_weights=True).weights  # fmt: skip
+    full = ak.attend(
+        q, k, v, score=score, mask=m, causal=True, impl="eager", return_weights=True
+    ).weights
     rows, heads = [0, 29, 7], [3, 1]
-    part = forced(impl)(q, k, v, score=score, mask=m, causal=True, return_weights=True,
-                     weights_rows=rows, weights_heads=heads).weights  # fmt: skip
+    part = forced(impl)(
+        q,
+        k,
+        v,
+        score=score,
+        mask=m,
+        causal=True,
+        return_weights=True,
+        weights_rows=rows,
+        weights_heads=heads,
+    ).weights
     assert part.shape == (2, 2, 3, 30)
     torch.testing.assert_close(part, full[:, heads][:, :, rows], atol=1e-6, rtol=1e-5)
 
@@ -355,8 +390,9 @@ def test_linear_rejects_window_and_mismatched_dims():
     with pytest.raises(ValueError, match="equal dim"):
         ak.attend(q, torch.randn(1, 5, 4), q, score="linear")
     with pytest.raises(ValueError, match="batch"):
-        ak.LinearAttention(8).step(torch.randn(2, 8), ak.LinearAttention(8).step(
-            torch.randn(3, 8))[1])  # fmt: skip
+        ak.LinearAttention(8).step(
+            torch.randn(2, 8), ak.LinearAttention(8).step(torch.randn(3, 8))[1]
+        )
 
 
 @pytest.mark.reference
@@ -372,8 +408,9 @@ def test_linear_per_query_mask_uses_explicit_form():
 
 # -- dispatch ------------------------------------------------------------------------------------
 def _req(q, k, score="scaled_dot", params=None, **kw):
-    base = dict(scale=None, mask=None, causal=False, window=None, dropout_p=0.0,
-                return_weights=False)  # fmt: skip
+    base = dict(
+        scale=None, mask=None, causal=False, window=None, dropout_p=0.0, return_weights=False
+    )
     base.update(kw)
     fn = None if score == "linear" else get_score(score, params)
     return Request(q=q, k=k, v=k, score=score, score_fn=fn, params=params, **base)
@@ -430,8 +467,9 @@ def test_forcing_chunked_everywhere_keeps_multihead_exact(monkeypatch):
 def test_general_through_sdpa_matches_reference():
     q, k, v = (torch.randn(2, 3, 25, 8, dtype=F64) for _ in range(3))
     w = torch.randn(8, 8, dtype=F64)
-    out = ak.attend(q, k, v, score="general", score_params=w, causal=True, impl="sdpa",
-                    return_weights=True)  # fmt: skip
+    out = ak.attend(
+        q, k, v, score="general", score_params=w, causal=True, impl="sdpa", return_weights=True
+    )
     ctx, weights = attention_ref(q, k, v, "general", w, ref_causal(25, 25))
     torch.testing.assert_close(out.context, ctx)
     torch.testing.assert_close(out.weights, weights)
@@ -445,8 +483,22 @@ def test_linear_module_exports():
 def test_bench_attention_command_writes_table_json_and_plot(tmp_path, capsys):
     from attnkit.cli import main
 
-    code = main(["bench", "attention", "--sizes", "16", "32", "--threads", "1", "--scores",
-                 "additive", "linear_causal", "--out", str(tmp_path)])  # fmt: skip
+    code = main(
+        [
+            "bench",
+            "attention",
+            "--sizes",
+            "16",
+            "32",
+            "--threads",
+            "1",
+            "--scores",
+            "additive",
+            "linear_causal",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "naive" in printed and "attend linear" in printed

@@ -61,11 +61,13 @@ def test_gradients_are_finite_with_empty_sentences_and_documents(han):
 
 @pytest.mark.parametrize(
     "words,lengths,message",
-    [(torch.randn(2, 3, 6), torch.tensor([[1, 1]]), "words must be"),
-     (torch.randn(1, 2, 4, 6), torch.tensor([[1, 5]]), "word_lengths must be in"),
-     (torch.randn(1, 2, 4, 6), torch.tensor([[1.0, 2.0]]), "integer"),
-     (torch.randn(1, 3, 4, 6), torch.tensor([[0, 2, 1]]), "come before")],
-)  # fmt: skip
+    [
+        (torch.randn(2, 3, 6), torch.tensor([[1, 1]]), "words must be"),
+        (torch.randn(1, 2, 4, 6), torch.tensor([[1, 5]]), "word_lengths must be in"),
+        (torch.randn(1, 2, 4, 6), torch.tensor([[1.0, 2.0]]), "integer"),
+        (torch.randn(1, 3, 4, 6), torch.tensor([[0, 2, 1]]), "come before"),
+    ],
+)
 def test_bad_inputs_are_refused(han, words, lengths, message):
     with pytest.raises(ValueError, match=message):
         han(words, lengths)

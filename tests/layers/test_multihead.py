@@ -254,8 +254,12 @@ def test_bad_inputs():
             mask=torch.ones(2, 5, dtype=torch.bool),  # (Tq, Tk) would be (5, 6)
         )
     with pytest.raises(ValueError, match=r"key_padding_mask must be bool of shape \(B, Tk\)"):
-        mha(torch.randn(2, 5, E), torch.randn(2, 6, 12), torch.randn(2, 6, E),
-            key_padding_mask=torch.ones(2, 5, dtype=torch.bool))  # fmt: skip
+        mha(
+            torch.randn(2, 5, E),
+            torch.randn(2, 6, 12),
+            torch.randn(2, 6, E),
+            key_padding_mask=torch.ones(2, 5, dtype=torch.bool),
+        )
     with pytest.raises(ValueError, match="torch.bool"):
         mha(
             torch.randn(2, 5, E), torch.randn(2, 6, 12), torch.randn(2, 6, E), mask=torch.ones(2, 6)
@@ -273,8 +277,7 @@ def test_all_known_is_and_with_unknowns():
 
 @pytest.mark.parametrize("bad_step", [0, 2])
 @pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
-def test_a_cached_non_finite_key_reaches_later_decoding_steps(bad_step, value, kernel,
-                                                              monkeypatch):  # fmt: skip
+def test_a_cached_non_finite_key_reaches_later_decoding_steps(bad_step, value, kernel, monkeypatch):
     """The packed decoding path checks only each step's new queries and keys; the cache
     remembers a key that was not finite, so every later step's output is NaN where the
     reference kernel's is (the fused kernel alone can hide it)."""

@@ -24,8 +24,9 @@ E, H, FF = 16, 4, 24
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_encoder_layer_equals_torch_with_copied_weights(norm_first):
     torch.manual_seed(0)
-    theirs = nn.TransformerEncoderLayer(E, H, FF, dropout=0.0, activation="relu",
-                                        batch_first=True, norm_first=norm_first).eval()  # fmt: skip
+    theirs = nn.TransformerEncoderLayer(
+        E, H, FF, dropout=0.0, activation="relu", batch_first=True, norm_first=norm_first
+    ).eval()
     ours = TransformerEncoderLayer(E, H, FF, activation="relu", norm_first=norm_first).eval()
     copy_block(ours, theirs)
     x = torch.randn(3, 7, E)
@@ -41,8 +42,9 @@ def test_encoder_layer_equals_torch_with_copied_weights(norm_first):
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_decoder_layer_equals_torch_with_copied_weights(norm_first):
     torch.manual_seed(1)
-    theirs = nn.TransformerDecoderLayer(E, H, FF, dropout=0.0, activation="relu",
-                                        batch_first=True, norm_first=norm_first).eval()  # fmt: skip
+    theirs = nn.TransformerDecoderLayer(
+        E, H, FF, dropout=0.0, activation="relu", batch_first=True, norm_first=norm_first
+    ).eval()
     ours = TransformerDecoderLayer(E, H, FF, activation="relu", norm_first=norm_first).eval()
     copy_block(ours, theirs)
     x, memory = torch.randn(2, 5, E), torch.randn(2, 6, E)
@@ -69,8 +71,10 @@ def test_cached_decoding_equals_running_the_whole_prefix(impl, rotary, kv_heads,
     mem_len = torch.tensor([4, 2])
     full = layer(x, memory, memory_lengths=mem_len, return_weights=True)
     cache = DecoderCache.empty()
-    steps = [layer(x[:, t : t + 1], memory, memory_lengths=mem_len, cache=cache,
-                   return_weights=True) for t in range(6)]  # fmt: skip
+    steps = [
+        layer(x[:, t : t + 1], memory, memory_lengths=mem_len, cache=cache, return_weights=True)
+        for t in range(6)
+    ]
     got = torch.cat([s.output for s in steps], 1)
     torch.testing.assert_close(got, full.output, atol=1e-5, rtol=1e-5)
     for t, s in enumerate(steps):  # the step's weights are the full run's row t

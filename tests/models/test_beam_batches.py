@@ -16,9 +16,17 @@ def seq2seq(attention: str, seed: int):
 
 def transformer(positions: str, seed: int):
     torch.manual_seed(seed)
-    cfg = TransformerConfig(src_vocab_size=12, tgt_vocab_size=7, d_model=16, num_heads=2,
-                            encoder_layers=1, decoder_layers=2, max_output_len=9, dropout=0.0,
-                            positions=positions)  # fmt: skip
+    cfg = TransformerConfig(
+        src_vocab_size=12,
+        tgt_vocab_size=7,
+        d_model=16,
+        num_heads=2,
+        encoder_layers=1,
+        decoder_layers=2,
+        max_output_len=9,
+        dropout=0.0,
+        positions=positions,
+    )
     return Transformer(cfg).double().eval()
 
 

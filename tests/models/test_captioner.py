@@ -16,8 +16,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _model(**kw) -> Captioner:
     torch.manual_seed(0)
-    return Captioner(CaptionerConfig(widths=(8, 16), hidden_dim=24, attention_dim=12,
-                                     embed_dim=8, **kw)).eval()  # fmt: skip
+    return Captioner(
+        CaptionerConfig(widths=(8, 16), hidden_dim=24, attention_dim=12, embed_dim=8, **kw)
+    ).eval()
 
 
 @pytest.mark.property
@@ -62,8 +63,9 @@ def test_captions_do_not_depend_on_the_other_images_of_the_batch():
             alone = search(m, images[i : i + 1], None)
             assert together.ids[i] == alone.ids[0]
             n = alone.weights.shape[1]
-            torch.testing.assert_close(together.weights[i, :n], alone.weights[0], atol=1e-6,
-                                       rtol=1e-5)  # fmt: skip
+            torch.testing.assert_close(
+                together.weights[i, :n], alone.weights[0], atol=1e-6, rtol=1e-5
+            )
 
 
 @pytest.mark.property

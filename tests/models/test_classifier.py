@@ -39,9 +39,16 @@ def test_every_pooling_learns_whether_a_token_appears(pooling):
     torch.manual_seed(0)
     make = _docs if pooling == "han" else _flat
     ids, lengths, y = make()
-    model = TextClassifier(TextClassifierConfig(vocab_size=30, embed_dim=12, hidden_dim=12,
-                                                attention_dim=8, pooling=pooling,
-                                                dropout=0.0))  # fmt: skip
+    model = TextClassifier(
+        TextClassifierConfig(
+            vocab_size=30,
+            embed_dim=12,
+            hidden_dim=12,
+            attention_dim=8,
+            pooling=pooling,
+            dropout=0.0,
+        )
+    )
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(60):
         loss = torch.nn.functional.cross_entropy(model(ids, lengths), y)
@@ -57,8 +64,9 @@ def test_every_pooling_learns_whether_a_token_appears(pooling):
 @pytest.mark.parametrize("pooling", ["attention", "self-attention", "gate", "max"])
 def test_padding_tokens_change_nothing(pooling):
     torch.manual_seed(0)
-    model = TextClassifier(TextClassifierConfig(vocab_size=30, embed_dim=8, hidden_dim=6,
-                                                pooling=pooling)).eval()  # fmt: skip
+    model = TextClassifier(
+        TextClassifierConfig(vocab_size=30, embed_dim=8, hidden_dim=6, pooling=pooling)
+    ).eval()
     ids, lengths, _ = _flat(6)
     other = ids.clone()
     pad = torch.arange(8)[None] >= lengths[:, None]

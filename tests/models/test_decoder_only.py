@@ -51,8 +51,9 @@ def test_sampling_is_reproducible_and_top_k_limits_the_choices():
     m = model()
     prompt = torch.tensor([[3, 4, 5]])
     a = m.generate(prompt, 15, temperature=1.0, generator=torch.Generator().manual_seed(7))
-    b = m.generate(prompt, 15, temperature=1.0, generator=torch.Generator().manual_seed(7),
-                   use_cache=False)  # fmt: skip
+    b = m.generate(
+        prompt, 15, temperature=1.0, generator=torch.Generator().manual_seed(7), use_cache=False
+    )
     assert torch.equal(a, b)
     top1 = m.generate(prompt, 10, temperature=2.0, top_k=1, generator=torch.Generator())
     assert torch.equal(top1, m.generate(prompt, 10))  # top-1 sampling is greedy

@@ -25,8 +25,10 @@ def test_shapes_and_maps_of_every_block(block):
             assert spatial.shape == (3, 1, size, size) and ((spatial > 0) & (spatial < 1)).all()
         else:
             assert spatial is None
-    torch.testing.assert_close(m(torch.ones(3, 1, 12, 12)), logits.new_tensor(
-        m(torch.ones(1, 1, 12, 12)).expand(3, 10).tolist()))  # fmt: skip
+    torch.testing.assert_close(
+        m(torch.ones(3, 1, 12, 12)),
+        logits.new_tensor(m(torch.ones(1, 1, 12, 12)).expand(3, 10).tolist()),
+    )
 
 
 @pytest.mark.bad_input
@@ -41,8 +43,9 @@ def test_bad_images_and_configs_are_refused():
 
 @pytest.mark.parametrize("block", BLOCKS)
 def test_every_block_learns_the_digits_and_reloads(block, tmp_path):
-    run = vision.train(out=tmp_path, block=block, epochs=8, widths=(16, 32), progress=False,
-                       log=lambda *a: None)  # fmt: skip
+    run = vision.train(
+        out=tmp_path, block=block, epochs=8, widths=(16, 32), progress=False, log=lambda *a: None
+    )
     assert vision.evaluate(run)["accuracy"] > 0.9
     again = vision.load(tmp_path)
     x = torch.rand(4, 1, 8, 8)
@@ -51,8 +54,23 @@ def test_every_block_learns_the_digits_and_reloads(block, tmp_path):
 
 def test_train_eval_and_show_a_vision_checkpoint(tmp_path, capsys):
     out = tmp_path / "cbam"
-    assert main(["train", "vision", "--block", "cbam", "--epochs", "2", "--threads", "1",
-                 "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "vision",
+                "--block",
+                "cbam",
+                "--epochs",
+                "2",
+                "--threads",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "test accuracy" in capsys.readouterr().out
     assert main(["eval", "--checkpoint", str(out), "--json"]) == 0
     assert '"n": 270' in capsys.readouterr().out
@@ -92,8 +110,9 @@ def test_fashion_mnist_reads_the_debian_packages_idx_files(tmp_path, monkeypatch
     torch.testing.assert_close(data.test.x[:, 0] * 255, train_x[:7].float())
     # training and validation images are the training file's, each once
     seen = torch.cat([data.train.x, data.valid.x])[:, 0].mul(255).round().to(torch.uint8)
-    assert sorted(map(bytes, seen.flatten(1).numpy())) == sorted(map(bytes, train_x.flatten(1)
-                                                                     .numpy()))  # fmt: skip
+    assert sorted(map(bytes, seen.flatten(1).numpy())) == sorted(
+        map(bytes, train_x.flatten(1).numpy())
+    )
     import gzip
 
     truncated = b"\x00\x00\x08\x01\x00\x00\x00\x09ab"  # 9 labels announced, 2 given

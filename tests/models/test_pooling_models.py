@@ -31,8 +31,9 @@ def test_padded_steps_never_change_the_pooled_vector(kind):
 def test_the_simple_poolings_by_hand():
     x = torch.tensor([[[1.0], [3.0], [100.0]], [[2.0], [-5.0], [4.0]]])
     lengths = torch.tensor([2, 3])
-    torch.testing.assert_close(Pooling("mean", 1)(x, lengths)[0].flatten(),
-                               torch.tensor([2.0, 1 / 3]))  # fmt: skip
+    torch.testing.assert_close(
+        Pooling("mean", 1)(x, lengths)[0].flatten(), torch.tensor([2.0, 1 / 3])
+    )
     assert Pooling("max", 1)(x, lengths)[0].flatten().tolist() == [3.0, 4.0]
     assert Pooling("last", 1)(x, lengths)[0].flatten().tolist() == [3.0, 4.0]
 

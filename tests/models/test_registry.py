@@ -17,8 +17,13 @@ from attnkit.train import save_model
 
 
 def seq2seq_example():
-    config = {"src_vocab_size": 12, "tgt_vocab_size": 9, "max_output_len": 6, "dropout": 0.1,
-              **PRESETS["tiny"]}  # fmt: skip
+    config = {
+        "src_vocab_size": 12,
+        "tgt_vocab_size": 9,
+        "max_output_len": 6,
+        "dropout": 0.1,
+        **PRESETS["tiny"],
+    }
     g = torch.Generator().manual_seed(1)
     src = torch.randint(3, 12, (3, 7), generator=g)
     src[1, 4:] = 0
@@ -29,8 +34,15 @@ def seq2seq_example():
 
 def transformer_example():
     _, batch = seq2seq_example()
-    config = {"src_vocab_size": 12, "tgt_vocab_size": 9, "max_output_len": 6, "d_model": 16,
-              "num_heads": 2, "positions": "rotary", "dropout": 0.1}  # fmt: skip
+    config = {
+        "src_vocab_size": 12,
+        "tgt_vocab_size": 9,
+        "max_output_len": 6,
+        "d_model": 16,
+        "num_heads": 2,
+        "positions": "rotary",
+        "dropout": 0.1,
+    }
     return config, batch
 
 
@@ -66,8 +78,14 @@ def classifier_example(pooling: str = "attention"):
         lengths = torch.tensor([[4, 2], [3, 0], [1, 1]])
     else:
         ids, lengths = torch.randint(1, 20, (3, 6), generator=g), torch.tensor([6, 3, 1])
-    config = {"vocab_size": 20, "classes": 3, "embed_dim": 8, "hidden_dim": 6,
-              "attention_dim": 5, "pooling": pooling}  # fmt: skip
+    config = {
+        "vocab_size": 20,
+        "classes": 3,
+        "embed_dim": 8,
+        "hidden_dim": 6,
+        "attention_dim": 5,
+        "pooling": pooling,
+    }
     return config, SimpleNamespace(ids=ids, lengths=lengths, y=torch.tensor([0, 2, 1]))
 
 
@@ -81,19 +99,34 @@ def image_example():
 def caption_example():
     x = torch.rand(3, 1, 8, 16, generator=torch.Generator().manual_seed(7))
     tgt = torch.tensor([[4, 5, 2], [6, 2, 0], [7, 8, 2]])
-    config = {"widths": [4, 8], "block": "cbam", "reduction": 2, "hidden_dim": 8,
-              "attention_dim": 6, "embed_dim": 5, "doubly_stochastic": 0.1}  # fmt: skip
+    config = {
+        "widths": [4, 8],
+        "block": "cbam",
+        "reduction": 2,
+        "hidden_dim": 8,
+        "attention_dim": 6,
+        "embed_dim": 5,
+        "doubly_stochastic": 0.1,
+    }
     return config, SimpleNamespace(x=x, tgt=tgt, src=x, src_len=None)
 
 
 # one (config, batch) per registered model: a model without an entry fails the first test
-EXAMPLES = {"seq2seq": seq2seq_example, "transformer": transformer_example,
-            "decoder-only": decoder_only_example, "lstm-lm": lstm_lm_example,
-            "series-attention": series_example, "series-lstm": lambda: series_example(1),
-            "series-cnn": series_example, "series-mlp": lambda: series_example(2),
-            "series-linear": lambda: series_example(1), "raffel-ellis": raffel_example,
-            "text-classifier": lambda: classifier_example("han"),
-            "image-classifier": image_example, "captioner": caption_example}  # fmt: skip
+EXAMPLES = {
+    "seq2seq": seq2seq_example,
+    "transformer": transformer_example,
+    "decoder-only": decoder_only_example,
+    "lstm-lm": lstm_lm_example,
+    "series-attention": series_example,
+    "series-lstm": lambda: series_example(1),
+    "series-cnn": series_example,
+    "series-mlp": lambda: series_example(2),
+    "series-linear": lambda: series_example(1),
+    "raffel-ellis": raffel_example,
+    "text-classifier": lambda: classifier_example("han"),
+    "image-classifier": image_example,
+    "captioner": caption_example,
+}
 
 
 def test_every_registered_model_has_an_example():
@@ -139,10 +172,19 @@ def test_build_train_save_and_reload_in_a_new_process(name, tmp_path):
     here = outputs(model, batch)
     torch.save(batch, tmp_path / "batch.pt")
     proc = subprocess.run(
-        [sys.executable, "-c", RELOAD, str(tmp_path / "ckpt"), str(tmp_path / "batch.pt"),
-         str(tmp_path / "out.pt"), str(Path(__file__).parent)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            RELOAD,
+            str(tmp_path / "ckpt"),
+            str(tmp_path / "batch.pt"),
+            str(tmp_path / "out.pt"),
+            str(Path(__file__).parent),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     there = torch.load(tmp_path / "out.pt", weights_only=False)
     assert here.keys() == there.keys()
@@ -159,10 +201,12 @@ def test_registry_errors():
     with pytest.raises(ValueError, match="missing 2 required positional arguments"):
         models.build("seq2seq", {})
     with pytest.raises(ValueError, match="dropout must be float"):
-        models.config_from_dict("seq2seq", {"src_vocab_size": 5, "tgt_vocab_size": 5,
-                                            "dropout": "0.1"})  # fmt: skip
+        models.config_from_dict(
+            "seq2seq", {"src_vocab_size": 5, "tgt_vocab_size": 5, "dropout": "0.1"}
+        )
     with pytest.raises(ValueError, match="shared_encoder must be bool"):
-        models.config_from_dict("seq2seq", {"src_vocab_size": 5, "tgt_vocab_size": 5,
-                                            "shared_encoder": 1})  # fmt: skip
+        models.config_from_dict(
+            "seq2seq", {"src_vocab_size": 5, "tgt_vocab_size": 5, "shared_encoder": 1}
+        )
     with pytest.raises(ValueError, match="already registered"):
         models.register("seq2seq", models.Seq2SeqConfig)(torch.nn.Linear)

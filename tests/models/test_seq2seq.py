@@ -88,8 +88,9 @@ def test_a_wider_beam_never_scores_below_greedy(attention):
     differs = 0
     for seed in range(4):
         torch.manual_seed(seed)
-        model = Seq2Seq(Seq2SeqConfig(12, 6, attention=attention, max_output_len=6,
-                                      **PRESETS["tiny"])).eval()  # fmt: skip
+        model = Seq2Seq(
+            Seq2SeqConfig(12, 6, attention=attention, max_output_len=6, **PRESETS["tiny"])
+        ).eval()
         g = torch.Generator().manual_seed(seed)
         for _ in range(6):
             src = torch.randint(3, 12, (1, 5), generator=g)

@@ -79,11 +79,23 @@ def test_a_saved_model_predicts_identically_in_a_new_process(name, tmp_path):
     reloaded, _ = load_model(tmp_path / "ckpt")
     assert torch.equal(reloaded(x), model(torch.clone(x)))
     # with this process's thread count: products split otherwise may round differently
-    code = ("import sys, torch; from attnkit.train.checkpoint import load_model; "
-            "torch.set_num_threads(int(sys.argv[4])); "
-            "m, _ = load_model(sys.argv[1]); x = torch.load(sys.argv[2]); "
-            "torch.save(m(x).detach(), sys.argv[3])")  # fmt: skip
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "ckpt"), str(tmp_path / "x.pt"),
-                    str(tmp_path / "y.pt"), str(torch.get_num_threads())], check=True)  # fmt: skip
+    code = (
+        "import sys, torch; from attnkit.train.checkpoint import load_model; "
+        "torch.set_num_threads(int(sys.argv[4])); "
+        "m, _ = load_model(sys.argv[1]); x = torch.load(sys.argv[2]); "
+        "torch.save(m(x).detach(), sys.argv[3])"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(tmp_path / "ckpt"),
+            str(tmp_path / "x.pt"),
+            str(tmp_path / "y.pt"),
+            str(torch.get_num_threads()),
+        ],
+        check=True,
+    )
     with torch.no_grad():
         assert torch.equal(torch.load(tmp_path / "y.pt"), model(x))

@@ -8,8 +8,16 @@ from attnkit.models import Transformer, TransformerConfig, decoding
 from attnkit.tasks import PairBatch
 from reference import copy_block
 
-SMALL = dict(src_vocab_size=13, tgt_vocab_size=11, d_model=16, num_heads=4, encoder_layers=2,
-             decoder_layers=2, max_output_len=8, dropout=0.0)  # fmt: skip
+SMALL = dict(
+    src_vocab_size=13,
+    tgt_vocab_size=11,
+    d_model=16,
+    num_heads=4,
+    encoder_layers=2,
+    decoder_layers=2,
+    max_output_len=8,
+    dropout=0.0,
+)
 
 
 def model(**kw) -> Transformer:
@@ -29,8 +37,9 @@ def inputs():
 @pytest.mark.parametrize("impl", ["eager", "sdpa", "chunked"])
 @pytest.mark.parametrize("positions", ["sinusoidal", "learned", "rotary"])
 @pytest.mark.parametrize("norm_first", [True, False])
-def test_cached_steps_equal_teacher_forcing_on_the_decoded_tokens(impl, positions, norm_first,
-                                                                 monkeypatch):  # fmt: skip
+def test_cached_steps_equal_teacher_forcing_on_the_decoded_tokens(
+    impl, positions, norm_first, monkeypatch
+):
     monkeypatch.setenv("ATTNKIT_ATTENTION_IMPL", impl)
     m = model(positions=positions, norm_first=norm_first)
     src, src_len = inputs()
@@ -151,8 +160,15 @@ def test_the_post_norm_stack_equals_torch_nn_transformer_with_copied_weights():
     from torch import nn
 
     m = model(norm_first=False, activation="relu", ff_dim=24)
-    theirs = nn.Transformer(16, 4, num_encoder_layers=2, num_decoder_layers=2,
-                            dim_feedforward=24, dropout=0.0, batch_first=True).eval()  # fmt: skip
+    theirs = nn.Transformer(
+        16,
+        4,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        dim_feedforward=24,
+        dropout=0.0,
+        batch_first=True,
+    ).eval()
     theirs.encoder.norm, theirs.decoder.norm = nn.Identity(), nn.Identity()
     for ours, their in zip(
         [*m.encoder, *m.decoder], [*theirs.encoder.layers, *theirs.decoder.layers], strict=True
@@ -164,6 +180,7 @@ def test_the_post_norm_stack_equals_torch_nn_transformer_with_copied_weights():
     x_src = m._embed(m.src_embed, src)
     x_tgt = m._embed(m.tgt_embed, m._shifted(tgt))
     causal = nn.Transformer.generate_square_subsequent_mask(tgt.shape[1])
-    want = m.out(theirs(x_src, x_tgt, tgt_mask=causal, src_key_padding_mask=pad,
-                        memory_key_padding_mask=pad))  # fmt: skip
+    want = m.out(
+        theirs(x_src, x_tgt, tgt_mask=causal, src_key_padding_mask=pad, memory_key_padding_mask=pad)
+    )
     torch.testing.assert_close(m(src, src_len, tgt), want, atol=1e-5, rtol=1e-5)

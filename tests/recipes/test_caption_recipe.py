@@ -20,8 +20,23 @@ pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("caption") / "run"
     before = torch.get_num_threads()
-    assert main(["train", "caption", "--n", "4000", "--epochs", "5", "--threads", "1",
-                 "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "caption",
+                "--n",
+                "4000",
+                "--epochs",
+                "5",
+                "--threads",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     torch.set_num_threads(before)
     return out
 
@@ -34,8 +49,9 @@ def test_a_trained_captioner_reads_unseen_strings_and_looks_at_each_digit(traine
     assert scores["box_share"] > 0.5  # most of the mass on the digit being written
     test = caption.test_data(run, n=50)
     hits = total = 0
-    for (text, _, weights), boxes in zip(caption.caption(run, test.captions.x), test.captions.boxes,
-                                      strict=True):  # fmt: skip
+    for (text, _, weights), boxes in zip(
+        caption.caption(run, test.captions.x), test.captions.boxes, strict=True
+    ):
         for k, (top, bottom, left, right) in enumerate(boxes[: len(text)]):
             cell = int(weights[k].argmax()) % weights.shape[-1]  # its column in the 2 x 10 grid
             hits += left <= cell * 4 + 2 < right
@@ -48,10 +64,11 @@ def test_a_trained_captioner_reads_unseen_strings_and_looks_at_each_digit(traine
 
 def test_a_reloaded_captioner_scores_the_same_in_a_new_process(trained):
     here = caption.evaluate(caption.load(trained), n=200)
-    code = (f"import json; from attnkit.recipes import caption; run = caption.load("
-            f"{str(trained)!r}); print(json.dumps(caption.evaluate(run, n=200)))")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    code = (
+        f"import json; from attnkit.recipes import caption; run = caption.load("
+        f"{str(trained)!r}); print(json.dumps(caption.evaluate(run, n=200)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == here
 
@@ -64,24 +81,43 @@ def test_show_draws_a_panel_per_token_and_eval_prints_the_scores(trained, tmp_pa
     ((text, tokens, weights),) = caption.caption(run, caption.test_data(run).captions.x[7])
     assert tokens[: len(text)] == list(text) and len(tokens) == len(weights)
     assert f"wrote {text!r}" in out and f"{len(weights)} panels" in out and png.stat().st_size
-    assert main(["show", "--checkpoint", str(trained), "7", "--beam", "3", "--out",
-                 str(tmp_path / "beam.png")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "show",
+                "--checkpoint",
+                str(trained),
+                "7",
+                "--beam",
+                "3",
+                "--out",
+                str(tmp_path / "beam.png"),
+            ]
+        )
+        == 0
+    )
     assert main(["eval", "--checkpoint", str(trained), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scores["n"] == 2000 and 0 <= scores["box_share"] <= 1
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("argv, message", [
-    (["show", "--checkpoint", "{run}", "2000"], "0..1999"),
-    (["show", "--checkpoint", "{run}", "seven"], "0..1999"),
-    (["predict", "--checkpoint", "{run}", "1"], "holds a captioner"),
-    (["train", "caption", "--out", "{tmp}/a", "--pooling", "attention"], "--pooling"),
-    (["train", "caption", "--out", "{tmp}/b", "--data", "x.csv"], "--data does not apply"),
-    (["train", "vision", "--out", "{tmp}/c", "--layout", "grid"], "--layout"),
-    (["train", "times", "--out", "{tmp}/d", "--doubly-stochastic", "1"], "--doubly-stochastic"),
-    (["train", "caption", "--out", "{tmp}/e", "--doubly-stochastic", "-1"], "doubly-stochastic"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["show", "--checkpoint", "{run}", "2000"], "0..1999"),
+        (["show", "--checkpoint", "{run}", "seven"], "0..1999"),
+        (["predict", "--checkpoint", "{run}", "1"], "holds a captioner"),
+        (["train", "caption", "--out", "{tmp}/a", "--pooling", "attention"], "--pooling"),
+        (["train", "caption", "--out", "{tmp}/b", "--data", "x.csv"], "--data does not apply"),
+        (["train", "vision", "--out", "{tmp}/c", "--layout", "grid"], "--layout"),
+        (["train", "times", "--out", "{tmp}/d", "--doubly-stochastic", "1"], "--doubly-stochastic"),
+        (
+            ["train", "caption", "--out", "{tmp}/e", "--doubly-stochastic", "-1"],
+            "doubly-stochastic",
+        ),
+    ],
+)
 def test_commands_refuse_what_a_captioner_cannot_do(trained, tmp_path, capsys, argv, message):
     argv = [a.format(run=trained, tmp=tmp_path) for a in argv]
     try:

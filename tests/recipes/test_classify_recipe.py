@@ -25,12 +25,25 @@ def _corpus(n=240, documents=False, seed=0):
         return tc.LabelledText(tuple(sents), label)
 
     rows = [example(i % 2) for i in range(n)]
-    return tc.TextCorpus(("bad", "good"), rows[: n * 3 // 4], rows[n * 3 // 4 :],
-                         [example(i % 2) for i in range(60)], documents)  # fmt: skip
+    return tc.TextCorpus(
+        ("bad", "good"),
+        rows[: n * 3 // 4],
+        rows[n * 3 // 4 :],
+        [example(i % 2) for i in range(60)],
+        documents,
+    )
 
 
-SMALL = {"embed_dim": 16, "hidden_dim": 16, "attention_dim": 16, "dropout": 0.0,
-         "epochs": 8, "batch_size": 16, "lr": 1e-2, "progress": False}  # fmt: skip
+SMALL = {
+    "embed_dim": 16,
+    "hidden_dim": 16,
+    "attention_dim": 16,
+    "dropout": 0.0,
+    "epochs": 8,
+    "batch_size": 16,
+    "lr": 1e-2,
+    "progress": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +53,13 @@ def trained(tmp_path_factory):
     for pooling in ("attention", "han"):
         out = tmp_path_factory.mktemp(pooling)
         corpus = _corpus(documents=pooling == "han")
-        runs[pooling] = (recipe.train(out=out, pooling=pooling, corpus=corpus, vocab_size=60,
-                                      log=lambda *a: None, **SMALL), corpus, out)  # fmt: skip
+        runs[pooling] = (
+            recipe.train(
+                out=out, pooling=pooling, corpus=corpus, vocab_size=60, log=lambda *a: None, **SMALL
+            ),
+            corpus,
+            out,
+        )
     return runs
 
 
@@ -124,11 +142,23 @@ def test_attention_agrees_with_attribution_on_a_task_with_one_cue(trained, pooli
 
 @pytest.mark.bad_input
 def test_agreement_needs_weights_per_token(tmp_path):
-    run = recipe.train(out=tmp_path, pooling="mean", corpus=_corpus(40), vocab_size=60,
-                       log=lambda *a: None, **{**SMALL, "epochs": 1})  # fmt: skip
+    run = recipe.train(
+        out=tmp_path,
+        pooling="mean",
+        corpus=_corpus(40),
+        vocab_size=60,
+        log=lambda *a: None,
+        **{**SMALL, "epochs": 1},
+    )
     with pytest.raises(ValueError, match="no weight per token"):
         recipe.agreement(run, _corpus(40).test)
     assert recipe.explain(run, "a superb film").sentences[0][0][1] is None
     with pytest.raises(ValueError, match="documents"):
-        recipe.train(out=tmp_path / "h", pooling="han", corpus=_corpus(40), vocab_size=60,
-                     log=lambda *a: None, **SMALL)  # fmt: skip
+        recipe.train(
+            out=tmp_path / "h",
+            pooling="han",
+            corpus=_corpus(40),
+            vocab_size=60,
+            log=lambda *a: None,
+            **SMALL,
+        )

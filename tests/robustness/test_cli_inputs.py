@@ -46,15 +46,21 @@ def files(tmp_path, ckpt):
     for name in ("model.safetensors", "config.json"):
         (bad_trainer / name).write_bytes((ckpt / name).read_bytes())
     torch.save({"epoch": 1}, bad_trainer / "trainer.pt")
-    return {"{ckpt}": str(ckpt), "{file}": str(a_file), "{dir}": str(a_dir),
-            "{no_trainer}": str(no_trainer), "{tmp}": str(tmp_path), "{latin1}": str(latin1),
-            "{bad_trainer}": str(bad_trainer)}  # fmt: skip
+    return {
+        "{ckpt}": str(ckpt),
+        "{file}": str(a_file),
+        "{dir}": str(a_dir),
+        "{no_trainer}": str(no_trainer),
+        "{tmp}": str(tmp_path),
+        "{latin1}": str(latin1),
+        "{bad_trainer}": str(bad_trainer),
+    }
 
 
 CASES = [
     # train
     (["train", "--out", "{tmp}/o"], "give a task"),
-    (["train", "times", "--data", "{file}", "--out", "{tmp}/o"], "not both"),
+    (["train", "times", "--data", "{file}", "--out", "{tmp}/o"], "--data does not apply"),
     (["train", "times", "--out", ""], "--out: must name a file or directory"),
     (["train", "--data", "", "--out", "{tmp}/o"], "--data: must name a file"),
     (["train", "times", "--out", "{file}"], "is a file, not a checkpoint directory"),
@@ -63,8 +69,10 @@ CASES = [
     (["train", "times", "--out", "{no_trainer}", "--resume"], "trainer.pt .* is missing"),
     (["train", "times", "--out", "{ckpt}", "--resume", "--overwrite"], "not both"),
     (["train", "times", "--out", "{ckpt}", "--resume", "--n", "400"], "holds a run on n 300"),
-    (["train", "times", "--out", "{ckpt}", "--resume", "--batch-size", "7"],
-     "holds a run with batch_size=128"),
+    (
+        ["train", "times", "--out", "{ckpt}", "--resume", "--batch-size", "7"],
+        "holds a run with batch_size=128",
+    ),
     (["train", "times", "--out", "{tmp}/o", "--batch-size", "0"], "--batch-size: must be an int"),
     (["train", "times", "--out", "{tmp}/o", "--threads", "-1"], "--threads: must be an int >= 1"),
     (["train", "times", "--out", "{tmp}/o", "--threads", "0"], "--threads: must be an int >= 1"),
@@ -114,7 +122,7 @@ CASES = [
     (["bench"], "required"),
     (["nonsense"], "invalid choice"),
     ([], "required"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.bad_input
@@ -137,12 +145,24 @@ def _fill(arg: str, files: dict) -> str:
 
 def test_show_and_plot_at_the_length_limit(ckpt, tmp_path, capsys):
     """Decoding that never ends has one weight row per character and no end row."""
-    code, out, err = run(["show", "--checkpoint", str(ckpt), "noon", "--out",
-                          str(tmp_path / "map")], capsys)  # fmt: skip
+    code, out, err = run(
+        ["show", "--checkpoint", str(ckpt), "noon", "--out", str(tmp_path / "map")], capsys
+    )
     assert code == 0, err
     assert (tmp_path / "map.png").is_file() and f"written to {tmp_path / 'map.png'}" in out
-    code, out, err = run(["predict", "--checkpoint", str(ckpt), "--json", "--plot",
-                          str(tmp_path / "plots"), "noon", "13.09"], capsys)  # fmt: skip
+    code, out, err = run(
+        [
+            "predict",
+            "--checkpoint",
+            str(ckpt),
+            "--json",
+            "--plot",
+            str(tmp_path / "plots"),
+            "noon",
+            "13.09",
+        ],
+        capsys,
+    )
     assert code == 0, err
     for line in out.splitlines():
         row = json.loads(line)
@@ -161,13 +181,28 @@ def test_a_byte_order_mark_is_not_data(tmp_path, capsys):
     write_tsv(data, [(w, w.upper()) for w in words * 2])
     data.write_bytes(b"\xef\xbb\xbf" + data.read_bytes())
     out = tmp_path / "ckpt"
-    code, _, err = run(["train", "--data", str(data), "--out", str(out), "--epochs", "1",
-                        "--hidden", "8", "--threads", "1"], capsys)  # fmt: skip
+    code, _, err = run(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--threads",
+            "1",
+        ],
+        capsys,
+    )
     assert code == 0, err
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert "\ufeff" not in config["task"]["src_vocab"] and "c" in config["task"]["src_vocab"]
-    code, out_text, err = run(["eval", "--checkpoint", str(out), "--data", str(data), "--json"],
-                              capsys)  # fmt: skip
+    code, out_text, err = run(
+        ["eval", "--checkpoint", str(out), "--data", str(data), "--json"], capsys
+    )
     assert code == 0 and json.loads(out_text)["unreadable"] == 0
 
 

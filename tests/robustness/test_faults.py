@@ -19,15 +19,35 @@ from attnkit.models import PRESETS, Seq2Seq, Seq2SeqConfig
 from attnkit.recipes import seq2seq as recipe
 from attnkit.train import CheckpointError, load_model, save_model
 
-ARGS = ["train", "times", "--n", "600", "--epochs", "3", "--hidden", "16", "--batch-size", "32",
-        "--threads", "1", "--patience", "3"]  # fmt: skip
+ARGS = [
+    "train",
+    "times",
+    "--n",
+    "600",
+    "--epochs",
+    "3",
+    "--hidden",
+    "16",
+    "--batch-size",
+    "32",
+    "--threads",
+    "1",
+    "--patience",
+    "3",
+]
 SIGNALS = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT]
 
 
 def cli(*args, **kw):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "attnkit.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=300, **kw)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "attnkit.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        **kw,
+    )
 
 
 def temp_files(directory):
@@ -43,8 +63,11 @@ def test_random_kills_then_resume_end_where_an_uninterrupted_run_does(tmp_path):
     rng = random.Random(7)
     for trial in range(4):
         out = tmp_path / f"run{trial}"
-        proc = subprocess.Popen([sys.executable, "-m", "attnkit.cli", *ARGS, "--out", str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "attnkit.cli", *ARGS, "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(1.5, 6.0))  # before, during or after the epochs
         sig = rng.choice(SIGNALS)
         proc.send_signal(sig)
@@ -95,13 +118,25 @@ print(i)
 @pytest.mark.robustness
 def test_a_reader_never_mixes_two_writes(tmp_path):
     out = tmp_path / "ckpt"
-    save_model(out, Seq2Seq(Seq2SeqConfig(6, 6, **PRESETS["tiny"])),
-               {"task": {"name": "pairs", "src_vocab": list("abc"), "tgt_vocab": list("abc"),
-                         "max_input_len": 9}})  # fmt: skip
+    save_model(
+        out,
+        Seq2Seq(Seq2SeqConfig(6, 6, **PRESETS["tiny"])),
+        {
+            "task": {
+                "name": "pairs",
+                "src_vocab": list("abc"),
+                "tgt_vocab": list("abc"),
+                "max_input_len": 9,
+            }
+        },
+    )
     # Counts, not seconds: both sides go on until each has done enough, however slow the machine.
     least, stop = 25, tmp_path / "stop"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out), str(stop), str(least)],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(out), str(stop), str(least)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert writer.stdout.readline().strip() == "ready"  # imports done: it writes from now on
     reads = refused = 0
     deadline = time.time() + 240

@@ -59,39 +59,64 @@ def nan_at(t, *index):
 # (case id, builds (query, key/values or None, kwargs), "error regex" or None for a result)
 QKV_CASES = [
     ("4-D query", lambda: (x(B, 1, T, D), None, {}), r"must be 3-D|must be 2-D or 3-D"),
-    ("integer query", lambda: (torch.ones(B, T, D, dtype=torch.long), None, {}),
-     "floating point"),
+    ("integer query", lambda: (torch.ones(B, T, D, dtype=torch.long), None, {}), "floating point"),
     ("wrong feature dim", lambda: (x(B, T, D + 1), None, {}), "last dim must be 8"),
     ("empty sequence", lambda: (x(B, 0, D), None, {}), "empty sequence"),
     ("not a tensor", lambda: ([[0.0] * D] * T, None, {}), "must be a tensor"),
     ("batch mismatch", lambda: (x(B, T, D), x(B + 1, T, D), {}), "batch sizes differ"),
     ("float mask", lambda: (x(B, T, D), None, {"mask": torch.ones(T, T)}), "torch.bool"),
-    ("mask of key padding shape", lambda: (x(3, T, D), None, {"mask": torch.ones(3, T).bool()}),
-     "key padding goes in key_padding_mask"),
-    ("mask too big", lambda: (x(B, T, D), None, {"mask": torch.ones(B, T, T + 1).bool()}),
-     "does not broadcast"),
-    ("key_padding_mask (T, T)", lambda: (x(B, T, D), None,
-                                         {"key_padding_mask": torch.ones(T, T).bool()}),
-     r"key_padding_mask must be bool of shape \(B, Tk\)"),
-    ("key_padding_mask float", lambda: (x(B, T, D), None, {"key_padding_mask": torch.ones(B, T)}),
-     "key_padding_mask must be bool"),
-    ("lengths too long", lambda: (x(B, T, D), None, {"lengths": torch.tensor([T + 1, 2])}),
-     "exceeds max_len"),
+    (
+        "mask of key padding shape",
+        lambda: (x(3, T, D), None, {"mask": torch.ones(3, T).bool()}),
+        "key padding goes in key_padding_mask",
+    ),
+    (
+        "mask too big",
+        lambda: (x(B, T, D), None, {"mask": torch.ones(B, T, T + 1).bool()}),
+        "does not broadcast",
+    ),
+    (
+        "key_padding_mask (T, T)",
+        lambda: (x(B, T, D), None, {"key_padding_mask": torch.ones(T, T).bool()}),
+        r"key_padding_mask must be bool of shape \(B, Tk\)",
+    ),
+    (
+        "key_padding_mask float",
+        lambda: (x(B, T, D), None, {"key_padding_mask": torch.ones(B, T)}),
+        "key_padding_mask must be bool",
+    ),
+    (
+        "lengths too long",
+        lambda: (x(B, T, D), None, {"lengths": torch.tensor([T + 1, 2])}),
+        "exceeds max_len",
+    ),
     ("negative length", lambda: (x(B, T, D), None, {"lengths": torch.tensor([-1, 2])}), ">= 0"),
-    ("lengths of another batch", lambda: (x(B, T, D), None, {"lengths": torch.tensor([5, 2, 1])}),
-     r"lengths must have shape \(B,\)"),
-    ("float lengths", lambda: (x(B, T, D), None, {"lengths": torch.tensor([5.0, 2.0])}),
-     "integer tensor"),
+    (
+        "lengths of another batch",
+        lambda: (x(B, T, D), None, {"lengths": torch.tensor([5, 2, 1])}),
+        r"lengths must have shape \(B,\)",
+    ),
+    (
+        "float lengths",
+        lambda: (x(B, T, D), None, {"lengths": torch.tensor([5.0, 2.0])}),
+        "integer tensor",
+    ),
     ("fp16 into an fp32 layer", lambda: (x(B, T, D).half(), None, {}), "convert one of them"),
     ("NaN in the input", lambda: (nan_at(x(B, T, D), 0, 2, 3), None, {}), None),
     ("a row of length 0", lambda: (x(B, T, D), None, {"lengths": torch.tensor([5, 0])}), None),
-    ("fully masked queries", lambda: (x(B, T, D), None,
-                                      {"mask": torch.ones(T, T).bool().index_fill(0, torch.tensor([1]), False)}),  # noqa: E501
-     None),
+    (
+        "fully masked queries",
+        lambda: (
+            x(B, T, D),
+            None,
+            {"mask": torch.ones(T, T).bool().index_fill(0, torch.tensor([1]), False)},
+        ),  # noqa: E501
+        None,
+    ),
     ("0-D mask", lambda: (x(B, T, D), None, {"mask": torch.tensor(True)}), None),
     ("1-D mask", lambda: (x(B, T, D), None, {"mask": torch.tensor([1, 1, 0, 1, 1]).bool()}), None),
     ("huge values", lambda: (x(B, T, D) * 1e4, None, {}), None),
-]  # fmt: skip
+]
 
 
 def run_case(name, case, impl, monkeypatch):
@@ -210,11 +235,14 @@ ATTEND_CASES = [
     ("window not a pair", dict(window=3), r"window must be a \(left, right\) pair"),
     ("causal not bool", dict(causal="yes"), "causal must be True or False"),
     ("scale a string", dict(scale="1"), "scale must be a number"),
-    ("callable of wrong shape", dict(score=lambda q, k: q.sum(-1)),
-     r"score callable returned \(2, \d+\); expected"),
+    (
+        "callable of wrong shape",
+        dict(score=lambda q, k: q.sum(-1)),
+        r"score callable returned \(2, \d+\); expected",
+    ),
     ("callable returning a list", dict(score=lambda q, k: [0.0]), "score callable returned list"),
     ("dropout 1", dict(dropout_p=1.0), r"dropout_p must be in \[0, 1\)"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.bad_input

@@ -14,11 +14,29 @@ from attnkit.serve import load_served
 def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("explorer")
     common = ["--n", "300", "--epochs", "1", "--threads", "1"]
-    assert main(["train", "times", "--out", str(root / "times-rnn"), "--hidden", "16",
-                 *common]) == 0  # fmt: skip
-    assert main(["train", "times", "--model", "transformer", "--d-model", "16", "--heads", "2",
-                 "--layers", "2", "--out", str(root / "times-transformer"),
-                 *common]) == 0  # fmt: skip
+    assert (
+        main(["train", "times", "--out", str(root / "times-rnn"), "--hidden", "16", *common]) == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "times",
+                "--model",
+                "transformer",
+                "--d-model",
+                "16",
+                "--heads",
+                "2",
+                "--layers",
+                "2",
+                "--out",
+                str(root / "times-transformer"),
+                *common,
+            ]
+        )
+        == 0
+    )
     rng = random.Random(0)
     with (root / "reviews.csv").open("w", newline="") as f:
         w = csv.writer(f)
@@ -27,11 +45,46 @@ def checkpoints(tmp_path_factory):
             words = rng.choices(["the", "film", "plot", "was", "a", "cast"], k=5)
             words.insert(2, "superb" if i % 2 else "dull")
             w.writerow([" ".join(words), "good" if i % 2 else "bad"])
-    assert main(["train", "classify", "--data", str(root / "reviews.csv"), "--out",
-                 str(root / "reviews"), "--hidden", "8", "--vocab-size", "40", "--epochs", "2",
-                 "--threads", "1"]) == 0  # fmt: skip
-    assert main(["train", "caption", "--n", "200", "--epochs", "1", "--hidden", "16",
-                 "--out", str(root / "digits-caption"), "--threads", "1"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "classify",
+                "--data",
+                str(root / "reviews.csv"),
+                "--out",
+                str(root / "reviews"),
+                "--hidden",
+                "8",
+                "--vocab-size",
+                "40",
+                "--epochs",
+                "2",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "caption",
+                "--n",
+                "200",
+                "--epochs",
+                "1",
+                "--hidden",
+                "16",
+                "--out",
+                str(root / "digits-caption"),
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     return root
 
 

@@ -26,8 +26,10 @@ ARTIFACTS = Path(
 
 if not (CHROMIUM and DRIVER):
     if os.environ.get("ATTNKIT_REQUIRE_BROWSER"):
-        raise RuntimeError("ATTNKIT_REQUIRE_BROWSER is set but chromium or chromedriver is "
-                           "missing: apt-get install chromium chromium-driver")  # fmt: skip
+        raise RuntimeError(
+            "ATTNKIT_REQUIRE_BROWSER is set but chromium or chromedriver is "
+            "missing: apt-get install chromium chromium-driver"
+        )
     pytest.skip(
         "no chromium/chromedriver (apt-get install chromium chromium-driver)",
         allow_module_level=True,
@@ -76,8 +78,14 @@ def server(served):
 def browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000", "--force-device-scale-factor=1"):  # fmt: skip
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+        "--force-device-scale-factor=1",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(DRIVER))
     yield driver
@@ -113,7 +121,9 @@ def _pixels(browser, canvas):
             row.push([p[0], p[1], p[2]]); }
           out.push(row); }
         return {pixels: out, left: +d.left, top: +d.top, cell: +d.cell,
-                width: c.width, height: c.height};""", canvas)  # fmt: skip
+                width: c.width, height: c.height};""",
+        canvas,
+    )
 
 
 def _shot(browser, name):
@@ -203,6 +213,9 @@ def test_an_error_is_shown_on_the_page(server, browser):
     error = browser.find_element(By.ID, "error")
     WebDriverWait(browser, 30).until(lambda d: error.is_displayed())
     assert "never saw" in error.text
-    logs = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
-            and "422" not in e["message"]]  # fmt: skip
+    logs = [
+        e
+        for e in browser.get_log("browser")
+        if e["level"] == "SEVERE" and "422" not in e["message"]
+    ]
     assert not logs, logs  # no CSP violation, no script error

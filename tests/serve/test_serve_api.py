@@ -23,8 +23,12 @@ def client(served):
 
 def test_models_and_cards(client):
     listed = client.get("/api/models").json()
-    assert [m["name"] for m in listed] == ["times-rnn", "times-transformer", "reviews",
-                                           "digits-caption"]  # fmt: skip
+    assert [m["name"] for m in listed] == [
+        "times-rnn",
+        "times-transformer",
+        "reviews",
+        "digits-caption",
+    ]
     assert [m["transformer"] for m in listed] == [False, True, False, False]
     assert [m["kind"] for m in listed][-1] == "captioner"
     card = client.get("/api/models/times-transformer").json()
@@ -72,8 +76,9 @@ def test_captioner_predictions_are_the_recipes_own(client, served):
     data = data.json()
     assert data["output"] == out and data["truth"] == test.captions.strings[3]
     torch.testing.assert_close(torch.tensor(data["weights"]), weights.float(), atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.tensor(data["image"]), test.captions.x[3, 0], atol=1e-4,
-                               rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        torch.tensor(data["image"]), test.captions.x[3, 0], atol=1e-4, rtol=0
+    )
     assert data["output_tokens"] == tokens and len(tokens) == len(weights)
     assert data["boxes"] == [list(b) for b in test.captions.boxes[3]]
 
@@ -106,8 +111,11 @@ def test_bad_requests_get_json_errors(client, body, status, message):
 
 @pytest.mark.bad_input
 def test_oversized_and_malformed_bodies(client):
-    big = client.post("/api/predict", content=b"{" + b" " * MAX_BODY + b"}",
-                      headers={"content-type": "application/json"})  # fmt: skip
+    big = client.post(
+        "/api/predict",
+        content=b"{" + b" " * MAX_BODY + b"}",
+        headers={"content-type": "application/json"},
+    )
     assert big.status_code == 413 and "bytes" in big.json()["error"]
     bad = client.post(
         "/api/predict", content=b"{oops", headers={"content-type": "application/json"}
@@ -132,6 +140,6 @@ def test_serve_refuses_what_it_cannot_show(checkpoints, tmp_path, capsys):
     assert main(["serve"]) == 2
     assert "name the checkpoints" in capsys.readouterr().err
     assert main(["serve", "--checkpoint", str(tmp_path)]) == 2
-    assert "no checkpoint" in capsys.readouterr().err
+    assert "is not a checkpoint" in capsys.readouterr().err
     assert main(["serve", "--runs", str(tmp_path / "none")]) == 2
     assert "not a directory" in capsys.readouterr().err

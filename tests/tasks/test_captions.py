@@ -40,10 +40,15 @@ def test_test_strings_are_never_training_strings_and_seeds_repeat(data):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("kw, message", [({"layout": "ring"}, "layout"),
-                                         ({"lengths": (0, 3)}, "lengths"),
-                                         ({"lengths": (2, 5)}, "lengths"),
-                                         ({"split": "dev"}, "split")])  # fmt: skip
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"layout": "ring"}, "layout"),
+        ({"lengths": (0, 3)}, "lengths"),
+        ({"lengths": (2, 5)}, "lengths"),
+        ({"split": "dev"}, "split"),
+    ],
+)
 def test_bad_arguments_are_refused(data, kw, message):
     with pytest.raises(ValueError, match=message):
         captions.compose(data.train, 2, **kw)

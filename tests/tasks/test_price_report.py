@@ -20,9 +20,18 @@ def report(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("report")
     bars = random_walk_bars(760, 3)
-    return rep.run(bars, out, source="a random walk", kinds=("fractal", "return"),
-                   models=("attention", "mlp"), seeds=(0, 1), train_size=300,
-                   test_size=120, epochs=2, progress=False)  # fmt: skip
+    return rep.run(
+        bars,
+        out,
+        source="a random walk",
+        kinds=("fractal", "return"),
+        models=("attention", "mlp"),
+        seeds=(0, 1),
+        train_size=300,
+        test_size=120,
+        epochs=2,
+        progress=False,
+    )
 
 
 def test_the_first_lines_say_attention_did_not_beat_a_random_walks_baselines(report):
@@ -31,8 +40,9 @@ def test_the_first_lines_say_attention_did_not_beat_a_random_walks_baselines(rep
     assert first[0] == "# Self-attention against naive baselines: a random walk"
     assert "**No: attention did not beat the naive baselines**" in first[2]
     assert not report.attention_won and not any(report.claims.values())
-    assert set(report.claims) == {(k, m) for k in ("fractal", "return")
-                                  for m in ("attention", "mlp")}  # fmt: skip
+    assert set(report.claims) == {
+        (k, m) for k in ("fractal", "return") for m in ("attention", "mlp")
+    }
     # four comparisons: each interval is widened to 1 - 0.05 / 4
     assert report.level == pytest.approx(1 - 0.05 / 4)
     assert "98.75% bootstrap intervals" in text
@@ -40,8 +50,14 @@ def test_the_first_lines_say_attention_did_not_beat_a_random_walks_baselines(rep
 
 def test_every_model_and_baseline_has_each_metric_with_an_interval(report):
     text = report.path.read_text(encoding="utf-8")
-    for name in ("attention", "mlp", "half-fractal (baseline)", "always-none (baseline)",
-                 "zero (baseline)", "persistence (baseline)"):  # fmt: skip
+    for name in (
+        "attention",
+        "mlp",
+        "half-fractal (baseline)",
+        "always-none (baseline)",
+        "zero (baseline)",
+        "persistence (baseline)",
+    ):
         assert f"| {name} |" in text
     results = json.loads((report.path.parent / "results.json").read_text())
     frac = results["targets"]["fractal"]
@@ -57,8 +73,13 @@ def test_the_pictures_are_written_and_linked(report):
     from PIL import Image
 
     text = report.path.read_text(encoding="utf-8")
-    for name in ("equity_fractal.png", "confusion_fractal.png", "attention_fractal.png",
-                 "equity_return.png", "attention_return.png"):  # fmt: skip
+    for name in (
+        "equity_fractal.png",
+        "confusion_fractal.png",
+        "attention_fractal.png",
+        "equity_return.png",
+        "attention_return.png",
+    ):
         assert f"]({name})" in text
         with Image.open(report.path.parent / name) as img:
             assert img.size[0] > 300 and img.size[1] > 200
@@ -67,10 +88,12 @@ def test_the_pictures_are_written_and_linked(report):
 
 def test_a_claim_needs_the_score_and_the_money():
     # a model better on the primary metric that loses money against a baseline is no win
-    folds = [sc.FoldScores(np.arange(4), np.array([1, 0, 1, 0]), np.full(4, 0.01))
-             for _ in range(5)]  # fmt: skip
-    comp = sc.Comparison("direction", {}, {}, "majority", {}, models=["m"], folds=folds,
-                         baselines=["majority"])  # fmt: skip
+    folds = [
+        sc.FoldScores(np.arange(4), np.array([1, 0, 1, 0]), np.full(4, 0.01)) for _ in range(5)
+    ]
+    comp = sc.Comparison(
+        "direction", {}, {}, "majority", {}, models=["m"], folds=folds, baselines=["majority"]
+    )
     for f in range(5):
         for name, acc, money in (("m", 0.9, -0.02), ("majority", 0.5, 0.04)):
             comp.scores.setdefault(name, []).append({"accuracy": acc + 0.01 * f, "pnl": money})

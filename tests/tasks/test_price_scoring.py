@@ -69,8 +69,13 @@ def test_on_a_random_walk_persistence_does_not_beat_the_zero_forecast():
         last, nxt = r[:-1], r[1:]
         diffs = []
         for fold in np.array_split(np.arange(2000), 10):
-            a = sc.metrics("return", sc.baseline("persistence", "return", [], last[fold], 1),
-                           nxt[fold], nxt[fold], cost=0.0)  # fmt: skip
+            a = sc.metrics(
+                "return",
+                sc.baseline("persistence", "return", [], last[fold], 1),
+                nxt[fold],
+                nxt[fold],
+                cost=0.0,
+            )
             b = sc.metrics("return", np.full(len(fold), 1e-9), nxt[fold], nxt[fold], cost=0.0)
             diffs.append(a["directional_accuracy"] - b["directional_accuracy"])
         claims += sc.bootstrap_interval(diffs).excludes_zero
@@ -84,10 +89,15 @@ def _bars(n=400, seed=0):
     close = 1.1 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
     spread = np.abs(rng.normal(0, 5e-4, n))
     return pd.DataFrame(
-        {"open": np.r_[close[0], close[:-1]], "high": close + spread, "low": close - spread,
-         "close": close, "volume": rng.integers(1, 100, n).astype(float)},
+        {
+            "open": np.r_[close[0], close[:-1]],
+            "high": close + spread,
+            "low": close - spread,
+            "close": close,
+            "volume": rng.integers(1, 100, n).astype(float),
+        },
         index=pd.date_range("2024-01-01", periods=n, freq="h"),
-    )  # fmt: skip
+    )
 
 
 def _walk(bars, kind="direction", name="series-attention"):
@@ -95,13 +105,27 @@ def _walk(bars, kind="direction", name="series-attention"):
 
     feats, labels = pr.features(bars), pr.targets(bars, kind)
     start = pr.first_valid(feats) + 20
-    folds = list(pr.walk_forward(len(bars), start=start, window=20, horizon=pr.TARGETS[kind],
-                                 train_size=150, test_size=60))  # fmt: skip
+    folds = list(
+        pr.walk_forward(
+            len(bars),
+            start=start,
+            window=20,
+            horizon=pr.TARGETS[kind],
+            train_size=150,
+            test_size=60,
+        )
+    )
     preds = {}
     for fold in folds:
         data = sc.fold_data(feats, labels, fold, 20)
-        _, pred = sc.fit_predict(name, data, kind, 2, epochs=2, settings={"d_model": 16}
-                                 if name == "series-attention" else None)  # fmt: skip
+        _, pred = sc.fit_predict(
+            name,
+            data,
+            kind,
+            2,
+            epochs=2,
+            settings={"d_model": 16} if name == "series-attention" else None,
+        )
         preds.update(zip(data.test_ends.tolist(), pred.tolist(), strict=True))
     return folds, preds
 
@@ -162,8 +186,17 @@ def test_on_a_random_walk_no_model_is_claimed_to_beat_the_baselines(kind):
     )
     # the half of a fractal that has happened is known at t: a rule, not a learnt signal
     rules = {"half-fractal": pr.half_fractal(bars)} if kind == "fractal" else None
-    result = sc.compare(feats, labels, returns, folds, kind, models=("attention", "mlp"),
-                        seeds=(0, 1), epochs=3, rules=rules)  # fmt: skip
+    result = sc.compare(
+        feats,
+        labels,
+        returns,
+        folds,
+        kind,
+        models=("attention", "mlp"),
+        seeds=(0, 1),
+        epochs=3,
+        rules=rules,
+    )
     assert result.best_baseline in (*sc.BASELINES[kind], *(rules or {}))
     assert len(result.scores["attention"]) == 2 * len(folds)
     assert len(result.scores[result.best_baseline]) == len(folds)
@@ -199,8 +232,15 @@ def test_compare_bars_builds_the_experiment_and_adds_the_fractal_rule():
     import torch
 
     torch.set_num_threads(1)
-    result = sc.compare_bars(_bars(n=700, seed=9), "fractal", train_size=250, test_size=150,
-                             models=["dlinear"], seeds=[0], epochs=1)  # fmt: skip
+    result = sc.compare_bars(
+        _bars(n=700, seed=9),
+        "fractal",
+        train_size=250,
+        test_size=150,
+        models=["dlinear"],
+        seeds=[0],
+        epochs=1,
+    )
     assert "half-fractal" in result.scores and "always-none" in result.scores
     folds = {u[0] for u in result.units["dlinear"]}
     assert len(folds) == len(result.scores["half-fractal"]) >= 2
@@ -217,8 +257,7 @@ def test_fits_in_other_processes_give_the_same_comparison():
     e = sc.experiment(bars, "direction", train_size=200, test_size=150)
     here = sc.compare(e.feats, e.labels, e.returns, e.folds, "direction", **kw)
     with sc.fit_pool(2) as pool:
-        there = sc.compare(e.feats, e.labels, e.returns, e.folds, "direction", executor=pool,
-                           **kw)  # fmt: skip
+        there = sc.compare(e.feats, e.labels, e.returns, e.folds, "direction", executor=pool, **kw)
     assert here.units == there.units and len(here.units["mlp"]) == 2 * len(e.folds)
     for name, preds in here.predictions.items():
         for a, b in zip(preds, there.predictions[name], strict=True):

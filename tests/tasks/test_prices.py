@@ -22,8 +22,9 @@ def random_bars(n: int = 600, seed: int = 0, freq: str = "h"):
     low = np.minimum(open_, close) * (1 - spread[1])
     index = pd.date_range("2024-01-01", periods=n, freq=freq, name="time")
     volume = rng.integers(1, 1000, n).astype(float)
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
-                         "volume": volume}, index=index)  # fmt: skip
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
+    )
 
 
 BURN_IN = 400  # seeding conventions of exponential averages differ; (13/14)^400 < 1e-12
@@ -42,16 +43,18 @@ def test_rsi_matches_ta(bars):
 
 
 def test_cci_matches_ta(bars):
-    want = ta.trend.CCIIndicator(bars["high"], bars["low"], bars["close"], window=20,
-                                 constant=0.015).cci()  # fmt: skip
+    want = ta.trend.CCIIndicator(
+        bars["high"], bars["low"], bars["close"], window=20, constant=0.015
+    ).cci()
     got = P.cci(bars["high"], bars["low"], bars["close"])
     np.testing.assert_allclose(got[19:], want[19:], rtol=1e-9)  # a plain rolling window
     assert got.iloc[:19].isna().all()
 
 
 def test_atr_matches_ta_from_its_first_value(bars):
-    want = ta.volatility.AverageTrueRange(bars["high"], bars["low"], bars["close"],
-                                          window=14).average_true_range()  # fmt: skip
+    want = ta.volatility.AverageTrueRange(
+        bars["high"], bars["low"], bars["close"], window=14
+    ).average_true_range()
     got = P.atr(bars["high"], bars["low"], bars["close"])
     np.testing.assert_allclose(got[13:], want[13:], rtol=1e-9)  # Wilder's seed: same from t=13
 
@@ -84,8 +87,9 @@ def test_changing_later_bars_never_changes_features_or_targets_at_t(bars, t):
     for kind, horizon in P.TARGETS.items():
         moved = bars.copy()
         moved.iloc[t + horizon + 1 :, :4] *= 1.05 if t + horizon + 1 < len(bars) else 1
-        np.testing.assert_array_equal(P.targets(moved, kind)[: t + 1],
-                                      P.targets(bars, kind)[: t + 1])  # fmt: skip
+        np.testing.assert_array_equal(
+            P.targets(moved, kind)[: t + 1], P.targets(bars, kind)[: t + 1]
+        )
 
 
 def test_features_start_finite_after_the_longest_indicator(bars):
@@ -98,9 +102,16 @@ def test_features_start_finite_after_the_longest_indicator(bars):
 def test_fractals_by_hand():
     high = [1, 2, 5, 2, 1, 1, 1, 1, 1, 1]
     low = [1, 1, 1, 1, 1, 0, 1, 1, 1, 1]
-    bars = pd.DataFrame({"open": 1.0, "high": np.array(high, float) + 1,
-                         "low": np.array(low, float), "close": 1.0, "volume": 0.0},
-                        index=pd.date_range("2024-01-01", periods=10, freq="D"))  # fmt: skip
+    bars = pd.DataFrame(
+        {
+            "open": 1.0,
+            "high": np.array(high, float) + 1,
+            "low": np.array(low, float),
+            "close": 1.0,
+            "volume": 0.0,
+        },
+        index=pd.date_range("2024-01-01", periods=10, freq="D"),
+    )
     labels = P.targets(bars, "fractal")
     assert labels.tolist() == [0, 0, 2, 0, 0, 1, 0, 0, -1, -1]  # sell at the high, buy at the low
     direction = P.targets(random_bars(5), "direction")
@@ -115,10 +126,20 @@ def test_fractals_by_hand():
     "n,window,horizon,train,test",
     [(1000, 20, 2, 300, 97), (500, 5, 1, 50, 50), (200, 20, 2, 100, 500)],
 )
-def test_folds_tile_the_test_bars_and_keep_the_purge_gap(n, window, horizon, train, test,
-                                                         expanding):  # fmt: skip
-    folds = list(P.walk_forward(n, start=30, window=window, horizon=horizon, train_size=train,
-                                test_size=test, expanding=expanding))  # fmt: skip
+def test_folds_tile_the_test_bars_and_keep_the_purge_gap(
+    n, window, horizon, train, test, expanding
+):
+    folds = list(
+        P.walk_forward(
+            n,
+            start=30,
+            window=window,
+            horizon=horizon,
+            train_size=train,
+            test_size=test,
+            expanding=expanding,
+        )
+    )
     scored = np.concatenate([np.arange(*f.test) for f in folds])
     assert len(scored) == len(np.unique(scored))  # each test bar once
     assert scored[0] == 30 + train + window + horizon and scored[-1] == n - horizon - 1
@@ -154,15 +175,21 @@ def test_read_ohlcv_recognises_columns_and_split_times():
     assert bars["volume"].tolist() == [0.0, 0.0] and bars.index.tz is None
 
 
-@pytest.mark.parametrize("text,message", [
-    ("Date,Open,High,Low\n2024-01-01,1,2,0\n2024-01-02,1,2,0\n", "no 'close' column"),
-    ("Open,High,Low,Close\n1,2,0,1\n1,2,0,1\n", "no time column"),
-    ("Date,Open,High,Low,Close\n2024-01-01,1,2,0,x\n2024-01-02,1,2,0,1\n", "not a number"),
-    ("Date,Open,High,Low,Close\n2024-01-01,1,2,0,1\n2024-01-01,1,2,0,1\n", "repeated time"),
-    ("Date,Open,High,Low,Close\n2024-01-01,1,0,2,1\n2024-01-02,1,2,0,1\n", "high below low"),
-    ("Date,Open,High,Low,Close\n2024-01-01,1,2,0,1\n", "need at least 2"),
-    ("Date,Open,High,Low,Close\nnot a date,1,2,0,1\n2024-01-02,1,2,0,1\n", "cannot read the times"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("Date,Open,High,Low\n2024-01-01,1,2,0\n2024-01-02,1,2,0\n", "no 'close' column"),
+        ("Open,High,Low,Close\n1,2,0,1\n1,2,0,1\n", "no time column"),
+        ("Date,Open,High,Low,Close\n2024-01-01,1,2,0,x\n2024-01-02,1,2,0,1\n", "not a number"),
+        ("Date,Open,High,Low,Close\n2024-01-01,1,2,0,1\n2024-01-01,1,2,0,1\n", "repeated time"),
+        ("Date,Open,High,Low,Close\n2024-01-01,1,0,2,1\n2024-01-02,1,2,0,1\n", "high below low"),
+        ("Date,Open,High,Low,Close\n2024-01-01,1,2,0,1\n", "need at least 2"),
+        (
+            "Date,Open,High,Low,Close\nnot a date,1,2,0,1\n2024-01-02,1,2,0,1\n",
+            "cannot read the times",
+        ),
+    ],
+)
 def test_bad_csv_is_refused_with_the_reason(text, message):
     with pytest.raises(P.PricesError, match=message):
         P.read_ohlcv(io.StringIO(text))
@@ -191,8 +218,16 @@ def test_packaged_series_with_an_unnamed_time_index_are_read(monkeypatch):
     import types
 
     idx = pd.date_range("2018-01-01", periods=5, freq="h")
-    frame = pd.DataFrame({"Open": [1.0] * 5, "High": [1.2] * 5, "Low": [0.9] * 5,
-                          "Close": [1.1] * 5, "Volume": [10.0] * 5}, index=idx)  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "Open": [1.0] * 5,
+            "High": [1.2] * 5,
+            "Low": [0.9] * 5,
+            "Close": [1.1] * 5,
+            "Volume": [10.0] * 5,
+        },
+        index=idx,
+    )
     stand_in = types.ModuleType("backtesting.test")
     stand_in.EURUSD = frame
     monkeypatch.setitem(sys.modules, "backtesting", types.ModuleType("backtesting"))

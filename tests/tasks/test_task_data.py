@@ -48,11 +48,15 @@ def test_dates_cover_casings_and_scripts():
 
 
 PERIODS = {  # phrase -> (is_pm, hours 1-12 it may follow), by the module's rule 2
-    "am": (False, range(1, 13)), "pm": (True, range(1, 13)),
-    "in the morning": (False, range(1, 12)), "before noon": (False, range(1, 12)),
-    "at midnight": (False, [12, 1, 2]), "in the afternoon": (True, [12, 1, 2, 3, 4, 5, 6]),
-    "after noon": (True, range(1, 13)), "in the evening": (True, range(4, 12)),
-}  # fmt: skip
+    "am": (False, range(1, 13)),
+    "pm": (True, range(1, 13)),
+    "in the morning": (False, range(1, 12)),
+    "before noon": (False, range(1, 12)),
+    "at midnight": (False, [12, 1, 2]),
+    "in the afternoon": (True, [12, 1, 2, 3, 4, 5, 6]),
+    "after noon": (True, range(1, 13)),
+    "in the evening": (True, range(4, 12)),
+}
 
 
 def _read_time(text: str) -> str | None:
@@ -95,10 +99,32 @@ def test_times_are_consistent_and_digit_forms_read_independently():
             checked += 1
     assert checked > 5000
     texts = set(seen)
-    for needle in ("noon", "midday", "midnight", "past", " to ", " till ", " of ", "min after",
-                   "before", "o'clock", "hours and", "a.m.", "p. m.", "pm", "quarter", "half",
-                   "in the afternoon", "in the evening", "at night", "in the morning", "hrs",
-                   "oh ", "-", "t1"):  # fmt: skip
+    for needle in (
+        "noon",
+        "midday",
+        "midnight",
+        "past",
+        " to ",
+        " till ",
+        " of ",
+        "min after",
+        "before",
+        "o'clock",
+        "hours and",
+        "a.m.",
+        "p. m.",
+        "pm",
+        "quarter",
+        "half",
+        "in the afternoon",
+        "in the evening",
+        "at night",
+        "in the morning",
+        "hrs",
+        "oh ",
+        "-",
+        "t1",
+    ):
         assert any(needle in t for t in texts), needle
     assert any(re.fullmatch(r"\d\dh\d\d", t) for t in texts)
 

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import pytest
 import torch
 
-from attnkit.train import devices
+from attnkit.train import devices, distributed
 
 
 class Pair(NamedTuple):
@@ -29,8 +29,11 @@ def restore_choice():
 
 def test_to_device_moves_every_tensor_and_keeps_the_containers():
     meta = torch.device("meta")
-    batch = {"pair": Pair(torch.ones(2, 3), [torch.zeros(1), 4]), "box": Box(torch.arange(3)),
-             "ns": SimpleNamespace(y=torch.ones(1), k=(1, "a"))}  # fmt: skip
+    batch = {
+        "pair": Pair(torch.ones(2, 3), [torch.zeros(1), 4]),
+        "box": Box(torch.arange(3)),
+        "ns": SimpleNamespace(y=torch.ones(1), k=(1, "a")),
+    }
     moved = devices.to_device(batch, meta)
     assert isinstance(moved["pair"], Pair) and moved["pair"].src.device == meta
     assert moved["pair"].lengths[0].device == meta and moved["pair"].lengths[1] == 4
@@ -61,6 +64,6 @@ def test_a_gpu_the_machine_lacks_is_refused_and_auto_is_the_cpu(restore_choice):
     with pytest.raises(ValueError, match="no GPU"):
         devices.use("cuda")
     devices.use("auto")
-    assert devices.training_device() == torch.device("cpu")
+    assert distributed.training_device() == torch.device("cpu")
     devices.use("cpu")
-    assert devices.training_device() == torch.device("cpu")
+    assert distributed.training_device() == torch.device("cpu")

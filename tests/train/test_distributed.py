@@ -19,8 +19,20 @@ from attnkit.train import distributed
 pytestmark = pytest.mark.slow
 
 # 1,503 pairs: 1,178 training and 295 held out (odd); the last batch of an epoch is a partial one
-ARGS = ["train", "times", "--n", "1503", "--epochs", "3", "--hidden", "32", "--batch-size",
-        "32", "--threads", "1"]  # fmt: skip
+ARGS = [
+    "train",
+    "times",
+    "--n",
+    "1503",
+    "--epochs",
+    "3",
+    "--hidden",
+    "32",
+    "--batch-size",
+    "32",
+    "--threads",
+    "1",
+]
 ENV = {
     **os.environ,
     "PYTHONUNBUFFERED": "1",
@@ -30,8 +42,14 @@ ENV = {
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "attnkit.cli", *args], capture_output=True,
-                          text=True, env=ENV, timeout=600, **kw)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "attnkit.cli", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
+        **kw,
+    )
 
 
 def _history(out: Path) -> list[dict]:
@@ -68,8 +86,19 @@ def test_two_processes_give_the_losses_and_metrics_of_one(single, tmp_path):
 
 def test_one_process_under_torchrun_joins_a_group_and_trains_as_without_it(single, tmp_path):
     out = tmp_path / "torchrun1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
-           "-m", "attnkit.cli", "--", *ARGS, "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=1",
+        "-m",
+        "attnkit.cli",
+        "--",
+        *ARGS,
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600)
     assert done.returncode == 0, done.stderr
     one, launched = _history(single), _history(out)
@@ -114,9 +143,21 @@ SCRIPT = textwrap.dedent(
 def test_held_out_examples_are_scored_once_each(tmp_path):
     script = tmp_path / "evaluate.py"
     script.write_text(SCRIPT)
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node=2", str(script), str(tmp_path)],
-                          capture_output=True, text=True, env=ENV, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
@@ -154,9 +195,13 @@ def _workers(launcher: int) -> dict[int, int]:
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_a_killed_process_stops_the_run_and_resume_with_one_process_ends_the_same(single, tmp_path):
     out = tmp_path / "cut"
-    launcher = subprocess.Popen([sys.executable, "-m", "attnkit.cli", *ARGS, "--out", str(out),
-                                 "--nproc", "2"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=ENV)  # fmt: skip
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "attnkit.cli", *ARGS, "--out", str(out), "--nproc", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     deadline = time.time() + 300
     while not (out / "trainer.pt").exists() and time.time() < deadline:
         time.sleep(0.05)

@@ -165,8 +165,16 @@ def test_only_rank_0_writes_and_ranks_draw_other_dropout(tmp_path):
     fit(model, task, train, held, cfg, tmp_path / "r1", log=lambda s: None, rank=1)
     assert not (tmp_path / "r1").exists()
     order = []
-    fit(model, task, train, held, cfg, tmp_path / "r0", log=lambda s: None,
-        sampler=lambda epoch, n: order.append(epoch) or torch.arange(n))  # fmt: skip
+    fit(
+        model,
+        task,
+        train,
+        held,
+        cfg,
+        tmp_path / "r0",
+        log=lambda s: None,
+        sampler=lambda epoch, n: order.append(epoch) or torch.arange(n),
+    )
     # epoch 1's order is also asked for before training: its batches count the schedule's steps
     assert set(order) == {1} and (tmp_path / "r0" / "model.safetensors").is_file()
 
@@ -205,8 +213,16 @@ def test_a_sampler_may_give_its_own_batches_and_the_schedule_counts_them(tmp_pat
     # the cosine schedule spans the 20 steps taken: half-way after epoch 1, lr / 20 at the end
     assert lrs == pytest.approx([cfg.lr * (0.05 + 0.95 * 0.5), cfg.lr * 0.05])
     with pytest.raises(ValueError, match="non-empty 1-D index tensors"):
-        fit(model, task, train, held, cfg, tmp_path / "bad", log=lambda s: None,
-            sampler=lambda epoch, n: [torch.arange(n), torch.arange(0)])  # fmt: skip
+        fit(
+            model,
+            task,
+            train,
+            held,
+            cfg,
+            tmp_path / "bad",
+            log=lambda s: None,
+            sampler=lambda epoch, n: [torch.arange(n), torch.arange(0)],
+        )
 
 
 @pytest.mark.bad_input
@@ -216,8 +232,16 @@ def test_resuming_into_another_model_size_is_a_checkpoint_error(tmp_path):
     fit(model, task, train, held, cfg, tmp_path, log=lambda s: None)
     other, *_ = setup(hidden_dim=16)
     with pytest.raises(CheckpointError, match="another model size or attention"):
-        fit(other, task, train, held, TrainConfig(epochs=2, batch_size=64, progress=False),
-            tmp_path, resume=True, log=lambda s: None)  # fmt: skip
+        fit(
+            other,
+            task,
+            train,
+            held,
+            TrainConfig(epochs=2, batch_size=64, progress=False),
+            tmp_path,
+            resume=True,
+            log=lambda s: None,
+        )
 
 
 @pytest.mark.bad_input

@@ -41,9 +41,16 @@ class _AdditiveBlock(torch.autograd.Function):
         a_c, bt, v_c = a.contiguous(), b.transpose(1, 2).contiguous(), v.contiguous()
         s = torch.empty(n, i, j, dtype=a.dtype)
         getattr(lib, f"attnkit_additive_fwd_{suffix(a.dtype)}")(
-            a_c.data_ptr(), bt.data_ptr(), v_c.data_ptr(), s.data_ptr(), n, i, j, h,
+            a_c.data_ptr(),
+            bt.data_ptr(),
+            v_c.data_ptr(),
+            s.data_ptr(),
+            n,
+            i,
+            j,
+            h,
             torch.get_num_threads(),
-        )  # fmt: skip
+        )
         ctx.save_for_backward(a_c, bt, v_c)
         return s
 
@@ -57,9 +64,19 @@ class _AdditiveBlock(torch.autograd.Function):
         ds = ds.contiguous()
         da, dbt, dv = torch.zeros_like(a), torch.zeros_like(bt), torch.zeros_like(v)
         getattr(lib, f"attnkit_additive_bwd_{suffix(a.dtype)}")(
-            a.data_ptr(), bt.data_ptr(), v.data_ptr(), ds.data_ptr(), da.data_ptr(),
-            dbt.data_ptr(), dv.data_ptr(), n, i, j, h, torch.get_num_threads(),
-        )  # fmt: skip
+            a.data_ptr(),
+            bt.data_ptr(),
+            v.data_ptr(),
+            ds.data_ptr(),
+            da.data_ptr(),
+            dbt.data_ptr(),
+            dv.data_ptr(),
+            n,
+            i,
+            j,
+            h,
+            torch.get_num_threads(),
+        )
         return da, dbt.transpose(1, 2), dv
 
 

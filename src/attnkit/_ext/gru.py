@@ -47,9 +47,19 @@ class _GRU(torch.autograd.Function):
         saved = x.new_empty(b, t, d, 4 * h)
         wt_hh = w_hh.transpose(1, 2).contiguous()
         getattr(lib, f"attnkit_gru_fwd_{suffix(x.dtype)}")(
-            gi.data_ptr(), wt_hh.data_ptr(), b_hh.data_ptr(), lengths.data_ptr(),
-            rev.data_ptr(), out.data_ptr(), saved.data_ptr(), b, t, d, h, torch.get_num_threads(),
-        )  # fmt: skip
+            gi.data_ptr(),
+            wt_hh.data_ptr(),
+            b_hh.data_ptr(),
+            lengths.data_ptr(),
+            rev.data_ptr(),
+            out.data_ptr(),
+            saved.data_ptr(),
+            b,
+            t,
+            d,
+            h,
+            torch.get_num_threads(),
+        )
         ctx.save_for_backward(x, lengths, rev, w_ih, w_hh, out, saved)
         return out.view(b, t, d * h)
 
@@ -64,10 +74,21 @@ class _GRU(torch.autograd.Function):
         d_gi = x.new_empty(b, t, d, g)
         dw_hh, db_hh = torch.zeros_like(w_hh), x.new_zeros(d, g)
         getattr(lib, f"attnkit_gru_bwd_{suffix(x.dtype)}")(
-            grad.data_ptr(), out.data_ptr(), saved.data_ptr(), w_hh.data_ptr(),
-            lengths.data_ptr(), rev.data_ptr(), d_gi.data_ptr(), dw_hh.data_ptr(),
-            db_hh.data_ptr(), b, t, d, h, torch.get_num_threads(),
-        )  # fmt: skip
+            grad.data_ptr(),
+            out.data_ptr(),
+            saved.data_ptr(),
+            w_hh.data_ptr(),
+            lengths.data_ptr(),
+            rev.data_ptr(),
+            d_gi.data_ptr(),
+            dw_hh.data_ptr(),
+            db_hh.data_ptr(),
+            b,
+            t,
+            d,
+            h,
+            torch.get_num_threads(),
+        )
         flat = d_gi.view(b * t, d * g)
         grad_x = (flat @ w_ih.reshape(d * g, e)).view(b, t, e)
         grad_w_ih = (flat.t() @ x.reshape(b * t, e)).view(d, g, e)

@@ -94,8 +94,9 @@ class Library:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             out = Path(tmp) / target.name
-            proc = subprocess.run([cxx, *_FLAGS, str(self.source), "-o", str(out)],
-                                  capture_output=True, text=True)  # fmt: skip
+            proc = subprocess.run(
+                [cxx, *_FLAGS, str(self.source), "-o", str(out)], capture_output=True, text=True
+            )
             if proc.returncode != 0:
                 raise RuntimeError(f"compiling {self.source.name} failed:\n{proc.stderr[-2000:]}")
             os.replace(out, target)  # atomic: a concurrent build leaves one complete file
@@ -114,6 +115,7 @@ class Library:
                         getattr(lib, name).argtypes = argtypes
                     self._lib = lib
                 except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as err:
-                    _log.warning("attnkit: %s unavailable, using torch ops: %s",
-                                 self.source.name, err)  # fmt: skip
+                    _log.warning(
+                        "attnkit: %s unavailable, using torch ops: %s", self.source.name, err
+                    )
             return self._lib

@@ -48,9 +48,11 @@ def make_inputs(score: str, t: int, shape: Shape, seed: int = 0) -> dict:
     if score == "additive":  # single-head, as AdditiveAttention: (B, T, D)
         dims = (shape.batch, t, shape.head_dim)
         h, d = shape.hidden, shape.head_dim
-        params = AdditiveParams(torch.randn(h, d, generator=g) / d**0.5,
-                                torch.randn(h, d, generator=g) / d**0.5,
-                                torch.randn(h, generator=g) / h**0.5)  # fmt: skip
+        params = AdditiveParams(
+            torch.randn(h, d, generator=g) / d**0.5,
+            torch.randn(h, d, generator=g) / d**0.5,
+            torch.randn(h, generator=g) / h**0.5,
+        )
     else:
         dims = (shape.batch, shape.heads, t, shape.head_dim)
         params = None
@@ -81,17 +83,17 @@ def paths(score: str) -> dict[str, Callable[[dict], torch.Tensor]]:
         return {
             "attend auto": lambda x: (
                 attend(x["q"], x["k"], x["v"], score="additive", score_params=x["params"]).context
-            ),  # fmt: skip
+            ),
             "naive": lambda x: naive_additive(x["q"], x["k"], x["v"], x["params"]),
         }
     if score == "linear_causal":
         return {
             "attend linear": lambda x: (
                 attend(x["q"], x["k"], x["v"], score="linear", causal=True).context
-            ),  # fmt: skip
+            ),
             "torch sdpa causal": lambda x: F.scaled_dot_product_attention(
                 x["q"], x["k"], x["v"], is_causal=True
-            ),  # fmt: skip
+            ),
         }
     raise ValueError(f"unknown score {score!r}")
 
@@ -164,8 +166,17 @@ def peak_extra_bytes(fn: Callable[[], object]) -> int | None:
 
 def measure_peak(score: str, path: str, t: int, shape: Shape, threads: int = 1) -> int | None:
     """``measure_peak_here`` in a fresh process, so earlier calls leave no cached memory."""
-    cmd = [sys.executable, "-m", "attnkit.bench.attention", "--_peak", score, path, str(t),
-           json.dumps(shape.__dict__), str(threads)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "attnkit.bench.attention",
+        "--_peak",
+        score,
+        path,
+        str(t),
+        json.dumps(shape.__dict__),
+        str(threads),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
     if proc.returncode != 0:
         raise RuntimeError(f"memory measurement failed: {proc.stderr[-1000:]}")
@@ -173,8 +184,17 @@ def measure_peak(score: str, path: str, t: int, shape: Shape, threads: int = 1) 
     return None if value is None else int(value)
 
 
-def run(sizes, threads_list, scores, shape: Shape, repeats: int, budget_s: float, max_gib: float,
-        memory: bool = True, log=print) -> list[dict]:  # fmt: skip
+def run(
+    sizes,
+    threads_list,
+    scores,
+    shape: Shape,
+    repeats: int,
+    budget_s: float,
+    max_gib: float,
+    memory: bool = True,
+    log=print,
+) -> list[dict]:
     rows = []
     for score in scores:
         for path in paths(score):
@@ -229,11 +249,16 @@ def plot(rows: list[dict], path: Path) -> None:
             pts = [r for r in mine if r["path"] == name]
             for key in sorted({k for r in pts for k in r if k.startswith("median_s_")}):
                 xs = [r["T"] for r in pts if key in r]
-                axes[0][col].plot(xs, [r[key] for r in pts if key in r], marker="o",
-                                  label=f"{name} ({key[9:]})")  # fmt: skip
+                axes[0][col].plot(
+                    xs, [r[key] for r in pts if key in r], marker="o", label=f"{name} ({key[9:]})"
+                )
             xs = [r["T"] for r in pts if r.get("peak_bytes")]
-            axes[1][col].plot(xs, [r["peak_bytes"] / 2**20 for r in pts if r.get("peak_bytes")],
-                              marker="o", label=name)  # fmt: skip
+            axes[1][col].plot(
+                xs,
+                [r["peak_bytes"] / 2**20 for r in pts if r.get("peak_bytes")],
+                marker="o",
+                label=name,
+            )
         for row, ylabel in ((0, "median time (s)"), (1, "peak extra memory (MiB)")):
             ax = axes[row][col]
             ax.set_xscale("log", base=2)
@@ -279,9 +304,17 @@ def main_args(args: argparse.Namespace) -> int:
         raise ValueError("--repeats must be at least 5 (medians of fewer are noise)")
     shape = Shape(args.batch, args.heads, args.head_dim, args.hidden, args.backward)
     print(f"shape {shape}; median of {args.repeats}; torch {torch.__version__}", flush=True)
-    rows = run(args.sizes, args.threads, args.scores, shape, args.repeats, args.budget,
-               args.max_gib, memory=not args.no_memory,
-               log=lambda s: print(s, flush=True))  # fmt: skip
+    rows = run(
+        args.sizes,
+        args.threads,
+        args.scores,
+        shape,
+        args.repeats,
+        args.budget,
+        args.max_gib,
+        memory=not args.no_memory,
+        log=lambda s: print(s, flush=True),
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "attention_kernels.json").write_text(

@@ -13,19 +13,40 @@ __all__ = ["UserError", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import classify, lm, prices, repro, seq2seq, serve, showcase, summary, translate
+    from . import (
+        demo,
+        eval,
+        explain,
+        lm,
+        predict,
+        prices,
+        repro,
+        serve,
+        show,
+        showcase,
+        summary,
+        train,
+        translate,
+    )
     from .arguments import count
 
     parser = Parser(prog="attnkit", description="Attention mechanisms: train, inspect, benchmark.")
     sub = parser.add_subparsers(dest="command", required=True)
-    seq2seq.register(sub)
-    lm.register(sub)
-    translate.register(sub)
-    prices.register(sub)
-    repro.register(sub)
-    classify.register(sub)
-    serve.register(sub)
-    summary.register(sub)
+    for verb in (
+        train,
+        eval,
+        predict,
+        show,
+        demo,
+        lm,
+        translate,
+        prices,
+        repro,
+        explain,
+        serve,
+        summary,
+    ):
+        verb.register(sub)
     tour = sub.add_parser("tour", help="a short tour of the attention layers")
     tour.add_argument("--seed", type=count, default=0)
     tour.set_defaults(func=showcase.run)
@@ -41,17 +62,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parser_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)parser of the deepest subcommand ``args`` names (``attnkit train times``)."""
+    for dest in ("command", "task", "report", "bench"):
+        name = getattr(args, dest, None)
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if name is None or not subs or name not in subs[0].choices:
+            continue
+        parser = subs[0].choices[name]
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         from ..train.checkpoint import CheckpointError
+        from .train import with_default_task
 
         parser = build_parser()
     except ModuleNotFoundError as err:  # installed without the extras the command needs
         hint = "install the command's extras: pip install 'attnkit[all]'"
         print(f"attnkit: {err.name} is missing; {hint}", file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    argv = with_default_task(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # flags of another task, or of none: said by the subcommand they were given to
+            parser_of(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as done:  # --help, or a usage error already printed in one line
+        return done.code if isinstance(done.code, int) else 2
+    args.argv = argv
     try:
         return int(args.func(args) or 0)
     except (UserError, CheckpointError, ValueError, FileNotFoundError) as err:

@@ -40,15 +40,22 @@ def cmd_raffel(args: argparse.Namespace) -> int:
         for length in lengths:
             for pooling in poolings:
                 limit = args.max_batches or budget(length)
-                print(f"{problem}, T = {length:,}, {pooling} pooling (up to {limit:,} batches)",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"{problem}, T = {length:,}, {pooling} pooling (up to {limit:,} batches)",
+                    file=sys.stderr,
+                )
                 show = lambda step, worst: print(  # noqa: E731
                     f"  {step:>7,} batches: worst test error {worst:.4f}", file=sys.stderr
                 )
-                results.append(raffel.solve(problem, length, pooling, max_batches=limit,
-                                            seed=args.seed, progress=show))  # fmt: skip
-    text = ("Batches of 100 to solve (every one of 1,000 test sequences within 0.04), "
-            f"seed {args.seed}:\n\n" + raffel.table(results))  # fmt: skip
+                results.append(
+                    raffel.solve(
+                        problem, length, pooling, max_batches=limit, seed=args.seed, progress=show
+                    )
+                )
+    text = (
+        "Batches of 100 to solve (every one of 1,000 test sequences within 0.04), "
+        f"seed {args.seed}:\n\n" + raffel.table(results)
+    )
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -69,14 +76,22 @@ def _lengths(text: str) -> tuple[int, ...]:
 def register(sub) -> None:
     p = sub.add_parser("repro", help="reproduce a paper's experiment")
     what = p.add_subparsers(dest="repro", required=True)
-    r = what.add_parser("raffel", help="Raffel & Ellis 2015: feed-forward attention against "
-                        "mean pooling on the adding and multiplying problems")  # fmt: skip
+    r = what.add_parser(
+        "raffel",
+        help="Raffel & Ellis 2015: feed-forward attention against "
+        "mean pooling on the adding and multiplying problems",
+    )
     r.add_argument("--problems", help="comma-separated: add (default), multiply")
-    r.add_argument("--lengths", help="comma-separated T (default: 100,1000; the paper goes to "
-                   "10000)")  # fmt: skip
+    r.add_argument(
+        "--lengths", help="comma-separated T (default: 100,1000; the paper goes to 10000)"
+    )
     r.add_argument("--poolings", help="comma-separated (default: attention,mean)")
-    r.add_argument("--max-batches", type=positive_int, help="batches per run before giving up "
-                   "(default: 10,000 for T <= 100, 6,000 up to 1,000, else 3,000)")  # fmt: skip
+    r.add_argument(
+        "--max-batches",
+        type=positive_int,
+        help="batches per run before giving up "
+        "(default: 10,000 for T <= 100, 6,000 up to 1,000, else 3,000)",
+    )
     r.add_argument("--seed", type=count, default=0)
     r.add_argument("--threads", type=positive_int)
     r.add_argument("--out", type=path, help="also write the table to this Markdown file")

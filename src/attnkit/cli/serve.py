@@ -18,8 +18,10 @@ def _directories(args: argparse.Namespace) -> list[Path]:
             raise UserError(f"--runs {runs} is not a directory")
         found += sorted(p.parent for p in runs.glob("*/config.json"))
     if not found:
-        raise UserError("name the checkpoints to serve: --checkpoint DIR (repeatable) or "
-                        "--runs DIR (every checkpoint directly under it)")  # fmt: skip
+        raise UserError(
+            "name the checkpoints to serve: --checkpoint DIR (repeatable) or "
+            "--runs DIR (every checkpoint directly under it)"
+        )
     return found
 
 
@@ -44,8 +46,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not models:
         raise UserError("none of the directories holds a model the explorer shows")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"attnkit serve: listening on {args.host}: anyone who can reach it can use the "
-              "models", file=sys.stderr)  # fmt: skip
+        print(
+            f"attnkit serve: listening on {args.host}: anyone who can reach it can use the models",
+            file=sys.stderr,
+        )
     import uvicorn
 
     names = ", ".join(f"{n} ({m.kind})" for n, m in models.items())
@@ -56,8 +60,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="the attention explorer: a web page over checkpoints")
-    p.add_argument("--checkpoint", action="append", type=path, help="a checkpoint directory "
-                   "to serve (repeat for several)")  # fmt: skip
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        type=path,
+        help="a checkpoint directory to serve (repeat for several)",
+    )
     p.add_argument("--runs", type=path, help="serve every checkpoint directly under this")
     p.add_argument("--host", default="127.0.0.1", help="(default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=positive_int, default=8000)

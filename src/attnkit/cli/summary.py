@@ -13,6 +13,7 @@ import torch
 from .. import tasks
 from ..models import name_of
 from ..recipes import seq2seq as recipe
+from ..recipes.base import recipe_for
 from .arguments import path, positive_int
 
 EXAMPLE = "quarter to six pm"  # used where the checkpoint's task cannot write one
@@ -58,8 +59,9 @@ def summary_table(run: recipe.Run, text: str, depth: int = 3) -> str:
     batch = run.task.dataset([(text, target)]).batch(torch.tensor([0]))
     hooks = [m.register_forward_hook(_as_tuple) for m in run.model.modules()]
     try:
-        stats = summary(run.model, input_data=[batch.src, batch.src_len, batch.tgt],
-                        depth=depth, verbose=0)  # fmt: skip
+        stats = summary(
+            run.model, input_data=[batch.src, batch.src_len, batch.tgt], depth=depth, verbose=0
+        )
     finally:
         for hook in hooks:
             hook.remove()
@@ -73,37 +75,60 @@ def summary_table(run: recipe.Run, text: str, depth: int = 3) -> str:
             continue
         shape = shapes.get(id(module))
         params = sum(p.numel() for p in module.parameters())
-        rows.append(("  " * level + (name or "(model)"), type(module).__name__,
-                     str(shape) if shape else "-", f"{params:,}"))  # fmt: skip
+        rows.append(
+            (
+                "  " * level + (name or "(model)"),
+                type(module).__name__,
+                str(shape) if shape else "-",
+                f"{params:,}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in
-                       enumerate(zip(r, widths, strict=True))) for r in rows]  # fmt: skip
+    lines = [
+        "  ".join(
+            c.ljust(w) if i < 3 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     rule = "-" * len(lines[0])
     total = sum(p.numel() for p in run.model.parameters())
     trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
     size = sum(p.numel() * p.element_size() for p in run.model.parameters())
-    return "\n".join([lines[0], rule, *lines[1:], rule,
-                      f"parameters: {total:,} ({trainable:,} trainable), "
-                      f"{size / 2**20:.2f} MiB"])  # fmt: skip
+    return "\n".join(
+        [
+            lines[0],
+            rule,
+            *lines[1:],
+            rule,
+            f"parameters: {total:,} ({trainable:,} trainable), {size / 2**20:.2f} MiB",
+        ]
+    )
 
 
 def cmd_summary(args) -> int:
-    run = recipe.load(args.checkpoint)
+    found = recipe_for(args.checkpoint)
+    if not isinstance(found, recipe.Seq2SeqRecipe):
+        raise found.refuse("summary")
+    run = found.load(args.checkpoint)
     text = example_text(run)
     print(f"model: {name_of(run.model)}; example input {text!r}\n")
     print(summary_table(run, text, args.depth))
     print("\nconfig:")
     print(json.dumps(run.config["config"], indent=2))
     task = run.task.to_config()
-    print(f"\ntask: {task['name']}; normalisation {task['normalize'] or 'none'}; "
-          f"{len(run.task.src_vocab)} input and {len(run.task.tgt_vocab)} output symbols; "
-          f"inputs up to {run.task.max_input_len} characters")  # fmt: skip
+    print(
+        f"\ntask: {task['name']}; normalisation {task['normalize'] or 'none'}; "
+        f"{len(run.task.src_vocab)} input and {len(run.task.tgt_vocab)} output symbols; "
+        f"inputs up to {run.task.max_input_len} characters"
+    )
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("summary", help="layers, output shapes, parameters and config of a "
-                       "checkpoint")  # fmt: skip
+    p = sub.add_parser(
+        "summary", help="layers, output shapes, parameters and config of a checkpoint"
+    )
     p.add_argument("--checkpoint", required=True, type=path)
     p.add_argument("--depth", type=positive_int, default=3, help="module nesting shown")
     p.set_defaults(func=cmd_summary)

@@ -96,8 +96,22 @@ def attend(
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
     rows = _index("weights_rows", weights_rows, q.shape[-2])
     heads = _index("weights_heads", weights_heads, q.shape[-3] if q.dim() == 4 else None)
-    return _dispatch(q, k, v, score, score_params, scale, mask, causal, window, dropout_p,
-                     return_weights, rows, heads, impl)  # fmt: skip
+    return _dispatch(
+        q,
+        k,
+        v,
+        score,
+        score_params,
+        scale,
+        mask,
+        causal,
+        window,
+        dropout_p,
+        return_weights,
+        rows,
+        heads,
+        impl,
+    )
 
 
 def attend_heads(
@@ -127,12 +141,42 @@ def attend_heads(
     if return_weights:
         rows = _index("weights_rows", weights_rows, q.shape[-2])
         heads = _index("weights_heads", weights_heads, q.shape[-3])
-    return _dispatch(q, k, v, "scaled_dot", None, None, mask, causal, None, dropout_p,
-                     return_weights, rows, heads, "auto", finite)  # fmt: skip
+    return _dispatch(
+        q,
+        k,
+        v,
+        "scaled_dot",
+        None,
+        None,
+        mask,
+        causal,
+        None,
+        dropout_p,
+        return_weights,
+        rows,
+        heads,
+        "auto",
+        finite,
+    )
 
 
-def _dispatch(q, k, v, score, score_params, scale, mask, causal, window, dropout_p,
-              return_weights, rows, heads, impl, finite=None) -> AttentionOutput:  # fmt: skip
+def _dispatch(
+    q,
+    k,
+    v,
+    score,
+    score_params,
+    scale,
+    mask,
+    causal,
+    window,
+    dropout_p,
+    return_weights,
+    rows,
+    heads,
+    impl,
+    finite=None,
+) -> AttentionOutput:
     """Run a checked call on the kernel that serves it."""
     if causal and q.shape[-2] == 1:  # one query, bottom-right aligned, sees every key
         causal = False

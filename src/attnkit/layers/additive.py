@@ -79,8 +79,14 @@ class AdditiveAttention(QKVAttention):
                 f"got {tuple(projected_keys.shape)}"
             )
         w_q, v = self.query_proj.weight, self.v
-        out = attend(query, keys, values, score=lambda q, _: additive_projected(q @ w_q.T,
-                     projected_keys, v), mask=mask, return_weights=return_weights)  # fmt: skip
+        out = attend(
+            query,
+            keys,
+            values,
+            score=lambda q, _: additive_projected(q @ w_q.T, projected_keys, v),
+            mask=mask,
+            return_weights=return_weights,
+        )
         return self._finish(out, single)
 
     def _attend(self, query, keys, values, mask, return_weights) -> AttentionOutput:

@@ -57,23 +57,27 @@ class HierarchicalAttention(nn.Module):
 
     def __init__(self, embed_dim: int, hidden_dim: int = 50, attention_dim: int = 100) -> None:
         super().__init__()
-        check_sizes("HierarchicalAttention", embed_dim=embed_dim, hidden_dim=hidden_dim,
-                    attention_dim=attention_dim)  # fmt: skip
+        check_sizes(
+            "HierarchicalAttention",
+            embed_dim=embed_dim,
+            hidden_dim=hidden_dim,
+            attention_dim=attention_dim,
+        )
         self.embed_dim, self.hidden_dim = embed_dim, hidden_dim
         self.word_rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
         self.word_attention = FeedForwardAttention(2 * hidden_dim, attention_dim)
-        self.sentence_rnn = nn.GRU(2 * hidden_dim, hidden_dim, batch_first=True,
-                                   bidirectional=True)  # fmt: skip
+        self.sentence_rnn = nn.GRU(2 * hidden_dim, hidden_dim, batch_first=True, bidirectional=True)
         self.sentence_attention = FeedForwardAttention(2 * hidden_dim, attention_dim)
 
     def forward(self, words: Tensor, word_lengths: Tensor) -> HierarchicalOutput:
         if words.dim() != 4 or words.shape[-1] != self.embed_dim:
-            raise ValueError(f"words must be (B, S, W, {self.embed_dim}), got "
-                             f"{tuple(words.shape)}")  # fmt: skip
+            raise ValueError(f"words must be (B, S, W, {self.embed_dim}), got {tuple(words.shape)}")
         b, s, w, _ = words.shape
         if word_lengths.shape != (b, s) or word_lengths.is_floating_point():
-            raise ValueError(f"word_lengths must be integer (B, S) = ({b}, {s}), got "
-                             f"{word_lengths.dtype} {tuple(word_lengths.shape)}")  # fmt: skip
+            raise ValueError(
+                f"word_lengths must be integer (B, S) = ({b}, {s}), got "
+                f"{word_lengths.dtype} {tuple(word_lengths.shape)}"
+            )
         if (word_lengths < 0).any() or (word_lengths > w).any():
             raise ValueError(f"word_lengths must be in 0..{w}")
         check_dtype(self, words=words)
@@ -95,8 +99,9 @@ def _encode(rnn: nn.GRU, x: Tensor, lengths: Tensor) -> Tensor:
     """The bidirectional GRU over the first ``lengths`` steps of each row (packed, so the
     backward direction starts at each row's own end); zeros past them and on empty rows."""
     n, t, _ = x.shape
-    packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
-                                  enforce_sorted=False)  # fmt: skip
+    packed = pack_padded_sequence(
+        x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+    )
     out, _ = rnn(packed)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
     return out * (lengths > 0)[:, None, None].to(out.dtype)

@@ -92,10 +92,13 @@ class LinearAttention(nn.Module):
         check_dtype(self, query=query, key=key, value=value)
         b, tq, tk = query.shape[0], query.shape[1], key.shape[1]
         mask = layer_mask(mask, key_padding_mask, lengths, (b, self.num_heads, tq, tk))
-        q, k, v = (split_heads(proj(x), self.num_heads) for proj, x in
-                   ((self.q_proj, query), (self.k_proj, key), (self.v_proj, value)))  # fmt: skip
-        out = attend(q, k, v, score="linear", mask=mask, causal=causal,
-                     return_weights=return_weights)  # fmt: skip
+        q, k, v = (
+            split_heads(proj(x), self.num_heads)
+            for proj, x in ((self.q_proj, query), (self.k_proj, key), (self.v_proj, value))
+        )
+        out = attend(
+            q, k, v, score="linear", mask=mask, causal=causal, return_weights=return_weights
+        )
         return AttentionOutput(self.out_proj(merge_heads(out.context)), out.weights)
 
     def step(self, x: Tensor, state: LinearState | None = None) -> tuple[Tensor, LinearState]:

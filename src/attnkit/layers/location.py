@@ -49,8 +49,9 @@ class LocationAttention(QKVAttention):
         return self.proj(query)[..., : keys.shape[-2]]
 
     def _attend(self, query, keys, values, mask, return_weights) -> AttentionOutput:
-        return attend(query, keys, values, score=self.score, mask=mask,
-                      return_weights=return_weights)  # fmt: skip
+        return attend(
+            query, keys, values, score=self.score, mask=mask, return_weights=return_weights
+        )
 
     def extra_repr(self) -> str:
         return f"query_dim={self.query_dim}, max_len={self.max_len}"

@@ -56,8 +56,9 @@ class KVCache:
     def __len__(self) -> int:
         return 0 if self.key is None else self.key.shape[-2]
 
-    def append(self, key: Tensor, value: Tensor, finite: bool | None = None
-               ) -> tuple[Tensor, Tensor]:  # fmt: skip
+    def append(
+        self, key: Tensor, value: Tensor, finite: bool | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Add (B, kv_heads, T_new, D) keys/values; return all of them. ``finite``: whether
         the new keys are known free of NaN and inf (None: not checked)."""
         if self.key is not None and self.key.shape[:2] != key.shape[:2]:
@@ -132,8 +133,14 @@ class MultiHeadAttention(nn.Module):
     ) -> None:
         super().__init__()
         kv_heads = num_heads if kv_heads is None else kv_heads
-        check_sizes("MultiHeadAttention", embed_dim=embed_dim, num_heads=num_heads,
-                    kv_heads=kv_heads, kdim=kdim, vdim=vdim)  # fmt: skip
+        check_sizes(
+            "MultiHeadAttention",
+            embed_dim=embed_dim,
+            num_heads=num_heads,
+            kv_heads=kv_heads,
+            kdim=kdim,
+            vdim=vdim,
+        )
         if num_heads < 1 or embed_dim % num_heads:
             raise ValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
@@ -231,10 +238,18 @@ class MultiHeadAttention(nn.Module):
             group = self.num_heads // self.kv_heads
             k = k.repeat_interleave(group, dim=1)  # (B, H, Tk, D)
             v = v.repeat_interleave(group, dim=1)
-        out = attend_heads(q, k, v, mask=mask, causal=causal,
-                           dropout_p=self.dropout if self.training else 0.0,
-                           return_weights=return_weights, weights_heads=weights_heads,
-                           weights_rows=weights_rows, finite=finite)  # fmt: skip
+        out = attend_heads(
+            q,
+            k,
+            v,
+            mask=mask,
+            causal=causal,
+            dropout_p=self.dropout if self.training else 0.0,
+            return_weights=return_weights,
+            weights_heads=weights_heads,
+            weights_rows=weights_rows,
+            finite=finite,
+        )
         return AttentionOutput(self.out_proj(merge_heads(out.context)), out.weights)
 
     def extra_repr(self) -> str:

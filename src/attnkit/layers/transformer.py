@@ -25,9 +25,14 @@ from .base import check_sizes
 from .multihead import KVCache, MultiHeadAttention
 
 __all__ = [
-    "BlockOutput", "DecoderCache", "LearnedPositions", "RotaryEmbedding", "SinusoidalPositions",
-    "TransformerDecoderLayer", "TransformerEncoderLayer",
-]  # fmt: skip
+    "BlockOutput",
+    "DecoderCache",
+    "LearnedPositions",
+    "RotaryEmbedding",
+    "SinusoidalPositions",
+    "TransformerDecoderLayer",
+    "TransformerEncoderLayer",
+]
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -108,16 +113,22 @@ class RotaryEmbedding(nn.Module):
         x * cos + roll(x, D/2) * sin. Computed once per doubling (a decoder asks for one
         more position at every step)."""
         cached = self._cache
-        if cached is not None and cached[0].shape[0] >= end and cached[0].dtype == dtype and (
-                cached[0].device == device):  # fmt: skip
+        if (
+            cached is not None
+            and cached[0].shape[0] >= end
+            and cached[0].dtype == dtype
+            and (cached[0].device == device)
+        ):
             return cached
         size = min(self.max_len, max(end, 2 * (cached[0].shape[0] if cached else 64)))
         with torch.inference_mode(False):  # tables made while generating serve training too
             pos = torch.arange(size, device=device, dtype=torch.float32)
             angle = pos[:, None] * self.inv_freq.to(device)[None, :]  # (size, D/2)
             cos, sin = angle.cos(), angle.sin()
-            self._cache = (torch.cat([cos, cos], -1).to(dtype),
-                           torch.cat([-sin, sin], -1).to(dtype))  # fmt: skip
+            self._cache = (
+                torch.cat([cos, cos], -1).to(dtype),
+                torch.cat([-sin, sin], -1).to(dtype),
+            )
         return self._cache
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
@@ -141,15 +152,17 @@ class BlockOutput:
 
 
 class _Block(nn.Module):
-    def __init__(self, d_model, num_heads, ff_dim, dropout, activation, norm_first, rotary,
-                 kv_heads) -> None:  # fmt: skip
+    def __init__(
+        self, d_model, num_heads, ff_dim, dropout, activation, norm_first, rotary, kv_heads
+    ) -> None:
         super().__init__()
         check_sizes(type(self).__name__, d_model=d_model, ff_dim=ff_dim)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         rope = RotaryEmbedding(d_model // num_heads) if rotary else None
-        self.self_attn = MultiHeadAttention(d_model, num_heads, kv_heads, dropout=dropout,
-                                            rotary=rope)  # fmt: skip
+        self.self_attn = MultiHeadAttention(
+            d_model, num_heads, kv_heads, dropout=dropout, rotary=rope
+        )
         self.linear1, self.linear2 = nn.Linear(d_model, ff_dim), nn.Linear(ff_dim, d_model)
         self.norm1, self.norm_ff = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
@@ -185,22 +198,53 @@ class TransformerEncoderLayer(_Block):
         (torch.Size([2, 7, 32]), torch.Size([2, 4, 7, 7]))
     """
 
-    def __init__(self, d_model: int, num_heads: int, ff_dim: int | None = None,
-                 dropout: float = 0.0, activation: str = "gelu", norm_first: bool = True,
-                 rotary: bool = False, kv_heads: int | None = None) -> None:  # fmt: skip
-        super().__init__(d_model, num_heads, ff_dim or 4 * d_model, dropout, activation,
-                         norm_first, rotary, kv_heads)  # fmt: skip
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        ff_dim: int | None = None,
+        dropout: float = 0.0,
+        activation: str = "gelu",
+        norm_first: bool = True,
+        rotary: bool = False,
+        kv_heads: int | None = None,
+    ) -> None:
+        super().__init__(
+            d_model,
+            num_heads,
+            ff_dim or 4 * d_model,
+            dropout,
+            activation,
+            norm_first,
+            rotary,
+            kv_heads,
+        )
 
-    def forward(self, x: Tensor, *, mask: Tensor | None = None,
-                key_padding_mask: Tensor | None = None, lengths: Tensor | None = None,
-                causal: bool = False, return_weights: bool = False,
-                cache: KVCache | None = None, weights_heads=None,
-                weights_rows=None) -> BlockOutput:  # fmt: skip
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        mask: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+        lengths: Tensor | None = None,
+        causal: bool = False,
+        return_weights: bool = False,
+        cache: KVCache | None = None,
+        weights_heads=None,
+        weights_rows=None,
+    ) -> BlockOutput:
         def attn(h):
-            out = self.self_attn(h, mask=mask, key_padding_mask=key_padding_mask,
-                                 lengths=lengths, causal=causal, cache=cache,
-                                 return_weights=return_weights, weights_heads=weights_heads,
-                                 weights_rows=weights_rows)  # fmt: skip
+            out = self.self_attn(
+                h,
+                mask=mask,
+                key_padding_mask=key_padding_mask,
+                lengths=lengths,
+                causal=causal,
+                cache=cache,
+                return_weights=return_weights,
+                weights_heads=weights_heads,
+                weights_rows=weights_rows,
+            )
             return out.context, out.weights
 
         x, weights = self._sublayer(x, self.norm1, attn)
@@ -225,20 +269,45 @@ class TransformerDecoderLayer(_Block):
         torch.Size([2, 4, 5, 9])
     """
 
-    def __init__(self, d_model: int, num_heads: int, ff_dim: int | None = None,
-                 dropout: float = 0.0, activation: str = "gelu", norm_first: bool = True,
-                 rotary: bool = False, kv_heads: int | None = None) -> None:  # fmt: skip
-        super().__init__(d_model, num_heads, ff_dim or 4 * d_model, dropout, activation,
-                         norm_first, rotary, kv_heads)  # fmt: skip
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        ff_dim: int | None = None,
+        dropout: float = 0.0,
+        activation: str = "gelu",
+        norm_first: bool = True,
+        rotary: bool = False,
+        kv_heads: int | None = None,
+    ) -> None:
+        super().__init__(
+            d_model,
+            num_heads,
+            ff_dim or 4 * d_model,
+            dropout,
+            activation,
+            norm_first,
+            rotary,
+            kv_heads,
+        )
         self.cross_attn = MultiHeadAttention(d_model, num_heads, kv_heads, dropout=dropout)
         self.norm2 = nn.LayerNorm(d_model)
 
-    def forward(self, x: Tensor, memory: Tensor | None, *, memory_lengths: Tensor | None = None,
-                memory_key_padding_mask: Tensor | None = None,
-                cache: DecoderCache | None = None, return_weights: bool = False,
-                weights_heads=None, weights_rows=None) -> BlockOutput:  # fmt: skip
-        pick = dict(return_weights=return_weights, weights_heads=weights_heads,
-                    weights_rows=weights_rows)  # fmt: skip
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor | None,
+        *,
+        memory_lengths: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        cache: DecoderCache | None = None,
+        return_weights: bool = False,
+        weights_heads=None,
+        weights_rows=None,
+    ) -> BlockOutput:
+        pick = dict(
+            return_weights=return_weights, weights_heads=weights_heads, weights_rows=weights_rows
+        )
         self_cache = cache.self_attn if cache is not None else None
         cross_cache = cache.cross_attn if cache is not None else None
 
@@ -247,9 +316,15 @@ class TransformerDecoderLayer(_Block):
             return out.context, out.weights
 
         def cross_attn(h):
-            out = self.cross_attn(h, memory, memory, lengths=memory_lengths,
-                                  key_padding_mask=memory_key_padding_mask, cache=cross_cache,
-                                  **pick)  # fmt: skip
+            out = self.cross_attn(
+                h,
+                memory,
+                memory,
+                lengths=memory_lengths,
+                key_padding_mask=memory_key_padding_mask,
+                cache=cross_cache,
+                **pick,
+            )
             return out.context, out.weights
 
         x, self_w = self._sublayer(x, self.norm1, self_attn)

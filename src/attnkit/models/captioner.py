@@ -74,14 +74,20 @@ class CaptionState:
 class Captioner(nn.Module):
     def __init__(self, cfg: CaptionerConfig) -> None:
         super().__init__()
-        check_sizes("Captioner", vocab_size=cfg.vocab_size, embed_dim=cfg.embed_dim,
-                    hidden_dim=cfg.hidden_dim, attention_dim=cfg.attention_dim,
-                    max_output_len=cfg.max_output_len)  # fmt: skip
+        check_sizes(
+            "Captioner",
+            vocab_size=cfg.vocab_size,
+            embed_dim=cfg.embed_dim,
+            hidden_dim=cfg.hidden_dim,
+            attention_dim=cfg.attention_dim,
+            max_output_len=cfg.max_output_len,
+        )
         if cfg.doubly_stochastic < 0:
             raise ValueError(f"doubly_stochastic must be >= 0, got {cfg.doubly_stochastic}")
         self.cfg = cfg
-        self.encoder = ConvStages(cfg.in_channels, cfg.widths, cfg.block, cfg.reduction,
-                                  cfg.spatial_kernel)  # fmt: skip
+        self.encoder = ConvStages(
+            cfg.in_channels, cfg.widths, cfg.block, cfg.reduction, cfg.spatial_kernel
+        )
         d = tuple(cfg.widths)[-1] + 2  # features and the cell's (row, column)
         h = cfg.hidden_dim
         self.init_h, self.init_c = nn.Linear(d, h), nn.Linear(d, h)
@@ -109,8 +115,13 @@ class Captioner(nn.Module):
         """Encode images (B, C, H, W) once (``src_len`` is not used: every image is whole)."""
         ann, grid, _ = self.annotate(src)
         mean = ann.mean(1)
-        return CaptionState(ann, self.attention.project_keys(ann), torch.tanh(self.init_h(mean)),
-                            torch.tanh(self.init_c(mean)), grid)  # fmt: skip
+        return CaptionState(
+            ann,
+            self.attention.project_keys(ann),
+            torch.tanh(self.init_h(mean)),
+            torch.tanh(self.init_c(mean)),
+            grid,
+        )
 
     def step(self, tokens: Tensor, state: CaptionState, t: int = 0):
         """(logits (B, V), next state, weights (B, H', W')) after the previous tokens (B,)."""
@@ -142,8 +153,9 @@ class Captioner(nn.Module):
         and ``tgt`` (B, T) (ids, end of sequence, padding), plus the doubly stochastic
         regulariser where it is on."""
         logits, weights = self(batch.x, batch.tgt)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt.flatten(),
-                               ignore_index=self.cfg.pad_id)  # fmt: skip
+        loss = F.cross_entropy(
+            logits.flatten(0, 1), batch.tgt.flatten(), ignore_index=self.cfg.pad_id
+        )
         lam = self.cfg.doubly_stochastic
         if lam:
             real = (batch.tgt != self.cfg.pad_id).to(weights.dtype)[:, :, None, None]

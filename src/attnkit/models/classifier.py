@@ -53,12 +53,18 @@ class TextClassifier(nn.Module):
 
     def __init__(self, cfg: TextClassifierConfig) -> None:
         super().__init__()
-        check_sizes("TextClassifier", vocab_size=cfg.vocab_size, classes=cfg.classes,
-                    embed_dim=cfg.embed_dim, hidden_dim=cfg.hidden_dim,
-                    attention_dim=cfg.attention_dim)  # fmt: skip
+        check_sizes(
+            "TextClassifier",
+            vocab_size=cfg.vocab_size,
+            classes=cfg.classes,
+            embed_dim=cfg.embed_dim,
+            hidden_dim=cfg.hidden_dim,
+            attention_dim=cfg.attention_dim,
+        )
         if cfg.pooling not in CLASSIFIER_POOLINGS:
-            raise ValueError(f"unknown pooling {cfg.pooling!r}; expected one of "
-                             f"{', '.join(CLASSIFIER_POOLINGS)}")  # fmt: skip
+            raise ValueError(
+                f"unknown pooling {cfg.pooling!r}; expected one of {', '.join(CLASSIFIER_POOLINGS)}"
+            )
         if not 0 <= cfg.pad_id < cfg.vocab_size:
             raise ValueError(f"pad_id must be in 0..{cfg.vocab_size - 1}, got {cfg.pad_id}")
         self.cfg = cfg
@@ -68,16 +74,22 @@ class TextClassifier(nn.Module):
         if cfg.pooling == "han":
             self.han = HierarchicalAttention(cfg.embed_dim, cfg.hidden_dim, cfg.attention_dim)
         else:
-            self.rnn = nn.GRU(cfg.embed_dim, cfg.hidden_dim, batch_first=True,
-                              bidirectional=True)  # fmt: skip
-            self.self_attention = (SelfAttention(states, "multiplicative")
-                                   if cfg.pooling == "self-attention" else None)  # fmt: skip
+            self.rnn = nn.GRU(cfg.embed_dim, cfg.hidden_dim, batch_first=True, bidirectional=True)
+            self.self_attention = (
+                SelfAttention(states, "multiplicative") if cfg.pooling == "self-attention" else None
+            )
             kind = "attention" if cfg.pooling == "self-attention" else cfg.pooling
             self.pool = Pooling(kind, states)
         self.head = nn.Linear(states, cfg.classes)
 
-    def forward(self, ids: Tensor, lengths: Tensor, *, return_weights: bool = False,
-                embeddings: Tensor | None = None):  # fmt: skip
+    def forward(
+        self,
+        ids: Tensor,
+        lengths: Tensor,
+        *,
+        return_weights: bool = False,
+        embeddings: Tensor | None = None,
+    ):
         """``embeddings`` (ids' shape + (embed_dim,)) are read instead of the ids' embeddings:
         integrated gradients interpolates them. The ids still give the padding."""
         if ids.dtype != torch.long:
@@ -91,8 +103,10 @@ class TextClassifier(nn.Module):
             pooled, weights = out.context, (out.word_weights, out.sentence_weights)
         else:
             if ids.dim() != 2 or lengths.shape != ids.shape[:1]:
-                raise ValueError(f"expected ids (B, T) and lengths (B,), got "
-                                 f"{tuple(ids.shape)} and {tuple(lengths.shape)}")  # fmt: skip
+                raise ValueError(
+                    f"expected ids (B, T) and lengths (B,), got "
+                    f"{tuple(ids.shape)} and {tuple(lengths.shape)}"
+                )
             if (lengths < 1).any() or (lengths > ids.shape[1]).any():
                 raise ValueError(f"lengths must be in 1..{ids.shape[1]}")
             h = self._read(self.drop(self._embedded(ids, embeddings)), lengths)
@@ -106,16 +120,18 @@ class TextClassifier(nn.Module):
         if embeddings is None:
             return self.embed(ids)
         if embeddings.shape != (*ids.shape, self.cfg.embed_dim):
-            raise ValueError(f"embeddings must be {(*ids.shape, self.cfg.embed_dim)}, got "
-                             f"{tuple(embeddings.shape)}")  # fmt: skip
+            raise ValueError(
+                f"embeddings must be {(*ids.shape, self.cfg.embed_dim)}, got "
+                f"{tuple(embeddings.shape)}"
+            )
         return embeddings
 
     def _read(self, x: Tensor, lengths: Tensor) -> Tensor:
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
-                                                   enforce_sorted=False)  # fmt: skip
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
         out, _ = self.rnn(packed)
-        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
-                                                total_length=x.shape[1])[0]  # fmt: skip
+        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
 
     def loss(self, batch) -> Tensor:
         """Cross-entropy on a batch with ``ids``, ``lengths`` and ``y`` (B,) class ids."""

@@ -73,9 +73,13 @@ class DecoderOnly(nn.Module):
         d = cfg.d_model
         self.embed = nn.Embedding(cfg.vocab_size, d)
         nn.init.normal_(self.embed.weight, std=0.02)
-        self.positions = (None if cfg.positions == "rotary" else
-                          SinusoidalPositions(d, cfg.max_len) if cfg.positions == "sinusoidal"
-                          else LearnedPositions(d, cfg.max_len))  # fmt: skip
+        self.positions = (
+            None
+            if cfg.positions == "rotary"
+            else SinusoidalPositions(d, cfg.max_len)
+            if cfg.positions == "sinusoidal"
+            else LearnedPositions(d, cfg.max_len)
+        )
         self.blocks = nn.ModuleList(
             TransformerEncoderLayer(
                 d,
@@ -84,7 +88,7 @@ class DecoderOnly(nn.Module):
                 cfg.dropout,
                 cfg.activation,
                 rotary=cfg.positions == "rotary",
-            )  # fmt: skip
+            )
             for _ in range(cfg.layers)
         )
         self.norm = nn.LayerNorm(d)
@@ -93,8 +97,16 @@ class DecoderOnly(nn.Module):
         if cfg.tie_embeddings:
             self.out.weight = self.embed.weight
 
-    def forward(self, ids: Tensor, *, caches: list[KVCache] | None = None,
-                return_weights: bool = False, layers=None, heads=None, rows=None):  # fmt: skip
+    def forward(
+        self,
+        ids: Tensor,
+        *,
+        caches: list[KVCache] | None = None,
+        return_weights: bool = False,
+        layers=None,
+        heads=None,
+        rows=None,
+    ):
         """Logits (B, T, V); with ``caches`` (one KVCache per block) ``ids`` are the tokens
         after the cached ones. ``return_weights`` adds each block's (B, H, T, T_seen) weights;
         ``layers``, ``heads`` and ``rows`` narrow them (unselected layers give None)."""
@@ -109,9 +121,14 @@ class DecoderOnly(nn.Module):
         x, weights = (self.drop(x) if self.training else x), []
         chosen = selected_layers(layers, len(self.blocks)) if return_weights else set()
         for i, block in enumerate(self.blocks):
-            out = block(x, causal=True, cache=caches[i] if caches else None,
-                        return_weights=i in chosen, weights_heads=heads,
-                        weights_rows=rows)  # fmt: skip
+            out = block(
+                x,
+                causal=True,
+                cache=caches[i] if caches else None,
+                return_weights=i in chosen,
+                weights_heads=heads,
+                weights_rows=rows,
+            )
             x = out.output
             weights.append(out.self_weights)
         logits = self.out(self.norm(x))
@@ -121,8 +138,9 @@ class DecoderOnly(nn.Module):
         """Next-token cross-entropy over a batch with ``tokens`` (B, T) (padding ignored)."""
         tokens = batch.tokens
         logits = self(tokens[:, :-1])
-        return F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
-                               ignore_index=self.cfg.pad_id)  # fmt: skip
+        return F.cross_entropy(
+            logits.flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=self.cfg.pad_id
+        )
 
     def generate(
         self,
@@ -143,6 +161,14 @@ class DecoderOnly(nn.Module):
         def step(ids: Tensor, caches):
             return self(ids, caches=caches)[:, -1], caches
 
-        return generate(self, step, prompt, new_tokens, caches if use_cache else None,
-                        whole=not use_cache,
-                        temperature=temperature, top_k=top_k, generator=generator)  # fmt: skip
+        return generate(
+            self,
+            step,
+            prompt,
+            new_tokens,
+            caches if use_cache else None,
+            whole=not use_cache,
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+        )

@@ -34,9 +34,17 @@ from torch import Tensor
 from ..layers.multihead import packed_projections
 
 __all__ = [
-    "MAX_BEAM", "Decoded", "Decoder", "beam_search", "extend", "generate", "greedy", "next_token",
-    "select_state", "sequence_score",
-]  # fmt: skip
+    "MAX_BEAM",
+    "Decoded",
+    "Decoder",
+    "beam_search",
+    "extend",
+    "generate",
+    "greedy",
+    "next_token",
+    "select_state",
+    "sequence_score",
+]
 
 MAX_BEAM = 256  # hypotheses are Python objects: far wider beams would take hours per input
 
@@ -62,8 +70,12 @@ class Decoded:
     scores: Tensor
 
 
-def next_token(logits: Tensor, temperature: float = 0.0, top_k: int | None = None,
-               generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+def next_token(
+    logits: Tensor,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """(B,) ids from (B, V) logits: the most likely at temperature 0, else sampled from
     softmax(logits / temperature) restricted to the ``top_k`` most likely."""
     if temperature < 0 or (top_k is not None and top_k < 1):
@@ -77,9 +89,17 @@ def next_token(logits: Tensor, temperature: float = 0.0, top_k: int | None = Non
     return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
 
 
-def extend(step, prompt: Tensor, new_tokens: int, state: Any = None, *, whole: bool = False,
-           temperature: float = 0.0, top_k: int | None = None,
-           generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+def extend(
+    step,
+    prompt: Tensor,
+    new_tokens: int,
+    state: Any = None,
+    *,
+    whole: bool = False,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """``prompt`` (B, T) followed by ``new_tokens`` ids chosen by :func:`next_token`.
 
     ``step(ids, state) -> (logits (B, V) of the token after ids, state)`` is a language
@@ -95,9 +115,18 @@ def extend(step, prompt: Tensor, new_tokens: int, state: Any = None, *, whole: b
     return seq
 
 
-def generate(model, step, prompt: Tensor, new_tokens: int, start=None, *, whole: bool = False,
-             temperature: float = 0.0, top_k: int | None = None,
-             generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+def generate(
+    model,
+    step,
+    prompt: Tensor,
+    new_tokens: int,
+    start=None,
+    *,
+    whole: bool = False,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """A language model's ``generate``: :func:`extend` with ``model``'s ``step``, in eval mode
     and ``torch.inference_mode`` (restored afterwards, also on error), for a prompt (B, T) that
     fits ``model.cfg.max_len`` with the new tokens. ``start()``, called once the arguments are
@@ -107,15 +136,24 @@ def generate(model, step, prompt: Tensor, new_tokens: int, start=None, *, whole:
     if temperature < 0 or (top_k is not None and top_k < 1):
         raise ValueError("temperature must be >= 0 and top_k >= 1")
     if prompt.shape[1] + new_tokens > model.cfg.max_len:
-        raise ValueError(f"{prompt.shape[1]} + {new_tokens} tokens exceed max_len "
-                         f"{model.cfg.max_len}")  # fmt: skip
+        raise ValueError(
+            f"{prompt.shape[1]} + {new_tokens} tokens exceed max_len {model.cfg.max_len}"
+        )
     was_training = model.training
     model.eval()
     try:
         # inference_mode is cheaper per op than no_grad; each step is a few small operations
         with torch.inference_mode(), packed_projections(model):
-            seq = extend(step, prompt, new_tokens, start() if start else None, whole=whole,
-                         temperature=temperature, top_k=top_k, generator=generator)  # fmt: skip
+            seq = extend(
+                step,
+                prompt,
+                new_tokens,
+                start() if start else None,
+                whole=whole,
+                temperature=temperature,
+                top_k=top_k,
+                generator=generator,
+            )
     finally:
         model.train(was_training)
     return seq.clone()  # an ordinary tensor, usable where autograd is on
@@ -184,9 +222,12 @@ class _Hyp:
 
 @torch.no_grad()
 def beam_search(
-    model: Decoder, src: Tensor, src_len: Tensor | None, width: int = 4,
+    model: Decoder,
+    src: Tensor,
+    src_len: Tensor | None,
+    width: int = 4,
     max_len: int | None = None,
-) -> Decoded:  # fmt: skip
+) -> Decoded:
     """Beam search for a batch: for each input the best of ``width`` hypotheses and greedy's,
     by length-normalised log-probability. The inputs decode together (``width`` rows each in
     every model step) but independently: each gets the result it would get alone, and leaves
@@ -212,8 +253,7 @@ def beam_search(
         # slot j of input n is row n * k + j; slots past an input's live hypotheses repeat
         # its last one and take no part (a log-probability of -inf)
         rows = [hyps[min(j, len(hyps) - 1)] for hyps in live for j in range(k)]
-        tokens = torch.tensor([h.ids[-1] if h.ids else cfg.bos_id for h in rows],
-                              device=src.device)  # fmt: skip
+        tokens = torch.tensor([h.ids[-1] if h.ids else cfg.bos_id for h in rows], device=src.device)
         logits, state, w = model.step(tokens, state, t)
         so_far = [[h.logp for h in hyps] + [-math.inf] * (k - len(hyps)) for hyps in live]
         so_far = torch.tensor(so_far, dtype=torch.float64, device=logits.device)
@@ -222,8 +262,9 @@ def beam_search(
         vocab = total.shape[-1]
         top = total.flatten(1).topk(min(k, k * vocab), dim=-1)
         still, keep, parents = [], [], []
-        for n, (values, flat) in enumerate(zip(top.values.tolist(), top.indices.tolist(),
-                                               strict=True)):  # fmt: skip
+        for n, (values, flat) in enumerate(
+            zip(top.values.tolist(), top.indices.tolist(), strict=True)
+        ):
             nxt, from_rows = [], []
             for value, index in zip(values, flat, strict=True):
                 if value == -math.inf:

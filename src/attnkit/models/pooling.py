@@ -48,8 +48,10 @@ class Pooling(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         if x.dim() != 3 or lengths.shape != x.shape[:1]:
-            raise ValueError(f"expected x (B, T, D) and lengths (B,), got {tuple(x.shape)} "
-                             f"and {tuple(lengths.shape)}")  # fmt: skip
+            raise ValueError(
+                f"expected x (B, T, D) and lengths (B,), got {tuple(x.shape)} "
+                f"and {tuple(lengths.shape)}"
+            )
         if (lengths < 1).any() or (lengths > x.shape[1]).any():
             raise ValueError(f"lengths must be in 1..{x.shape[1]}")
         real = masks.padding(lengths, x.shape[1])  # (B, T) True = a real step
@@ -88,8 +90,9 @@ class RaffelEllis(nn.Module):
 
     def __init__(self, cfg: RaffelConfig) -> None:
         super().__init__()
-        check_sizes("RaffelEllis", inputs=cfg.inputs, hidden_dim=cfg.hidden_dim,
-                    outputs=cfg.outputs)  # fmt: skip
+        check_sizes(
+            "RaffelEllis", inputs=cfg.inputs, hidden_dim=cfg.hidden_dim, outputs=cfg.outputs
+        )
         self.cfg = cfg
         self.per_step = nn.Linear(cfg.inputs, cfg.hidden_dim)
         self.pool = Pooling(cfg.pooling, cfg.hidden_dim)

@@ -59,16 +59,23 @@ class CharLSTM(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
-        self.lstm = nn.LSTM(cfg.embed_dim, cfg.hidden_dim, cfg.layers, batch_first=True,
-                            dropout=cfg.dropout if cfg.layers > 1 else 0.0)  # fmt: skip
+        self.lstm = nn.LSTM(
+            cfg.embed_dim,
+            cfg.hidden_dim,
+            cfg.layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+        )
         self.drop = nn.Dropout(cfg.dropout)
         self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
 
-    def forward(self, ids: Tensor, state: tuple[Tensor, Tensor] | None = None, *,
-                return_state: bool = False):  # fmt: skip
+    def forward(
+        self, ids: Tensor, state: tuple[Tensor, Tensor] | None = None, *, return_state: bool = False
+    ):
         if ids.dim() != 2 or ids.dtype != torch.long or ids.shape[1] < 1:
-            raise ValueError(f"ids must be (B, T) int64 with T >= 1, got {tuple(ids.shape)} "
-                             f"{ids.dtype}")  # fmt: skip
+            raise ValueError(
+                f"ids must be (B, T) int64 with T >= 1, got {tuple(ids.shape)} {ids.dtype}"
+            )
         h, state = self.lstm(self.embed(ids), state)
         logits = self.out(self.drop(h))
         return (logits, state) if return_state else logits
@@ -77,17 +84,31 @@ class CharLSTM(nn.Module):
         """Next-token cross-entropy over a batch with ``tokens`` (B, T) (padding ignored)."""
         tokens = batch.tokens
         logits = self(tokens[:, :-1])
-        return F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
-                               ignore_index=self.cfg.pad_id)  # fmt: skip
+        return F.cross_entropy(
+            logits.flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=self.cfg.pad_id
+        )
 
-    def generate(self, prompt: Tensor, new_tokens: int, *, temperature: float = 0.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None,
-                 ) -> Tensor:  # fmt: skip
+    def generate(
+        self,
+        prompt: Tensor,
+        new_tokens: int,
+        *,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """``prompt`` (B, T) followed by ``new_tokens`` tokens (greedy at temperature 0)."""
 
         def step(ids: Tensor, state):
             logits, state = self(ids, state, return_state=True)
             return logits[:, -1], state
 
-        return generate(self, step, prompt, new_tokens, temperature=temperature, top_k=top_k,
-                        generator=generator)  # fmt: skip
+        return generate(
+            self,
+            step,
+            prompt,
+            new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+        )

@@ -43,8 +43,17 @@ from ..layers import (
 )
 from .registry import register
 
-ATTENTIONS = ("none", "additive", "dot", "general", "scaled_dot", "local-m", "local-p",
-              "location", "fc-positions")  # fmt: skip
+ATTENTIONS = (
+    "none",
+    "additive",
+    "dot",
+    "general",
+    "scaled_dot",
+    "local-m",
+    "local-p",
+    "location",
+    "fc-positions",
+)
 MAX_OUTPUT_LEN = 4096  # the most decoding steps a config may ask for
 MAX_SIZE = 1 << 16  # the largest width or vocabulary a config may ask for
 
@@ -75,12 +84,24 @@ class Seq2SeqConfig:
             raise ValueError(f"hidden_dim must be even and >= 2, got {self.hidden_dim}")
         if self.attn_dim is None:
             self.attn_dim = self.hidden_dim // 2
-        for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "attn_dim", "max_output_len",
-                     "max_source_len"):  # fmt: skip
+        for name in (
+            "src_vocab_size",
+            "tgt_vocab_size",
+            "embed_dim",
+            "attn_dim",
+            "max_output_len",
+            "max_source_len",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("embed_dim", "hidden_dim", "attn_dim", "src_vocab_size", "tgt_vocab_size",
-                     "max_source_len"):  # fmt: skip
+        for name in (
+            "embed_dim",
+            "hidden_dim",
+            "attn_dim",
+            "src_vocab_size",
+            "tgt_vocab_size",
+            "max_source_len",
+        ):
             if getattr(self, name) > MAX_SIZE:
                 raise ValueError(f"{name} must be <= {MAX_SIZE}, got {getattr(self, name)}")
         if self.max_output_len > MAX_OUTPUT_LEN:  # decoding runs this many steps at most

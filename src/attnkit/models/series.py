@@ -40,8 +40,9 @@ class WindowConfig:
 
 
 def _check_config(model: nn.Module, cfg: WindowConfig, **sizes: int) -> None:
-    check_sizes(type(model).__name__, features=cfg.features, window=cfg.window, out=cfg.out,
-                **sizes)  # fmt: skip
+    check_sizes(
+        type(model).__name__, features=cfg.features, window=cfg.window, out=cfg.out, **sizes
+    )
 
 
 class _WindowModel(nn.Module):
@@ -59,8 +60,9 @@ class _WindowModel(nn.Module):
 
 def _check_window(x: Tensor, cfg) -> None:
     if x.dim() != 3 or x.shape[1] != cfg.window or x.shape[2] != cfg.features:
-        raise ValueError(f"expected windows (B, {cfg.window}, {cfg.features}), got "
-                         f"{tuple(x.shape)}")  # fmt: skip
+        raise ValueError(
+            f"expected windows (B, {cfg.window}, {cfg.features}), got {tuple(x.shape)}"
+        )
     if not x.is_floating_point():
         raise ValueError(f"windows must be floating point, got {x.dtype}")
 

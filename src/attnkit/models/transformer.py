@@ -50,8 +50,9 @@ def check_stack_config(cfg, sizes: tuple[str, ...]) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     if cfg.d_model % cfg.num_heads:
-        raise ValueError(f"d_model ({cfg.d_model}) must be divisible by num_heads "
-                         f"({cfg.num_heads})")  # fmt: skip
+        raise ValueError(
+            f"d_model ({cfg.d_model}) must be divisible by num_heads ({cfg.num_heads})"
+        )
     if cfg.max_len > MAX_LEN:
         raise ValueError(f"max_len must be <= {MAX_LEN}, got {cfg.max_len}")
     if not 0 <= cfg.dropout < 1:
@@ -94,11 +95,20 @@ class TransformerConfig:
     eos_id: int = 2
 
     def __post_init__(self) -> None:
-        check_stack_config(self, ("src_vocab_size", "tgt_vocab_size", "max_output_len",
-                                  "encoder_layers", "decoder_layers"))  # fmt: skip
+        check_stack_config(
+            self,
+            (
+                "src_vocab_size",
+                "tgt_vocab_size",
+                "max_output_len",
+                "encoder_layers",
+                "decoder_layers",
+            ),
+        )
         if self.max_output_len >= self.max_len:
-            raise ValueError(f"need max_output_len < max_len, got {self.max_output_len} and "
-                             f"{self.max_len}")  # fmt: skip
+            raise ValueError(
+                f"need max_output_len < max_len, got {self.max_output_len} and {self.max_len}"
+            )
         for name in ("pad_id", "bos_id", "eos_id"):
             if not 0 <= getattr(self, name) < self.tgt_vocab_size:
                 raise ValueError(f"{name} must be a target id below {self.tgt_vocab_size}")
@@ -154,16 +164,27 @@ class Transformer(nn.Module):
             with torch.no_grad():
                 table.weight[cfg.pad_id].zero_()
         rotary = cfg.positions == "rotary"
-        self.positions = (None if rotary else
-                          SinusoidalPositions(d, cfg.max_len) if cfg.positions == "sinusoidal"
-                          else LearnedPositions(d, cfg.max_len))  # fmt: skip
-        block = dict(num_heads=cfg.num_heads, ff_dim=cfg.ff_dim, dropout=cfg.dropout,
-                     activation=cfg.activation, norm_first=cfg.norm_first,
-                     rotary=rotary)  # fmt: skip
-        self.encoder = nn.ModuleList(TransformerEncoderLayer(d, **block)
-                                     for _ in range(cfg.encoder_layers))  # fmt: skip
-        self.decoder = nn.ModuleList(TransformerDecoderLayer(d, **block)
-                                     for _ in range(cfg.decoder_layers))  # fmt: skip
+        self.positions = (
+            None
+            if rotary
+            else SinusoidalPositions(d, cfg.max_len)
+            if cfg.positions == "sinusoidal"
+            else LearnedPositions(d, cfg.max_len)
+        )
+        block = dict(
+            num_heads=cfg.num_heads,
+            ff_dim=cfg.ff_dim,
+            dropout=cfg.dropout,
+            activation=cfg.activation,
+            norm_first=cfg.norm_first,
+            rotary=rotary,
+        )
+        self.encoder = nn.ModuleList(
+            TransformerEncoderLayer(d, **block) for _ in range(cfg.encoder_layers)
+        )
+        self.decoder = nn.ModuleList(
+            TransformerDecoderLayer(d, **block) for _ in range(cfg.decoder_layers)
+        )
         norm = nn.LayerNorm if cfg.norm_first else nn.Identity  # pre-norm stacks end in one
         self.encoder_norm, self.decoder_norm = norm(d), norm(d)
         self.drop = nn.Dropout(cfg.dropout)
@@ -179,21 +200,36 @@ class Transformer(nn.Module):
 
     def _check_src(self, src: Tensor, src_len: Tensor) -> None:
         if src.dim() != 2 or src_len.shape != src.shape[:1]:
-            raise ValueError(f"src must be (B, S) with src_len (B,), got {tuple(src.shape)} "
-                             f"and {tuple(src_len.shape)}")  # fmt: skip
+            raise ValueError(
+                f"src must be (B, S) with src_len (B,), got {tuple(src.shape)} "
+                f"and {tuple(src_len.shape)}"
+            )
         if src.shape[1] > self.cfg.max_len:
             raise ValueError(f"inputs of {src.shape[1]} tokens exceed max_len {self.cfg.max_len}")
 
-    def encode(self, src: Tensor, src_len: Tensor, return_weights: bool = False, *,
-               layers=None, heads=None, rows=None):  # fmt: skip
+    def encode(
+        self,
+        src: Tensor,
+        src_len: Tensor,
+        return_weights: bool = False,
+        *,
+        layers=None,
+        heads=None,
+        rows=None,
+    ):
         """(memory (B, S, E), encoder weights per layer or None); see ``forward`` for the
         selection arguments."""
         self._check_src(src, src_len)
         chosen = selected_layers(layers, len(self.encoder)) if return_weights else set()
         x, weights = self._embed(self.src_embed, src), []
         for i, layer in enumerate(self.encoder):
-            out = layer(x, lengths=src_len, return_weights=i in chosen, weights_heads=heads,
-                        weights_rows=rows)  # fmt: skip
+            out = layer(
+                x,
+                lengths=src_len,
+                return_weights=i in chosen,
+                weights_heads=heads,
+                weights_rows=rows,
+            )
             x = out.output
             weights.append(out.self_weights)
         return self.encoder_norm(x), (weights if return_weights else None)
@@ -203,8 +239,17 @@ class Transformer(nn.Module):
         bos = torch.full_like(tgt[:, :1], self.cfg.bos_id)
         return torch.cat([bos, tgt[:, :-1]], dim=1)
 
-    def forward(self, src: Tensor, src_len: Tensor, tgt: Tensor, return_weights: bool = False,
-                *, layers=None, heads=None, rows=None):  # fmt: skip
+    def forward(
+        self,
+        src: Tensor,
+        src_len: Tensor,
+        tgt: Tensor,
+        return_weights: bool = False,
+        *,
+        layers=None,
+        heads=None,
+        rows=None,
+    ):
         """Teacher forcing: logits (B, T, V) for predicting tgt[:, t] from tgt[:, :t]; with
         ``return_weights`` also TransformerWeights, every layer's (B, H, T, Tk) weights.
 
@@ -212,13 +257,20 @@ class Transformer(nn.Module):
         computed and returned: unselected layers give None, the others (B, H', T', Tk)."""
         if tgt.shape[1] > self.cfg.max_len:
             raise ValueError(f"targets of {tgt.shape[1]} tokens exceed max_len {self.cfg.max_len}")
-        memory, enc_w = self.encode(src, src_len, return_weights, layers=layers, heads=heads,
-                                    rows=rows)  # fmt: skip
+        memory, enc_w = self.encode(
+            src, src_len, return_weights, layers=layers, heads=heads, rows=rows
+        )
         chosen = selected_layers(layers, len(self.decoder)) if return_weights else set()
         x, self_w, cross_w = self._embed(self.tgt_embed, self._shifted(tgt)), [], []
         for i, layer in enumerate(self.decoder):
-            out = layer(x, memory, memory_lengths=src_len, return_weights=i in chosen,
-                        weights_heads=heads, weights_rows=rows)  # fmt: skip
+            out = layer(
+                x,
+                memory,
+                memory_lengths=src_len,
+                return_weights=i in chosen,
+                weights_heads=heads,
+                weights_rows=rows,
+            )
             x = out.output
             self_w.append(out.self_weights)
             cross_w.append(out.cross_weights)
@@ -228,8 +280,9 @@ class Transformer(nn.Module):
     def loss(self, batch) -> Tensor:
         """Mean cross-entropy over real target positions (``attnkit.tasks.PairBatch``)."""
         logits = self(batch.src, batch.src_len, batch.tgt)
-        return F.cross_entropy(logits.flatten(0, 1), batch.tgt.flatten(),
-                               ignore_index=self.cfg.pad_id)  # fmt: skip
+        return F.cross_entropy(
+            logits.flatten(0, 1), batch.tgt.flatten(), ignore_index=self.cfg.pad_id
+        )
 
     # -- decoding protocol (see models/decoding.py) -------------------------------------------
     def start(self, src: Tensor, src_len: Tensor) -> TransformerState:
@@ -245,8 +298,13 @@ class Transformer(nn.Module):
         caches = [_copy(c) for c in state.caches]
         x = self._embed(self.tgt_embed, tokens[:, None], offset=t)
         for layer, cache in zip(self.decoder, caches, strict=True):
-            out = layer(x, state.memory, memory_lengths=state.src_len, cache=cache,
-                        return_weights=layer is self.decoder[-1])  # fmt: skip
+            out = layer(
+                x,
+                state.memory,
+                memory_lengths=state.src_len,
+                cache=cache,
+                return_weights=layer is self.decoder[-1],
+            )
             x = out.output
         logits = self.out(self.decoder_norm(x))[:, 0]
         weights = out.cross_weights[:, :, 0].mean(1)  # (B, S)

@@ -45,13 +45,23 @@ class ConvStages(nn.Module):
     ``features(x, return_weights)`` gives the last stage's map (B, widths[-1], H', W') and,
     on request, each stage's (channel weights or None, spatial map or None)."""
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...], block: str = "none",
-                 reduction: int = 8, spatial_kernel: int = 3) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        widths: tuple[int, ...],
+        block: str = "none",
+        reduction: int = 8,
+        spatial_kernel: int = 3,
+    ) -> None:
         super().__init__()
         widths = tuple(widths)
-        check_sizes(type(self).__name__, in_channels=in_channels, reduction=reduction,
-                    stages=len(widths),
-                    **{f"widths[{i}]": w for i, w in enumerate(widths)})  # fmt: skip
+        check_sizes(
+            type(self).__name__,
+            in_channels=in_channels,
+            reduction=reduction,
+            stages=len(widths),
+            **{f"widths[{i}]": w for i, w in enumerate(widths)},
+        )
         if block not in BLOCKS:
             raise ValueError(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
         self.in_channels = in_channels
@@ -63,16 +73,17 @@ class ConvStages(nn.Module):
             if block == "se":
                 self.blocks.append(SqueezeExcite(w, reduction=min(reduction, w)))
             elif block == "cbam":
-                self.blocks.append(CBAM(w, reduction=min(reduction, w),
-                                        kernel_size=spatial_kernel))  # fmt: skip
+                self.blocks.append(CBAM(w, reduction=min(reduction, w), kernel_size=spatial_kernel))
             else:
                 self.blocks.append(nn.Identity())
             before = w
 
     def features(self, x: Tensor, return_weights: bool = False) -> tuple[Tensor, list]:
         if x.dim() != 4 or x.shape[1] != self.in_channels or not x.is_floating_point():
-            raise ValueError(f"expected float images (B, {self.in_channels}, H, W), got "
-                             f"{x.dtype} {tuple(x.shape)}")  # fmt: skip
+            raise ValueError(
+                f"expected float images (B, {self.in_channels}, H, W), got "
+                f"{x.dtype} {tuple(x.shape)}"
+            )
         maps = []
         for conv, norm, block in zip(self.convs, self.norms, self.blocks, strict=True):
             x = F.relu(norm(conv(x)))
@@ -93,8 +104,7 @@ class ConvStages(nn.Module):
 class ImageClassifier(ConvStages):
     def __init__(self, cfg: ImageClassifierConfig) -> None:
         check_sizes("ImageClassifier", classes=cfg.classes)
-        super().__init__(cfg.in_channels, cfg.widths, cfg.block, cfg.reduction,
-                         cfg.spatial_kernel)  # fmt: skip
+        super().__init__(cfg.in_channels, cfg.widths, cfg.block, cfg.reduction, cfg.spatial_kernel)
         self.cfg = cfg
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(tuple(cfg.widths)[-1], cfg.classes)

@@ -26,16 +26,19 @@ from ..models.decoding import beam_search, greedy
 from ..models.vision import BLOCKS
 from ..tasks import captions as tcap
 from ..tasks.images import digits
-from ..train import CheckpointError, fit, load_model, read_config
-from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
+from ..train import CheckpointError, fit, load_model
+from ..train.loop import SettingsError
+from . import base
+from .base import merge_settings, saved_settings
 
 __all__ = ["LAYOUTS", "CaptionRun", "caption", "evaluate", "load", "test_data", "train"]
 
 LAYOUTS = tuple(tcap.LAYOUTS)
 SIZES = {"train": 20_000, "valid": 1_000, "test": 2_000}  # images of each split
 DEFAULTS = {"epochs": 20, "batch_size": 64, "lr": 3e-3, "patience": 5}
-DATA_FIELDS = frozenset({"vocab_size", "in_channels", "max_output_len", "pad_id", "bos_id",
-                         "eos_id"})  # fmt: skip
+DATA_FIELDS = frozenset(
+    {"vocab_size", "in_channels", "max_output_len", "pad_id", "bos_id", "eos_id"}
+)
 
 
 @dataclass
@@ -43,29 +46,35 @@ class CaptionRun:
     model: nn.Module
     task: tcap.CaptionTask
     config: dict[str, Any]
+    served_test: tcap.CaptionData | None = None  # the explorer's test images, made on first use
 
 
 def _split(task: tcap.CaptionTask, split: str, n: int | None = None, seed: int = 0):
     """The captioned images of ``split``, drawn from the digits' split of the same name."""
     source = getattr(digits(), split)
-    return task.data(source, n or SIZES[split], split, seed=seed + {"train": 0, "valid": 1,
-                                                                  "test": 2}[split])  # fmt: skip
+    return task.data(
+        source, n or SIZES[split], split, seed=seed + {"train": 0, "valid": 1, "test": 2}[split]
+    )
 
 
-def train(layout: str | None = None, *, out: str | Path, n: int | None = None,
-          block: str | None = None, resume: bool = False, overwrite: bool = False,
-          threads: int | None = None, progress: bool = True, log=print,
-          **settings: Any) -> CaptionRun:  # fmt: skip
+def train(
+    layout: str | None = None,
+    *,
+    out: str | Path,
+    n: int | None = None,
+    block: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    log=print,
+    **settings: Any,
+) -> CaptionRun:
     """Train the captioner on ``n`` (default 20,000) composed images of ``layout`` (default
     "row"); keep the best epoch in ``out``. ``settings`` are fields of CaptionerConfig or
     TrainConfig (``doubly_stochastic`` turns the attention regulariser on)."""
-    if threads:
-        torch.set_num_threads(threads)
-    resume = prepare_out(out, resume, overwrite, log)
-    saved = read_config(out) if resume else None
+    resume, saved = base.begin(out, resume, overwrite, threads, log, "caption", "captioner")
     if saved is not None:
-        if (saved.get("task") or {}).get("name") != "caption":
-            raise SettingsError(f"{out} holds no captioner run")
         task = tcap.CaptionTask.from_config(saved["task"])
         if layout is not None and layout != task.layout:
             raise SettingsError(f"{out} holds a {task.layout} run, not {layout}")
@@ -81,23 +90,32 @@ def train(layout: str | None = None, *, out: str | Path, n: int | None = None,
     if block not in BLOCKS:
         raise SettingsError(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
     own = frozenset(f.name for f in fields(entry("captioner").config_cls)) - DATA_FIELDS
-    model_kw, tcfg = merge_settings({**settings, "block": block, "progress": progress}, "caption",
-                                    own, DATA_FIELDS, DEFAULTS)  # fmt: skip
+    model_kw, tcfg = merge_settings(
+        {**settings, "block": block, "progress": progress}, "caption", own, DATA_FIELDS, DEFAULTS
+    )
     n = n or SIZES["train"]
     train_data, valid = _split(task, "train", n, tcfg.seed), _split(task, "valid")
     torch.manual_seed(tcfg.seed)
-    net = build("captioner", {"vocab_size": len(task.vocab), "in_channels": 1,
-                              "max_output_len": task.max_output_len,
-                              "pad_id": task.vocab.pad_id, "bos_id": task.vocab.bos_id,
-                              "eos_id": task.vocab.eos_id, **model_kw})  # fmt: skip
+    net = build(
+        "captioner",
+        {
+            "vocab_size": len(task.vocab),
+            "in_channels": 1,
+            "max_output_len": task.max_output_len,
+            "pad_id": task.vocab.pad_id,
+            "bos_id": task.vocab.bos_id,
+            "eos_id": task.vocab.eos_id,
+            **model_kw,
+        },
+    )
     params = sum(p.numel() for p in net.parameters())
-    log(f"captions ({task.layout}): {len(train_data):,} training images, {len(valid):,} "
-        f"validation; block {net.cfg.block}, {params:,} parameters")  # fmt: skip
+    log(
+        f"captions ({task.layout}): {len(train_data):,} training images, {len(valid):,} "
+        f"validation; block {net.cfg.block}, {params:,} parameters"
+    )
     meta = {"task": {**task.to_config(), "n": n}}
     state = fit(net, task, train_data, valid, tcfg, out, meta, resume=resume, log=log)
-    best = load(out)
-    best.config["history"] = state["history"]
-    return best
+    return base.finish(load, out, state)
 
 
 def load(checkpoint: str | Path) -> CaptionRun:
@@ -141,3 +159,112 @@ def caption(run: CaptionRun, images: Tensor, beam: int = 1) -> list[tuple[str, l
         tokens = [*(vocab.itos[i] for i in ids), vocab.itos[vocab.eos_id]][: len(weights)]
         result.append((vocab.decode(ids), tokens, weights[: len(tokens)]))
     return result
+
+
+# -- the recipe protocol (recipes.base): `attnkit train caption`, eval, show, the explorer --
+
+
+@dataclass
+class CaptionSettings(base.TrainSettings):
+    """``attnkit train caption``: Show, Attend and Tell on images of digit strings."""
+
+    layout: str | None = base.setting(
+        "digits side by side (row) or in a 2 x 2 grid", choices=LAYOUTS
+    )
+    n: int | None = base.setting("training images", kind=base.positive_int)
+    block: str | None = base.setting("the attention block of every CNN stage", choices=BLOCKS)
+    hidden_dim: int | None = base.setting(
+        "the decoder's state size", flag="--hidden", kind=base.positive_int
+    )
+    doubly_stochastic: float | None = base.setting(
+        "weight of the regulariser that asks every image region to be attended about once over "
+        "a caption (Xu et al. 2015, eq. 14; 0: off)",
+        kind=base.positive_float,
+        metavar="LAMBDA",
+    )
+
+
+class CaptionRecipe(base.Recipe):
+    name = "caption"
+    help = "a Show, Attend and Tell captioner that reads digit strings from images"
+    what = "a captioner"
+    settings = CaptionSettings
+    options = {"eval": frozenset(), "show": frozenset({"texts", "out", "beam"})}
+
+    def defaults(self, model: str | None = None) -> dict[str, Any]:
+        cfg = entry("captioner").config_cls
+        values = base.resolved(cfg, {}, base.TrainConfig(**DEFAULTS))
+        return {**values, "layout": "row", "n": SIZES["train"], "block": "none", "minutes": None}
+
+    def train(self, settings: CaptionSettings, job: base.Job) -> CaptionRun:
+        kw = settings.given()
+        return train(
+            kw.pop("layout", None),
+            out=job.out,
+            n=kw.pop("n", None),
+            block=kw.pop("block", None),
+            resume=job.resume,
+            overwrite=job.overwrite,
+            threads=job.threads,
+            progress=job.progress,
+            log=job.log,
+            **kw,
+        )
+
+    def trained(self, run: CaptionRun, job: base.Job) -> list[str]:
+        test = evaluate(run)
+        return [
+            f"validation exact match {run.config['metrics']['exact_match']:.4f} (epoch "
+            f"{run.config['epoch']}); test: exact match {test['exact_match']:.4f}, attention "
+            f"in the digit's box {test['box_share']:.3f} (uniform "
+            f"{test['box_share_uniform']:.3f}) on {test['n']} images of unseen strings; "
+            f"checkpoint in {job.out}",
+            f"try: attnkit show --checkpoint {job.out} 0",
+        ]
+
+    def load(self, checkpoint: str | Path) -> CaptionRun:
+        return load(checkpoint)
+
+    def evaluate(self, run: CaptionRun, options: base.Options) -> dict[str, Any]:
+        return evaluate(run)
+
+    def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:
+        return "\n".join(
+            f"{k:<20}{v:.4f}" if isinstance(v, float) else f"{k:<20}{v}" for k, v in scores.items()
+        )
+
+    def _image(self, run: CaptionRun, text: str, test: tcap.CaptionData | None = None):
+        from ..tasks.images import test_index
+
+        test = test_data(run) if test is None else test
+        return test, test_index(text, len(test), "a captioner")
+
+    def show(self, run: CaptionRun, options: base.Options, png: Path) -> list[str]:
+        """``text`` is the index of a test image: its caption, and one panel per output token
+        with the attention drawn over the image."""
+        from ..viz.images import save_caption_maps
+
+        test, i = self._image(run, options.texts[0] if options.texts else "")
+        ((text, tokens, weights),) = caption(run, test.captions.x[i], beam=options.beam)
+        title = f"test image {i}: wrote {text!r}, truth {test.captions.strings[i]!r}"
+        path = save_caption_maps(test.captions.x[i], weights, tokens, png, title)
+        return [title, f"{len(tokens)} panels written to {path}"]
+
+    def serve_card(self, run: CaptionRun) -> dict[str, Any]:
+        return {**super().serve_card(run), "kind": "captioner", "transformer": False}
+
+    def serve_predict(self, run: CaptionRun, text: str, beam: int = 1) -> dict[str, Any]:
+        test, i = self._image(run, text, run.served_test)
+        run.served_test = test
+        image = test.captions.x[i]
+        ((out, tokens, weights),) = caption(run, image, beam=beam)
+        return {
+            "kind": "captioner",
+            "input": str(i),
+            "output": out,
+            "truth": test.captions.strings[i],
+            "image": base.rounded(image[0], 4),
+            "boxes": test.captions.boxes[i],
+            "output_tokens": tokens,
+            "weights": base.rounded(weights),
+        }

@@ -35,14 +35,29 @@ from ..models import build, entry
 from ..models.classifier import CLASSIFIER_POOLINGS
 from ..tasks import classify as tc
 from ..tasks.classify import LabelledText, TextCorpus, TextDataset, TextTask
-from ..train import CheckpointError, fit, load_model, read_config
+from ..train import CheckpointError, fit, load_model
 from ..train.devices import device_of, to_device
-from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
-from .translate import length_batches
+from ..train.loop import SettingsError
+from ..train.samplers import length_batches
+from . import base
+from .base import merge_settings, saved_settings
 
-__all__ = ["POOLINGS", "ClassifyRun", "Explanation", "agreement", "baseline", "corpus_of",
-           "evaluate", "explain", "held_out", "integrated_gradients", "load", "predict",
-           "token_weights", "train"]  # fmt: skip
+__all__ = [
+    "POOLINGS",
+    "ClassifyRun",
+    "Explanation",
+    "agreement",
+    "baseline",
+    "corpus_of",
+    "evaluate",
+    "explain",
+    "held_out",
+    "integrated_gradients",
+    "load",
+    "predict",
+    "token_weights",
+    "train",
+]
 
 POOLINGS = CLASSIFIER_POOLINGS
 TOKEN_WEIGHTS = ("attention", "self-attention", "han")  # poolings with a weight per token
@@ -69,8 +84,7 @@ def corpus_of(data: str | Path | None, documents: bool = False) -> TextCorpus:
     if data in tc.CORPORA:
         return tc.load_corpus({"corpus": data})
     if not Path(data).is_file():
-        raise SettingsError(f"no file {data!r}, and it is not a corpus of "
-                            f"{', '.join(tc.CORPORA)}")  # fmt: skip
+        raise SettingsError(f"no file {data!r}, and it is not a corpus of {', '.join(tc.CORPORA)}")
     return tc.read_labelled(data, documents)
 
 
@@ -94,9 +108,12 @@ def _metrics(probs: Tensor, y: Tensor, classes: int) -> dict[str, float]:
 
     pred = probs.argmax(-1).numpy()
     truth = y.numpy()
-    return {"accuracy": float(accuracy_score(truth, pred)),
-            "macro_f1": float(f1_score(truth, pred, average="macro",
-                                       labels=list(range(classes)), zero_division=0))}  # fmt: skip
+    return {
+        "accuracy": float(accuracy_score(truth, pred)),
+        "macro_f1": float(
+            f1_score(truth, pred, average="macro", labels=list(range(classes)), zero_division=0)
+        ),
+    }
 
 
 class _Task:
@@ -121,20 +138,25 @@ class _Task:
         return {**_metrics(probs, held.y, self.classes), "valid_loss": loss}
 
 
-def train(data: str | Path | None = None, *, out: str | Path, pooling: str | None = None,
-          corpus: TextCorpus | None = None, resume: bool = False, overwrite: bool = False,
-          threads: int | None = None, progress: bool = True, log=print,
-          vocab_size: int | None = None, **settings: Any) -> ClassifyRun:  # fmt: skip
+def train(
+    data: str | Path | None = None,
+    *,
+    out: str | Path,
+    pooling: str | None = None,
+    corpus: TextCorpus | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    log=print,
+    vocab_size: int | None = None,
+    **settings: Any,
+) -> ClassifyRun:
     """Train a text classifier with ``pooling`` (default "attention") on ``data`` (a corpus
     name or CSV file) or a given ``corpus``; keep the best epoch in ``out``. ``settings`` are
     fields of TextClassifierConfig or of TrainConfig (None: not given)."""
-    if threads:
-        torch.set_num_threads(threads)
-    resume = prepare_out(out, resume, overwrite, log)
-    saved = read_config(out) if resume else None
+    resume, saved = base.begin(out, resume, overwrite, threads, log, "classify", "text classifier")
     if saved is not None:
-        if (saved.get("task") or {}).get("name") != "classify":
-            raise SettingsError(f"{out} holds no text classifier run")
         if pooling is not None and pooling != saved["config"]["pooling"]:
             raise SettingsError(f"{out} holds a {saved['config']['pooling']} run, not {pooling}")
         pooling = saved["config"]["pooling"]
@@ -143,8 +165,9 @@ def train(data: str | Path | None = None, *, out: str | Path, pooling: str | Non
     if pooling not in POOLINGS:
         raise SettingsError(f"unknown pooling {pooling!r}; expected one of {', '.join(POOLINGS)}")
     own = frozenset(f.name for f in fields(entry("text-classifier").config_cls)) - DATA_FIELDS
-    model_kw, tcfg = merge_settings({**settings, "progress": progress}, pooling, own,
-                                    DATA_FIELDS, {**DEFAULTS, **PRESETS})  # fmt: skip
+    model_kw, tcfg = merge_settings(
+        {**settings, "progress": progress}, pooling, own, DATA_FIELDS, {**DEFAULTS, **PRESETS}
+    )
     documents = pooling == "han"
     if saved is not None:
         source = saved["data"]
@@ -159,19 +182,35 @@ def train(data: str | Path | None = None, *, out: str | Path, pooling: str | Non
         raise SettingsError("han reads documents of sentences; this corpus holds sentences")
     train_ds, valid_ds = task.dataset(corpus.train), task.dataset(corpus.valid)
     torch.manual_seed(tcfg.seed)
-    net = build("text-classifier", {"vocab_size": len(task.vocab), "classes": len(task.classes),
-                                    "pooling": pooling, **model_kw})  # fmt: skip
+    net = build(
+        "text-classifier",
+        {
+            "vocab_size": len(task.vocab),
+            "classes": len(task.classes),
+            "pooling": pooling,
+            **model_kw,
+        },
+    )
     params = sum(p.numel() for p in net.parameters())
-    log(f"{source.get('corpus', 'given corpus')}: {len(train_ds):,} training examples, "
+    log(
+        f"{source.get('corpus', 'given corpus')}: {len(train_ds):,} training examples, "
         f"{len(valid_ds):,} validation; {len(task.classes)} classes; pooling {pooling}, "
-        f"{params:,} parameters")  # fmt: skip
+        f"{params:,} parameters"
+    )
     meta = {"task": task.to_config(), "data": source}
-    state = fit(net, _Task(len(task.classes)), train_ds, valid_ds, tcfg, out, meta,
-                resume=resume, log=log,
-                sampler=length_batches(train_ds.sizes, tcfg.batch_size, tcfg.seed))  # fmt: skip
-    best = load(out)
-    best.config["history"] = state["history"]
-    return best
+    state = fit(
+        net,
+        _Task(len(task.classes)),
+        train_ds,
+        valid_ds,
+        tcfg,
+        out,
+        meta,
+        resume=resume,
+        log=log,
+        sampler=length_batches(train_ds.sizes, tcfg.batch_size, tcfg.seed),
+    )
+    return base.finish(load, out, state)
 
 
 def load(checkpoint: str | Path) -> ClassifyRun:
@@ -209,8 +248,7 @@ def evaluate(run: ClassifyRun, examples: list[LabelledText]) -> dict[str, float]
     if not examples:
         raise ValueError("no examples to evaluate")
     data = run.task.dataset(examples)
-    return {**_metrics(scores(run.model, data), data.y, len(run.task.classes)),
-            "n": len(examples)}  # fmt: skip
+    return {**_metrics(scores(run.model, data), data.y, len(run.task.classes)), "n": len(examples)}
 
 
 def baseline(corpus: TextCorpus, split: str = "test", cs=(0.25, 1.0, 4.0, 16.0)) -> dict:
@@ -236,8 +274,12 @@ def baseline(corpus: TextCorpus, split: str = "test", cs=(0.25, 1.0, 4.0, 16.0))
     held = corpus.split(split)
     probs = torch.from_numpy(lr.predict_proba(vec.transform([ex.flat() for ex in held])))
     y = torch.tensor([ex.label for ex in held])
-    return {**_metrics(probs, y, len(corpus.classes)), "C": c, "n": len(held),
-            "seconds": time.perf_counter() - started}  # fmt: skip
+    return {
+        **_metrics(probs, y, len(corpus.classes)),
+        "C": c,
+        "n": len(held),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def _read(model: nn.Module, ids: Tensor, lengths: Tensor):
@@ -259,8 +301,9 @@ def token_weights(model: nn.Module, ids: Tensor, lengths: Tensor) -> Tensor | No
     return _read(model, ids, lengths)[1]
 
 
-def integrated_gradients(model: nn.Module, ids: Tensor, lengths: Tensor, target: int,
-                         steps: int = IG_STEPS) -> Tensor:  # fmt: skip
+def integrated_gradients(
+    model: nn.Module, ids: Tensor, lengths: Tensor, target: int, steps: int = IG_STEPS
+) -> Tensor:
     """The integrated gradients of the ``target`` logit for one example (``ids`` (1, T) or
     (1, S, W)), from the all-zero embedding: a tensor of ids' shape, one value per token
     (0 on padding), computed with ``steps`` midpoint steps in one batch."""
@@ -272,8 +315,11 @@ def integrated_gradients(model: nn.Module, ids: Tensor, lengths: Tensor, target:
     x = model.embed(ids).detach()
     alphas = (torch.arange(steps, dtype=x.dtype) + 0.5) / steps
     path = (alphas.view(-1, *[1] * (x.dim() - 1)) * x).requires_grad_(True)
-    logits = model(ids.expand(steps, *ids.shape[1:]), lengths.expand(steps, *lengths.shape[1:]),
-                   embeddings=path)  # fmt: skip
+    logits = model(
+        ids.expand(steps, *ids.shape[1:]),
+        lengths.expand(steps, *lengths.shape[1:]),
+        embeddings=path,
+    )
     (grad,) = torch.autograd.grad(logits[:, target].sum(), path)
     return (x * grad.mean(0, keepdim=True)).sum(-1).detach()
 
@@ -289,11 +335,15 @@ class Explanation:
     sentence_weights: list[float] | None  # HAN only
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.classes[self.label],
-                "probabilities": dict(zip(self.classes, self.probs, strict=True)),
-                "sentences": [[{"word": w, "weight": a, "attribution": g} for w, a, g in s]
-                              for s in self.sentences],
-                "sentence_weights": self.sentence_weights}  # fmt: skip
+        return {
+            "label": self.classes[self.label],
+            "probabilities": dict(zip(self.classes, self.probs, strict=True)),
+            "sentences": [
+                [{"word": w, "weight": a, "attribution": g} for w, a, g in s]
+                for s in self.sentences
+            ],
+            "sentence_weights": self.sentence_weights,
+        }
 
 
 def _one(run: ClassifyRun, text) -> tuple[Tensor, Tensor, list[str], list]:
@@ -326,8 +376,9 @@ def explain(run: ClassifyRun, text, steps: int = IG_STEPS) -> Explanation:
     return Explanation(run.task.classes, probs.tolist(), label, out, sent_w)
 
 
-def agreement(run: ClassifyRun, examples: list[LabelledText], steps: int = IG_STEPS,
-              progress: bool = False) -> dict[str, float]:  # fmt: skip
+def agreement(
+    run: ClassifyRun, examples: list[LabelledText], steps: int = IG_STEPS, progress: bool = False
+) -> dict[str, float]:
     """Over ``examples``: the Spearman rank correlation, per example over its tokens, between
     the attention weights and the magnitude of the integrated-gradients attribution of the
     predicted class; its mean and median, the share of examples where it is positive, and
@@ -356,6 +407,162 @@ def agreement(run: ClassifyRun, examples: list[LabelledText], steps: int = IG_ST
     if not rhos:
         raise ValueError("no example has 3 or more tokens to rank")
     r = np.asarray(rhos)
-    return {"spearman_mean": float(r.mean()), "spearman_median": float(np.median(r)),
-            "positive_share": float((r > 0).mean()), "top_in_top3": float(np.mean(top)),
-            "n": len(rhos)}  # fmt: skip
+    return {
+        "spearman_mean": float(r.mean()),
+        "spearman_median": float(np.median(r)),
+        "positive_share": float((r > 0).mean()),
+        "top_in_top3": float(np.mean(top)),
+        "n": len(rhos),
+    }
+
+
+# -- the recipe protocol (recipes.base): `attnkit train classify`, eval, predict, explain --
+
+
+@dataclass
+class ClassifySettings(base.TrainSettings):
+    """``attnkit train classify``: a text classifier."""
+
+    data: str | None = base.setting(
+        "rotten-tomatoes, bible-genres or a CSV with text and label "
+        "(and group) columns (default: rotten-tomatoes; "
+        "bible-genres for han)",
+        kind=base.path,
+    )
+    pooling: str | None = base.setting(
+        "how the words' states become one vector (han reads documents)", choices=POOLINGS
+    )
+    vocab_size: int | None = base.setting("subwords", kind=base.positive_int)
+    hidden_dim: int | None = base.setting(
+        "the encoder's state size", flag="--hidden", kind=base.positive_int
+    )
+
+
+class ClassifyRecipe(base.Recipe):
+    name = "classify"
+    help = "a text classifier (default data: Rotten Tomatoes snippets)"
+    what = "a text classifier"
+    settings = ClassifySettings
+    options = {
+        "eval": frozenset({"data"}),
+        "predict": frozenset({"texts", "json"}),
+        "explain": frozenset({"texts", "html", "steps", "color"}),
+    }
+
+    def defaults(self, model: str | None = None) -> dict[str, Any]:
+        cfg = entry("text-classifier").config_cls
+        values = base.resolved(cfg, {**PRESETS}, base.TrainConfig(**DEFAULTS))
+        return {
+            **values,
+            "data": "rotten-tomatoes",
+            "pooling": "attention",
+            "vocab_size": VOCAB_SIZE,
+            "minutes": None,
+        }
+
+    def train(self, settings: ClassifySettings, job: base.Job) -> ClassifyRun:
+        kw = settings.given()
+        data, pooling = kw.pop("data", None), kw.pop("pooling", None)
+        if data is None and pooling == "han" and not job.resume:
+            data = "bible-genres"  # han needs documents
+        return train(
+            data,
+            out=job.out,
+            pooling=pooling,
+            resume=job.resume,
+            overwrite=job.overwrite,
+            threads=job.threads,
+            progress=job.progress,
+            log=job.log,
+            vocab_size=kw.pop("vocab_size", None),
+            **kw,
+        )
+
+    def trained(self, run: ClassifyRun, job: base.Job) -> list[str]:
+        m = run.config["metrics"]
+        lines = [
+            f"validation accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} "
+            f"(epoch {run.config['epoch']}); checkpoint in {job.out}"
+        ]
+        if not run.config["data"].get("given"):
+            test = evaluate(run, held_out(run))
+            lines.append(
+                f"test split: accuracy {test['accuracy']:.4f}, macro-F1 "
+                f"{test['macro_f1']:.4f} ({test['n']} examples)"
+            )
+        lines.append(f"try: attnkit explain --checkpoint {job.out} 'a gem of a film'")
+        return lines
+
+    def load(self, checkpoint: str | Path) -> ClassifyRun:
+        return load(checkpoint)
+
+    def evaluate(self, run: ClassifyRun, options: base.Options) -> dict[str, Any]:
+        if not options.data:
+            return evaluate(run, held_out(run))
+        corpus = tc.read_labelled(options.data, run.task.documents)
+        unknown = sorted(set(corpus.classes) - set(run.task.classes))
+        if unknown:
+            raise SettingsError(
+                f"{options.data}: labels the model does not know: {', '.join(unknown)}"
+            )
+        index = [run.task.classes.index(c) for c in corpus.classes]
+        examples = [
+            type(ex)(ex.text, index[ex.label], ex.group)
+            for ex in corpus.train + corpus.valid + corpus.test
+        ]
+        return evaluate(run, examples)
+
+    def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:
+        what = f"every row of {options.data}" if options.data else "the test split"
+        return f"{what}:\n" + super().format_scores(scores, options)
+
+    def predict(self, run: ClassifyRun, options: base.Options) -> list[base.Prediction]:
+        if not options.texts:
+            raise SettingsError("give the text(s) to classify")
+        probs = predict(run, list(options.texts))
+        classes = run.task.classes
+        out = []
+        for text, p in zip(options.texts, probs, strict=True):
+            label = classes[int(p.argmax())]
+            record = {
+                "input": text,
+                "output": label,
+                "probabilities": dict(zip(classes, map(float, p), strict=True)),
+            }
+            out.append(base.Prediction(record, f"{text}\t{label}\t{float(p.max()):.3f}"))
+        return out
+
+    def explain(self, run: ClassifyRun, options: base.Options) -> list[str]:
+        import json
+        import sys
+
+        from ..viz.highlight import explanation_html, render_explanation
+
+        html = Path(options.html) if options.html else None
+        if html is not None and html.is_dir():
+            raise SettingsError(f"--html {html} is a directory; name an HTML file")
+        if len(options.texts) != 1:
+            raise SettingsError("give one text to explain ('-': read it from standard input)")
+        text = sys.stdin.read() if options.texts[0] == "-" else options.texts[0]
+        data = explain(run, text, steps=options.steps or IG_STEPS).to_json()
+        if options.json:
+            lines = [json.dumps({"input": text, **data}, ensure_ascii=False)]
+        else:
+            color = options.color == "always" or (options.color == "auto" and sys.stdout.isatty())
+            lines = [render_explanation(data, color=color)]
+        if html is not None:
+            html.parent.mkdir(parents=True, exist_ok=True)
+            title = f"attnkit explain: {options.checkpoint}"
+            html.write_text(explanation_html(data, title), encoding="utf-8")
+            print(f"HTML in {html}", file=sys.stderr)
+        return lines
+
+    def serve_card(self, run: ClassifyRun) -> dict[str, Any]:
+        return {**super().serve_card(run), "kind": "classifier", "transformer": False}
+
+    def serve_predict(self, run: ClassifyRun, text: str, beam: int = 1) -> dict[str, Any]:
+        if not run.task.documents and "\n" in text:
+            text = " ".join(text.split())
+        with torch.enable_grad():
+            explanation = explain(run, text)
+        return {"kind": "classifier", "input": text, **explanation.to_json()}

@@ -21,13 +21,25 @@ import torch
 from torch import nn
 
 from ..models import build, entry
+from ..models.transformer import POSITIONS
 from ..tasks import lm as lm_task
 from ..tasks.lm import Corpus, LMTask
-from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
-from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
+from ..train import CheckpointError, TrainConfig, fit, load_model
+from ..train.loop import SettingsError
+from . import base
+from .base import merge_settings, saved_settings
 
-__all__ = ["CONTEXT", "MODELS", "LMRun", "corpus_of", "evaluate", "generate", "load", "resolve",
-           "train"]  # fmt: skip
+__all__ = [
+    "CONTEXT",
+    "MODELS",
+    "LMRun",
+    "corpus_of",
+    "evaluate",
+    "generate",
+    "load",
+    "resolve",
+    "train",
+]
 
 MODELS = ("decoder-only", "lstm-lm")
 CONTEXT = 128  # characters a window holds (the Transformer's attention span)
@@ -53,8 +65,9 @@ def model_fields(model: str) -> frozenset[str]:
     return frozenset(f.name for f in fields(entry(model).config_cls))
 
 
-def resolve(settings: dict[str, Any], model: str = "decoder-only"
-            ) -> tuple[dict[str, Any], TrainConfig]:  # fmt: skip
+def resolve(
+    settings: dict[str, Any], model: str = "decoder-only"
+) -> tuple[dict[str, Any], TrainConfig]:
     """(model config overrides, TrainConfig) from the model's presets and explicit settings
     (None means "not given")."""
     return merge_settings(settings, model, model_fields(model), DATA_FIELDS, MODEL_PRESETS[model])
@@ -89,20 +102,25 @@ def _sampler(task_data, seed: int):
     return sample
 
 
-def train(data: str | Path | None = None, *, out: str | Path, model: str | None = None,
-          context: int | None = None, resume: bool = False, overwrite: bool = False,
-          threads: int | None = None, progress: bool = True, log=print,
-          corpus: Corpus | None = None, **settings: Any) -> LMRun:  # fmt: skip
+def train(
+    data: str | Path | None = None,
+    *,
+    out: str | Path,
+    model: str | None = None,
+    context: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    log=print,
+    corpus: Corpus | None = None,
+    **settings: Any,
+) -> LMRun:
     """Train a character LM on the default corpus, a text file (``data``) or a given
     ``corpus``; keep the best in ``out``. ``settings`` are fields of the model's config or of
     TrainConfig (``d_model=128``, ``time_limit=600``, ...). A resumed run keeps its own."""
-    if threads:
-        torch.set_num_threads(threads)
-    resume = prepare_out(out, resume, overwrite, log)
-    saved = read_config(out) if resume else None
+    resume, saved = base.begin(out, resume, overwrite, threads, log, "lm", "language model")
     if saved is not None:
-        if saved.get("task", {}).get("name") != "lm":
-            raise SettingsError(f"{out} holds no language model run")
         if model is not None and model != saved.get("model"):
             raise SettingsError(f"{out} holds a {saved.get('model')} run, not {model}")
         model = saved["model"]
@@ -113,24 +131,41 @@ def train(data: str | Path | None = None, *, out: str | Path, model: str | None 
     model_kw, tcfg = resolve({**settings, "progress": progress}, model)
     context = context or CONTEXT
     if corpus is None:
-        corpus = (lm_task.corpus_from_text(_read_text(data), {"file": str(data)}) if data
-                  else lm_task.default_corpus())  # fmt: skip
-    task = (LMTask.from_config(saved["task"]) if saved is not None
-            else LMTask.from_text(corpus.train, context))  # fmt: skip
+        corpus = (
+            lm_task.corpus_from_text(_read_text(data), {"file": str(data)})
+            if data
+            else lm_task.default_corpus()
+        )
+    task = (
+        LMTask.from_config(saved["task"])
+        if saved is not None
+        else LMTask.from_text(corpus.train, context)
+    )
     train_ds, valid_ds = task.dataset(corpus.train), task.dataset(corpus.valid)
-    cfg = entry(model).config_cls(len(task.vocab), pad_id=task.vocab.pad_id,
-                                  max_len=context + 1, **model_kw)  # fmt: skip
+    cfg = entry(model).config_cls(
+        len(task.vocab), pad_id=task.vocab.pad_id, max_len=context + 1, **model_kw
+    )
     torch.manual_seed(tcfg.seed)
     net = build(model, cfg)
     params = sum(p.numel() for p in net.parameters())
-    log(f"{len(corpus.train):,} training characters, {len(corpus.valid):,} validation; "
-        f"{model}, {params:,} parameters, context {context}")  # fmt: skip
+    log(
+        f"{len(corpus.train):,} training characters, {len(corpus.valid):,} validation; "
+        f"{model}, {params:,} parameters, context {context}"
+    )
     meta = {"task": task.to_config(), "data": corpus.source}
-    state = fit(net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log,
-                sampler=_sampler(train_ds, tcfg.seed))  # fmt: skip
-    best = load(out)
-    best.config["history"] = state["history"]
-    return best
+    state = fit(
+        net,
+        task,
+        train_ds,
+        valid_ds,
+        tcfg,
+        out,
+        meta,
+        resume=resume,
+        log=log,
+        sampler=_sampler(train_ds, tcfg.seed),
+    )
+    return base.finish(load, out, state)
 
 
 def load(checkpoint: str | Path) -> LMRun:
@@ -141,8 +176,10 @@ def load(checkpoint: str | Path) -> LMRun:
     except ValueError as err:
         raise CheckpointError(f"{checkpoint}/config.json: {err}") from None
     if len(task.vocab) != model.cfg.vocab_size:
-        raise CheckpointError(f"{checkpoint}/config.json: a vocabulary of {len(task.vocab)} "
-                              f"does not match the model's {model.cfg.vocab_size}")  # fmt: skip
+        raise CheckpointError(
+            f"{checkpoint}/config.json: a vocabulary of {len(task.vocab)} "
+            f"does not match the model's {model.cfg.vocab_size}"
+        )
     return LMRun(model, task, config)
 
 
@@ -153,8 +190,15 @@ def evaluate(run: LMRun, text: str | None = None) -> dict[str, float]:
     return run.task.evaluate(run.model, run.task.dataset(text))
 
 
-def generate(run: LMRun, prompt: str, length: int = 200, *, temperature: float = 0.8,
-             top_k: int | None = None, seed: int = 0) -> str:  # fmt: skip
+def generate(
+    run: LMRun,
+    prompt: str,
+    length: int = 200,
+    *,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> str:
     """``length`` characters continuing ``prompt`` (sampled; greedy at temperature 0).
 
     The model never reads more than the context it was trained on: when a continuation
@@ -175,3 +219,84 @@ def generate(run: LMRun, prompt: str, length: int = 200, *, temperature: float =
         seq = torch.cat([seq, out[:, keep.shape[1] :]], dim=1)
         produced += n
     return run.task.vocab.decode(seq[0, -length:].tolist())
+
+
+# -- the recipe protocol (recipes.base): `attnkit train lm`, eval, and generate's model ----
+
+
+@dataclass
+class LMSettings(base.TrainSettings):
+    """``attnkit train lm``: a character language model."""
+
+    model: str | None = base.setting("a decoder-only Transformer or an LSTM", choices=MODELS)
+    data: str | None = base.setting(
+        "a UTF-8 text file (default: the World English Bible, split by book)", kind=base.path
+    )
+    context: int | None = base.setting("characters per training window", kind=base.positive_int)
+    d_model: int | None = base.setting("Transformer width", kind=base.positive_int)
+    num_heads: int | None = base.setting(
+        "Transformer heads", flag="--heads", kind=base.positive_int
+    )
+    layers: int | None = base.setting("the model's layers", kind=base.positive_int)
+    positions: str | None = base.setting("Transformer positions", choices=POSITIONS)
+    hidden_dim: int | None = base.setting(
+        "LSTM state size", flag="--hidden", kind=base.positive_int
+    )
+
+
+class LMRecipe(base.Recipe):
+    name = "lm"
+    help = "a character language model (default text: the World English Bible)"
+    what = "a language model"
+    settings = LMSettings
+    models = MODELS
+    options = {"eval": frozenset({"data"})}
+    other_verbs = ("generate",)
+
+    def defaults(self, model: str | None = None) -> dict[str, Any]:
+        model = model or MODELS[0]
+        model_kw, tcfg = resolve({}, model)
+        values = base.resolved(entry(model).config_cls, model_kw, tcfg)
+        return {**values, "data": None, "context": CONTEXT, "minutes": None}
+
+    def train(self, settings: LMSettings, job: base.Job) -> LMRun:
+        kw = settings.given()
+        return train(
+            kw.pop("data", None),
+            out=job.out,
+            model=kw.pop("model", None),
+            context=kw.pop("context", None),
+            resume=job.resume,
+            overwrite=job.overwrite,
+            threads=job.threads,
+            progress=job.progress,
+            log=job.log,
+            **kw,
+        )
+
+    def trained(self, run: LMRun, job: base.Job) -> list[str]:
+        valid = run.config["metrics"]["bits_per_char"]
+        test = evaluate(run)["bits_per_char"]
+        return [
+            f"validation {valid:.4f} bits per character (epoch {run.config['epoch']}), "
+            f"test {test:.4f}; checkpoint in {job.out}",
+            f"try: attnkit generate --checkpoint {job.out} 'In the beginning'",
+        ]
+
+    def load(self, checkpoint: str | Path) -> LMRun:
+        return load(checkpoint)
+
+    def evaluate(self, run: LMRun, options: base.Options) -> dict[str, Any]:
+        from ..tasks import UnknownCharactersError
+
+        text = _read_text(options.data) if options.data else None
+        try:
+            result = evaluate(run, text)
+        except UnknownCharactersError as err:
+            raise SettingsError(f"{err}; the model cannot score them") from None
+        return {"bits_per_char": result["bits_per_char"], "n": int(result["chars"])}
+
+    def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:
+        return (
+            f"{'characters':<16}{scores['n']}\n{'bits per char':<16}{scores['bits_per_char']:.4f}"
+        )

@@ -35,14 +35,30 @@ TITLES = {
 }
 CLASSES = {"fractal": ("none", "buy", "sell"), "direction": ("down", "up")}
 METRICS = {
-    "fractal": ("balanced_accuracy", "accuracy", "macro_f1", "auc", "hit_rate",
-                "missed_signals", "pnl", "trades"),
+    "fractal": (
+        "balanced_accuracy",
+        "accuracy",
+        "macro_f1",
+        "auc",
+        "hit_rate",
+        "missed_signals",
+        "pnl",
+        "trades",
+    ),
     "direction": ("accuracy", "balanced_accuracy", "macro_f1", "auc", "pnl", "trades"),
     "return": ("mse", "mae", "directional_accuracy", "pnl", "trades"),
-}  # fmt: skip
-NAMES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1", "auc": "AUC",
-         "hit_rate": "hit rate", "missed_signals": "missed signals", "pnl": "P&L",
-         "directional_accuracy": "directional accuracy", "mse": "MSE", "mae": "MAE"}  # fmt: skip
+}
+NAMES = {
+    "balanced_accuracy": "balanced accuracy",
+    "macro_f1": "macro-F1",
+    "auc": "AUC",
+    "hit_rate": "hit rate",
+    "missed_signals": "missed signals",
+    "pnl": "P&L",
+    "directional_accuracy": "directional accuracy",
+    "mse": "MSE",
+    "mae": "MAE",
+}
 
 
 TRAIN_SIZE, TEST_SIZE, MIN_FOLDS, MAX_FOLDS = 2000, 250, 4, 12
@@ -78,12 +94,23 @@ def _iv(iv: sc.Interval, sign: bool = True) -> str:
     return f"{_num(iv.mean, sign)} [{_num(iv.low, sign)}, {_num(iv.high, sign)}]"
 
 
-def run(bars, out: str | Path, *, source: str = "bars", kinds: Sequence[str] = KINDS,
-        models: Sequence[str] = tuple(sc.VARIANTS), seeds: Sequence[int] = (0, 1, 2),
-        window: int = 20, train_size: int | None = None, test_size: int | None = None,
-        epochs: int = 6,
-        cost: float = 1e-4, level: float = 0.95, workers: int = 1,
-        progress: bool = True) -> Report:  # fmt: skip
+def run(
+    bars,
+    out: str | Path,
+    *,
+    source: str = "bars",
+    kinds: Sequence[str] = KINDS,
+    models: Sequence[str] = tuple(sc.VARIANTS),
+    seeds: Sequence[int] = (0, 1, 2),
+    window: int = 20,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    epochs: int = 6,
+    cost: float = 1e-4,
+    level: float = 0.95,
+    workers: int = 1,
+    progress: bool = True,
+) -> Report:
     """Compare every model with the baselines on each of ``kinds`` and write
     ``out/report.md``, ``out/results.json`` and the PNGs; returns the :class:`Report`.
     ``train_size`` and ``test_size`` default to :func:`fold_sizes`; ``workers`` > 1 trains
@@ -99,8 +126,10 @@ def run(bars, out: str | Path, *, source: str = "bars", kinds: Sequence[str] = K
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     train_size, test_size = fold_sizes(len(bars), window, train_size, test_size)
-    experiments = {k: sc.experiment(bars, k, window=window, train_size=train_size,
-                                    test_size=test_size) for k in kinds}  # fmt: skip
+    experiments = {
+        k: sc.experiment(bars, k, window=window, train_size=train_size, test_size=test_size)
+        for k in kinds
+    }
     total = sum(len(e.folds) for e in experiments.values()) * len(models) * len(seeds)
     bar = tqdm(total=total, desc="training", unit="fit", disable=not progress)
     comparisons = {}
@@ -110,10 +139,22 @@ def run(bars, out: str | Path, *, source: str = "bars", kinds: Sequence[str] = K
             for kind, e in experiments.items():
                 bar.set_postfix_str(kind)
                 comparisons[kind] = sc.compare(
-                    e.feats, e.labels, e.returns, e.folds, kind, models=models, seeds=seeds,
-                    window=window, epochs=epochs, cost=cost, level=level, rules=e.rules,
-                    progress=lambda *_: bar.update(1), keep_models=True, executor=executor,
-                )  # fmt: skip
+                    e.feats,
+                    e.labels,
+                    e.returns,
+                    e.folds,
+                    kind,
+                    models=models,
+                    seeds=seeds,
+                    window=window,
+                    epochs=epochs,
+                    cost=cost,
+                    level=level,
+                    rules=e.rules,
+                    progress=lambda *_: bar.update(1),
+                    keep_models=True,
+                    executor=executor,
+                )
     finally:
         bar.close()
     family = len(models) * len(kinds)
@@ -122,8 +163,23 @@ def run(bars, out: str | Path, *, source: str = "bars", kinds: Sequence[str] = K
     seconds = time.perf_counter() - started
     summary = _summary(comparisons, claims, models, adjusted, level, family, source)
     pictures = {k: _pictures(bars, c, out, k) for k, c in comparisons.items()}
-    lines = [*summary, "", *_setup(bars, experiments, models, seeds, window, train_size,
-                                    test_size, epochs, cost, seconds, source)]  # fmt: skip
+    lines = [
+        *summary,
+        "",
+        *_setup(
+            bars,
+            experiments,
+            models,
+            seeds,
+            window,
+            train_size,
+            test_size,
+            epochs,
+            cost,
+            seconds,
+            source,
+        ),
+    ]
     for kind, comp in comparisons.items():
         lines += ["", *_section(comp, kind, claims, adjusted, level, pictures[kind])]
     path = out / "report.md"
@@ -132,8 +188,9 @@ def run(bars, out: str | Path, *, source: str = "bars", kinds: Sequence[str] = K
     return Report(path, claims, summary, adjusted, comparisons)
 
 
-def fold_sizes(n: int, window: int = 20, train_size: int | None = None,
-               test_size: int | None = None) -> tuple[int, int]:  # fmt: skip
+def fold_sizes(
+    n: int, window: int = 20, train_size: int | None = None, test_size: int | None = None
+) -> tuple[int, int]:
     """(training windows, test bars) per fold for ``n`` bars where not given: up to
     :data:`TRAIN_SIZE` training windows but no more than 40% of the bars, and test blocks of
     :data:`TEST_SIZE` bars, smaller where that leaves fewer than :data:`MIN_FOLDS` folds (the
@@ -168,8 +225,9 @@ def _summary(comparisons, claims, models, adjusted, level, family, source) -> li
         lines.append("**No: attention did not beat the naive baselines** on any target.")
     others = [(k, m) for (k, m), v in claims.items() if v and m not in attention]
     if others:
-        lines.append("Other models that beat them: "
-                     + "; ".join(f"{m} on {k}" for k, m in others) + ".")  # fmt: skip
+        lines.append(
+            "Other models that beat them: " + "; ".join(f"{m} on {k}" for k, m in others) + "."
+        )
     lines.append("")
     for kind, comp in comparisons.items():
         metric, _ = sc.PRIMARY[kind]
@@ -178,25 +236,31 @@ def _summary(comparisons, claims, models, adjusted, level, family, source) -> li
         for m in attention or models[:1]:
             d = comp.difference(m, metric, base, adjusted)
             p = comp.difference(m, "pnl", rich, adjusted)
-            parts.append(f"{m}: {NAMES.get(metric, metric)} {_iv(d)}, P&L against {rich} "
-                         f"{_iv(p)}")  # fmt: skip
-        lines.append(f"- **{TITLES[kind]}**, best baseline {base} ({NAMES.get(metric, metric)} "
-                     f"{_num(comp.pooled(base)[metric])}). " + "; ".join(parts) + ".")  # fmt: skip
+            parts.append(f"{m}: {NAMES.get(metric, metric)} {_iv(d)}, P&L against {rich} {_iv(p)}")
+        lines.append(
+            f"- **{TITLES[kind]}**, best baseline {base} ({NAMES.get(metric, metric)} "
+            f"{_num(comp.pooled(base)[metric])}). " + "; ".join(parts) + "."
+        )
     folds = len(next(iter(comparisons.values())).folds)
-    lines += ["", f"Differences are means over {folds} walk-forward folds (each fold the mean "
-              f"of its seeds) with {adjusted:.2%} bootstrap intervals: {level:.0%} widened "
-              f"for the {family} model-target comparisons of this report (Bonferroni). A model "
-              "beats the baselines only where both intervals lie wholly on the better side of "
-              "0. P&L is the sum of log returns per fold after costs."]  # fmt: skip
+    lines += [
+        "",
+        f"Differences are means over {folds} walk-forward folds (each fold the mean "
+        f"of its seeds) with {adjusted:.2%} bootstrap intervals: {level:.0%} widened "
+        f"for the {family} model-target comparisons of this report (Bonferroni). A model "
+        "beats the baselines only where both intervals lie wholly on the better side of "
+        "0. P&L is the sum of log returns per fold after costs.",
+    ]
     return lines
 
 
-def _setup(bars, experiments, models, seeds, window, train_size, test_size, epochs, cost,
-           seconds, source) -> list[str]:  # fmt: skip
+def _setup(
+    bars, experiments, models, seeds, window, train_size, test_size, epochs, cost, seconds, source
+) -> list[str]:
     e = next(iter(experiments.values()))
     first, last = e.folds[0], e.folds[-1]
     return [
-        "## Setup", "",
+        "## Setup",
+        "",
         f"- data: {source}, {len(bars):,} bars from {bars.index[0]} to {bars.index[-1]}",
         f"- features per bar: {', '.join(FEATURES)}; windows of {window} bars",
         f"- walk-forward: {len(e.folds)} folds; each trains on {train_size} windows, skips a "
@@ -205,29 +269,38 @@ def _setup(bars, experiments, models, seeds, window, train_size, test_size, epoc
         "test bar scored once",
         f"- models: {', '.join(models)}; seeds {', '.join(map(str, seeds))}; {epochs} epochs "
         "each (Adam)",
-        f"- P&L: long/short/flat per prediction, {cost:g} of the price per unit of position "
-        "change",
+        f"- P&L: long/short/flat per prediction, {cost:g} of the price per unit of position change",
         f"- run time: {seconds / 60:.1f} min",
-    ]  # fmt: skip
+    ]
 
 
 def _section(comp, kind, claims, adjusted, level, pictures) -> list[str]:
     metric, _ = sc.PRIMARY[kind]
     names = [*comp.models, *comp.baselines]
     keys = METRICS[kind]
-    lines = [f"## {TITLES[kind]}", "",
-             f"Best baseline by {NAMES.get(metric, metric)}: **{comp.best_baseline}**; most "
-             f"profitable baseline: **{comp.best_pnl_baseline}**.", "",
-             f"Each metric's mean over folds with its {level:.0%} bootstrap interval:", "",
-             "| model | " + " | ".join(NAMES.get(k, k) for k in keys) + " |",
-             "|---" * (len(keys) + 1) + "|"]  # fmt: skip
+    lines = [
+        f"## {TITLES[kind]}",
+        "",
+        f"Best baseline by {NAMES.get(metric, metric)}: **{comp.best_baseline}**; most "
+        f"profitable baseline: **{comp.best_pnl_baseline}**.",
+        "",
+        f"Each metric's mean over folds with its {level:.0%} bootstrap interval:",
+        "",
+        "| model | " + " | ".join(NAMES.get(k, k) for k in keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+    ]
     for name in names:
         cells = [_iv(comp.value(name, k, level), False) for k in keys]
         shown = name if name in comp.models else f"{name} (baseline)"
         lines.append(f"| {shown} | " + " | ".join(cells) + " |")
-    lines += ["", f"Differences, {adjusted:.2%} intervals:", "",
-              f"| model | {NAMES.get(metric, metric)} - {comp.best_baseline} | P&L - "
-              f"{comp.best_pnl_baseline} | beats the baselines |", "|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        f"Differences, {adjusted:.2%} intervals:",
+        "",
+        f"| model | {NAMES.get(metric, metric)} - {comp.best_baseline} | P&L - "
+        f"{comp.best_pnl_baseline} | beats the baselines |",
+        "|---|---|---|---|",
+    ]
     for m in comp.models:
         d = comp.difference(m, metric, comp.best_baseline, adjusted)
         p = comp.difference(m, "pnl", comp.best_pnl_baseline, adjusted)
@@ -238,17 +311,20 @@ def _section(comp, kind, claims, adjusted, level, pictures) -> list[str]:
 
 
 def _write_json(path, comparisons, claims, adjusted, level, source, seconds) -> None:
-    out = {"source": source, "level": level, "adjusted_level": adjusted, "seconds": seconds,
-           "targets": {}}  # fmt: skip
+    out = {
+        "source": source,
+        "level": level,
+        "adjusted_level": adjusted,
+        "seconds": seconds,
+        "targets": {},
+    }
     for kind, comp in comparisons.items():
         metric, _ = sc.PRIMARY[kind]
         names = [*comp.models, *comp.baselines]
         out["targets"][kind] = {
             "best_baseline": comp.best_baseline,
             "best_pnl_baseline": comp.best_pnl_baseline,
-            "values": {
-                n: {k: vars(comp.value(n, k, level)) for k in METRICS[kind]} for n in names
-            },  # fmt: skip
+            "values": {n: {k: vars(comp.value(n, k, level)) for k in METRICS[kind]} for n in names},
             "differences": {
                 m: {
                     metric: vars(comp.difference(m, metric, comp.best_baseline, adjusted)),
@@ -256,7 +332,7 @@ def _write_json(path, comparisons, claims, adjusted, level, source, seconds) -> 
                     "beats_baselines": claims[(kind, m)],
                 }
                 for m in comp.models
-            },  # fmt: skip
+            },
         }
     path.write_text(json.dumps(out, indent=1, default=float, allow_nan=True), encoding="utf-8")
 
@@ -279,8 +355,13 @@ def _pictures(bars, comp, out: Path, kind: str) -> list[tuple[str, str]]:
         matrices = {n: comp.confusion(n) for n in [*comp.models, comp.best_baseline]}
         name = f"confusion_{kind}.png"
         viz.save(viz.confusion_figure(matrices, CLASSES[kind], TITLES[kind]), out / name)
-        made.append(("Confusion matrices over every test bar and seed (rows: the true class, "
-                     "as shares).", name))  # fmt: skip
+        made.append(
+            (
+                "Confusion matrices over every test bar and seed (rows: the true class, "
+                "as shares).",
+                name,
+            )
+        )
     attention = {m: model for m, model in comp.fitted.items() if m.startswith("attention")}
     if attention and len(comp.last_windows):
         rows, labels = _looked_at(attention, comp, bars, kind)
@@ -289,9 +370,14 @@ def _pictures(bars, comp, out: Path, kind: str) -> list[tuple[str, str]]:
         name = f"attention_{kind}.png"
         title = "where the last bar looked, for a few test windows of the last fold"
         viz.save(viz.bar_weights_figure(rows, fixed, labels, title), out / name)
-        made.append(("Self-attention's weights over the past bars change with every input "
-                     "(one line per prediction); a fully connected layer (the MLP, black) "
-                     "weighs each bar the same whatever the input.", name))  # fmt: skip
+        made.append(
+            (
+                "Self-attention's weights over the past bars change with every input "
+                "(one line per prediction); a fully connected layer (the MLP, black) "
+                "weighs each bar the same whatever the input.",
+                name,
+            )
+        )
     return made
 
 
@@ -310,7 +396,9 @@ def _looked_at(models: dict, comp, bars, kind: str, count: int = 5):
         if predicted is None:
             predicted = scores[:, 0].numpy() if kind == "return" else scores.argmax(1).numpy()
     classes = CLASSES.get(kind)
-    labels = [f"{bars.index[e]:%Y-%m-%d %H:%M} -> "
-              + (classes[int(p)] if classes else f"{float(p):+.2f} sd")
-              for e, p in zip(ends, predicted, strict=True)]  # fmt: skip
+    labels = [
+        f"{bars.index[e]:%Y-%m-%d %H:%M} -> "
+        + (classes[int(p)] if classes else f"{float(p):+.2f} sd")
+        for e, p in zip(ends, predicted, strict=True)
+    ]
     return rows, labels

@@ -27,13 +27,14 @@ from torch import nn
 
 from ..models import build, entry
 from ..tasks import prices as pr
-from ..train import CheckpointError, fit, load_model, read_config
+from ..train import CheckpointError, fit, load_model
 from ..train.devices import device_of, to_device
+from ..train.loop import SettingsError
+from . import base
 from . import prices as sc
-from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
+from .base import merge_settings, saved_settings
 
-__all__ = ["MODELS", "PriceRun", "evaluate", "load", "load_bars", "predict", "split_ends",
-           "train"]  # fmt: skip
+__all__ = ["MODELS", "PriceRun", "evaluate", "load", "load_bars", "predict", "split_ends", "train"]
 
 MODELS = tuple(sc.VARIANTS)
 CLASSES = {"fractal": pr.FRACTAL_CLASSES, "direction": ("down", "up")}
@@ -61,13 +62,13 @@ def load_bars(data: str | Path | None):
     if data in pr.SERIES:
         return pr.load_series(data)
     if not Path(data).is_file():
-        raise pr.PricesError(f"no file {data!r}, and it is not a series of "
-                             f"{', '.join(pr.SERIES)}")  # fmt: skip
+        raise pr.PricesError(f"no file {data!r}, and it is not a series of {', '.join(pr.SERIES)}")
     return pr.read_ohlcv(data)
 
 
-def split_ends(n: int, *, start: int, window: int, horizon: int, valid: float = 0.15,
-               test: float = 0.15) -> tuple[tuple[int, int], ...]:  # fmt: skip
+def split_ends(
+    n: int, *, start: int, window: int, horizon: int, valid: float = 0.15, test: float = 0.15
+) -> tuple[tuple[int, int], ...]:
     """(train, valid, test) ranges of window ends over bars ``start``..n - horizon - 1, in
     time order, each separated from the next by a purge gap of window + horizon bars."""
     gap = window + horizon
@@ -76,8 +77,10 @@ def split_ends(n: int, *, start: int, window: int, horizon: int, valid: float = 
     n_test, n_valid = math.floor(usable * test), math.floor(usable * valid)
     n_train = usable - n_test - n_valid
     if min(n_train, n_valid, n_test) < 1:
-        raise pr.PricesError(f"{n} bars are too few to split into training, validation and test "
-                             f"windows of {window} bars with purge gaps of {gap}")  # fmt: skip
+        raise pr.PricesError(
+            f"{n} bars are too few to split into training, validation and test "
+            f"windows of {window} bars with purge gaps of {gap}"
+        )
     a = (start, start + n_train)
     b = (a[1] + gap, a[1] + gap + n_valid)
     return a, b, (b[1] + gap, last)
@@ -130,23 +133,29 @@ def _prepared(bars, kind: str, window: int):
     return feats, labels, np.r_[returns[1:], np.nan]
 
 
-def train(data: str | Path | None = None, *, out: str | Path, kind: str = "fractal",
-          model: str | None = None, window: int = 20, resume: bool = False,
-          overwrite: bool = False, threads: int | None = None, progress: bool = True,
-          log=print, bars=None, **settings: Any) -> PriceRun:  # fmt: skip
+def train(
+    data: str | Path | None = None,
+    *,
+    out: str | Path,
+    kind: str = "fractal",
+    model: str | None = None,
+    window: int = 20,
+    resume: bool = False,
+    overwrite: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    log=print,
+    bars=None,
+    **settings: Any,
+) -> PriceRun:
     """Train comparison model ``model`` (a name of :data:`~attnkit.recipes.prices.VARIANTS`,
     default "attention") on bars from ``data`` (a series name or CSV file) or ``bars``, for
     target ``kind``; keep the best epoch in ``out``. ``settings`` are fields of the model's
     config or of TrainConfig (None: not given)."""
-    if threads:
-        torch.set_num_threads(threads)
     if kind not in pr.TARGETS:
         raise SettingsError(f"unknown target {kind!r}; expected one of {', '.join(pr.TARGETS)}")
-    resume = prepare_out(out, resume, overwrite, log)
-    saved = read_config(out) if resume else None
+    resume, saved = base.begin(out, resume, overwrite, threads, log, "prices", "price-series")
     if saved is not None:
-        if saved.get("task", {}).get("name") != "prices":
-            raise SettingsError(f"{out} holds no price-series run")
         kind, window = saved["task"]["kind"], saved["task"]["window"]
         model = saved["task"]["variant"]
         settings = saved_settings(saved, settings, DATA_FIELDS | {"num_heads"})
@@ -156,15 +165,17 @@ def train(data: str | Path | None = None, *, out: str | Path, kind: str = "fract
         raise SettingsError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
     registered, preset = sc.VARIANTS[model]
     own = frozenset(f.name for f in _fields(registered)) - DATA_FIELDS
-    model_kw, tcfg = merge_settings({**settings, "progress": progress}, model, own, DATA_FIELDS,
-                                    {**DEFAULTS, **preset})  # fmt: skip
+    model_kw, tcfg = merge_settings(
+        {**settings, "progress": progress}, model, own, DATA_FIELDS, {**DEFAULTS, **preset}
+    )
     if bars is None:
         bars = load_bars(data)
     source = str(data) if data else "eurusd-h1"
     feats, labels, nxt = _prepared(bars, kind, window)
     horizon = pr.TARGETS[kind]
-    splits = split_ends(len(bars), start=pr.first_valid(feats) + window - 1, window=window,
-                        horizon=horizon)  # fmt: skip
+    splits = split_ends(
+        len(bars), start=pr.first_valid(feats) + window - 1, window=window, horizon=horizon
+    )
     first = max(0, splits[0][0] - window + 1)
     scaler = sc.fit_scaler(feats[first : splits[0][1]])
     scaled = sc.standardise(feats, *scaler)
@@ -173,28 +184,49 @@ def train(data: str | Path | None = None, *, out: str | Path, kind: str = "fract
     classes = 1 if kind == "return" else len(CLASSES[kind])
     scale = (float(np.std(y_train)) or 1.0) if kind == "return" else 1.0
     weights = sc.class_weights(y_train, classes) if kind in sc.BALANCED else None
-    train_ds, valid_ds = (_Windows(sc.windows(scaled, e, window), labels[e], kind, scale, weights)
-                          for e in ends[:2])  # fmt: skip
+    train_ds, valid_ds = (
+        _Windows(sc.windows(scaled, e, window), labels[e], kind, scale, weights) for e in ends[:2]
+    )
     counts = [] if kind == "return" else np.bincount(y_train, minlength=classes).tolist()
     task_meta = {
-        "name": "prices", "kind": kind, "variant": model, "window": window,
-        "features": list(pr.FEATURES), "mean": scaler[0].tolist(), "scale": scaler[1].tolist(),
-        "return_scale": scale, "train_counts": counts, "splits": [list(s) for s in splits],
-    }  # fmt: skip
-    meta = {"task": task_meta, "data": {"source": source, "bars": len(bars),
-                                        "first": str(bars.index[0]),
-                                        "last": str(bars.index[-1])}}  # fmt: skip
+        "name": "prices",
+        "kind": kind,
+        "variant": model,
+        "window": window,
+        "features": list(pr.FEATURES),
+        "mean": scaler[0].tolist(),
+        "scale": scaler[1].tolist(),
+        "return_scale": scale,
+        "train_counts": counts,
+        "splits": [list(s) for s in splits],
+    }
+    meta = {
+        "task": task_meta,
+        "data": {
+            "source": source,
+            "bars": len(bars),
+            "first": str(bars.index[0]),
+            "last": str(bars.index[-1]),
+        },
+    }
     torch.manual_seed(tcfg.seed)
-    net = build(registered, {"features": feats.shape[1], "window": window,
-                             "out": 1 if kind == "return" else classes, **model_kw})  # fmt: skip
+    net = build(
+        registered,
+        {
+            "features": feats.shape[1],
+            "window": window,
+            "out": 1 if kind == "return" else classes,
+            **model_kw,
+        },
+    )
     params = sum(p.numel() for p in net.parameters())
-    log(f"{source}: {len(bars):,} bars; {len(ends[0]):,} training windows, {len(ends[1]):,} "
-        f"validation, {len(ends[2]):,} test; {model}, {params:,} parameters")  # fmt: skip
+    log(
+        f"{source}: {len(bars):,} bars; {len(ends[0]):,} training windows, {len(ends[1]):,} "
+        f"validation, {len(ends[2]):,} test; {model}, {params:,} parameters"
+    )
     task = _Task(kind, labels[ends[1]], nxt[ends[1]])
     state = fit(net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log)
-    best = load(out)
-    best.config["history"] = state["history"]
-    return best
+    return base.finish(load, out, state)
 
 
 def _fields(registered: str):
@@ -212,9 +244,12 @@ def load(checkpoint: str | Path) -> PriceRun:
         raise CheckpointError(f"{checkpoint} holds no price-series model")
     try:
         mean, scale = np.asarray(task["mean"], float), np.asarray(task["scale"], float)
-        ok = (task["kind"] in pr.TARGETS and task["window"] == model.cfg.window
-              and len(mean) == len(scale) == model.cfg.features == len(pr.FEATURES)
-              and list(task["features"]) == list(pr.FEATURES))  # fmt: skip
+        ok = (
+            task["kind"] in pr.TARGETS
+            and task["window"] == model.cfg.window
+            and len(mean) == len(scale) == model.cfg.features == len(pr.FEATURES)
+            and list(task["features"]) == list(pr.FEATURES)
+        )
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{checkpoint}/config.json: bad task: {err}") from None
     if not ok:
@@ -250,8 +285,9 @@ def predict(run: PriceRun, bars):
     if kind == "return":
         frame = pd.DataFrame({"return": pred}, index=bars.index[ends])
     else:
-        frame = pd.DataFrame(pred, index=bars.index[ends],
-                             columns=[f"p_{c}" for c in CLASSES[kind]])  # fmt: skip
+        frame = pd.DataFrame(
+            pred, index=bars.index[ends], columns=[f"p_{c}" for c in CLASSES[kind]]
+        )
     frame["position"] = sc.positions(kind, pred)
     return frame
 
@@ -264,8 +300,10 @@ def evaluate(run: PriceRun, bars=None, cost: float = 1e-4) -> dict[str, dict[str
     if bars is None:
         bars = load_bars(run.config["data"]["source"])
         if len(bars) != run.config["data"]["bars"]:
-            raise pr.PricesError(f"{run.config['data']['source']} has changed since training: "
-                                 f"{len(bars)} bars, not {run.config['data']['bars']}")  # fmt: skip
+            raise pr.PricesError(
+                f"{run.config['data']['source']} has changed since training: "
+                f"{len(bars)} bars, not {run.config['data']['bars']}"
+            )
         ends = np.arange(*task["splits"][2])
     else:
         feats = pr.features(bars)
@@ -284,3 +322,101 @@ def evaluate(run: PriceRun, bars=None, cost: float = 1e-4) -> dict[str, dict[str
         rule = np.eye(classes)[pr.half_fractal(bars)[ends]]
         out["half-fractal"] = sc.metrics(kind, rule, labels[ends], nxt[ends], cost)
     return out
+
+
+# -- the recipe protocol (recipes.base): `attnkit train prices`, eval, predict -------------
+
+
+@dataclass
+class PriceSettings(base.TrainSettings):
+    """``attnkit train prices``: a model of a price series."""
+
+    data: str | None = base.setting(
+        "a CSV of OHLCV bars or a series name (eurusd-h1, sp500-d1)", kind=base.path
+    )
+    model: str | None = base.setting("the model compared", choices=MODELS)
+    label: str | None = base.setting(
+        "what to predict: fractal turning points, next-bar direction or return",
+        choices=tuple(pr.TARGETS),
+    )
+    window: int | None = base.setting("bars per window", kind=base.positive_int)
+    d_model: int | None = base.setting("the attention model's width", kind=base.positive_int)
+    num_heads: int | None = base.setting(
+        "the attention model's heads", flag="--heads", kind=base.positive_int
+    )
+    layers: int | None = base.setting("the attention model's layers", kind=base.positive_int)
+    hidden_dim: int | None = base.setting(
+        "the LSTM's or MLP's width", flag="--hidden", kind=base.positive_int
+    )
+
+
+class PriceRecipe(base.Recipe):
+    name = "prices"
+    help = "a model of a price series (default: EURUSD hourly bars)"
+    what = "a price model"
+    settings = PriceSettings
+    models = MODELS
+    options = {"eval": frozenset({"data"}), "predict": frozenset({"data", "last", "json"})}
+
+    def defaults(self, model: str | None = None) -> dict[str, Any]:
+        model = model or MODELS[0]
+        registered, preset = sc.VARIANTS[model]
+        cfg = entry(registered).config_cls
+        values = base.resolved(cfg, dict(preset), base.TrainConfig(**DEFAULTS))
+        return {**values, "data": "eurusd-h1", "label": "fractal", "window": 20, "minutes": None}
+
+    def train(self, settings: PriceSettings, job: base.Job) -> PriceRun:
+        kw = settings.given()
+        data = kw.pop("data", None)
+        bars = None if job.resume else load_bars(data)
+        return train(
+            data,
+            out=job.out,
+            kind=kw.pop("label", "fractal"),
+            model=kw.pop("model", None) or "attention",
+            window=kw.pop("window", 20),
+            resume=job.resume,
+            overwrite=job.overwrite,
+            threads=job.threads,
+            progress=job.progress,
+            log=job.log,
+            bars=bars,
+            **kw,
+        )
+
+    def trained(self, run: PriceRun, job: base.Job) -> list[str]:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in run.config["metrics"].items())
+        options = base.Options()
+        return [
+            f"best epoch {run.config['epoch']}: {shown}; checkpoint in {job.out}",
+            self.format_scores(evaluate(run), options),
+            f"try: attnkit predict --checkpoint {job.out} --data {run.config['data']['source']}",
+        ]
+
+    def load(self, checkpoint: str | Path) -> PriceRun:
+        return load(checkpoint)
+
+    def evaluate(self, run: PriceRun, options: base.Options) -> dict[str, Any]:
+        return evaluate(run, load_bars(options.data) if options.data else None)
+
+    def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:
+        what = f"every labelled bar of {options.data}" if options.data else "the test split"
+        keys = list(next(iter(scores.values())))
+        width = max(map(len, keys)) + 2
+        lines = [f"\n{what}:", f"{'':<16}" + "".join(f"{k:>{width}}" for k in keys)]
+        for name, values in scores.items():
+            lines.append(f"{name:<16}" + "".join(f"{values[k]:>{width}.4g}" for k in keys))
+        return "\n".join(lines)
+
+    def predict(self, run: PriceRun, options: base.Options) -> list[base.Prediction]:
+        frame = predict(run, load_bars(options.data or run.config["data"]["source"]))
+        frame = frame.tail(options.last or 10)
+        table = frame.to_string(float_format=lambda x: f"{x:.6g}").splitlines()
+        head = len(table) - len(frame)  # the header's lines (one more for a named index)
+        out = [
+            base.Prediction({"time": str(t), **{k: float(v) for k, v in row.items()}}, line)
+            for (t, row), line in zip(frame.iterrows(), table[head:], strict=True)
+        ]
+        if out:
+            out[0].line = "\n".join([*table[:head], out[0].line])  # the header above row 1
+        return out

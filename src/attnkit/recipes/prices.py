@@ -28,8 +28,9 @@ BASELINES = {
 }
 
 
-def baseline(name: str, kind: str, train_labels: np.ndarray, last_returns: np.ndarray,
-             classes: int) -> np.ndarray:  # fmt: skip
+def baseline(
+    name: str, kind: str, train_labels: np.ndarray, last_returns: np.ndarray, classes: int
+) -> np.ndarray:
     """A naive prediction for each test bar: ``last_returns`` (n,) are the log returns of the
     bars themselves (known at prediction time); ``train_labels`` the fold's training labels.
 
@@ -73,8 +74,9 @@ def pnl(kind: str, prediction: np.ndarray, next_returns: np.ndarray, cost: float
     return pos * np.asarray(next_returns, dtype=float) - cost * turnover
 
 
-def metrics(kind: str, prediction: np.ndarray, truth: np.ndarray, next_returns: np.ndarray,
-            cost: float) -> dict[str, float]:  # fmt: skip
+def metrics(
+    kind: str, prediction: np.ndarray, truth: np.ndarray, next_returns: np.ndarray, cost: float
+) -> dict[str, float]:
     """The metrics of one set of predictions against the true labels (and the P&L)."""
     from sklearn import metrics as skm
 
@@ -98,8 +100,9 @@ def metrics(kind: str, prediction: np.ndarray, truth: np.ndarray, next_returns: 
     labels = list(range(classes))
     out["accuracy"] = float(skm.accuracy_score(truth, chosen))
     out["balanced_accuracy"] = float(skm.balanced_accuracy_score(truth, chosen))
-    out["macro_f1"] = float(skm.f1_score(truth, chosen, labels=labels, average="macro",
-                                         zero_division=0))  # fmt: skip
+    out["macro_f1"] = float(
+        skm.f1_score(truth, chosen, labels=labels, average="macro", zero_division=0)
+    )
     out["auc"] = _auc(truth, prediction, labels)
     if kind == "fractal":  # the article's hit rate: right among the signals given
         signal, real = chosen != 0, truth != 0
@@ -141,8 +144,9 @@ class Interval:
         return self.low > 0 or self.high < 0
 
 
-def bootstrap_interval(differences: Sequence[float], level: float = 0.95, draws: int = 2000,
-                       seed: int = 0) -> Interval:  # fmt: skip
+def bootstrap_interval(
+    differences: Sequence[float], level: float = 0.95, draws: int = 2000, seed: int = 0
+) -> Interval:
     """Percentile bootstrap of the mean of ``differences`` (one per fold and seed: the units
     resampled with replacement)."""
     d = np.asarray([x for x in differences if np.isfinite(x)], dtype=float)
@@ -199,8 +203,13 @@ def fold_data(feats: np.ndarray, labels: np.ndarray, fold, window: int) -> FoldD
     test_ends = np.arange(*fold.test)
     scaler = fit_scaler(feats[max(0, fold.train[0] - window + 1) : fold.train[1]])
     scaled = standardise(feats[: fold.test[1]], *scaler)
-    return FoldData(windows(scaled, train_ends, window), labels[train_ends],
-                    windows(scaled, test_ends, window), labels[test_ends], test_ends)  # fmt: skip
+    return FoldData(
+        windows(scaled, train_ends, window),
+        labels[train_ends],
+        windows(scaled, test_ends, window),
+        labels[test_ends],
+        test_ends,
+    )
 
 
 # targets scored by balanced accuracy train with classes weighted inversely to their frequency:
@@ -217,9 +226,18 @@ def class_weights(labels: np.ndarray, classes: int):
     return torch.tensor(w, dtype=torch.float32)
 
 
-def fit_predict(name: str, data: FoldData, kind: str, classes: int, *, epochs: int = 8,
-                batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                settings: dict | None = None):  # fmt: skip
+def fit_predict(
+    name: str,
+    data: FoldData,
+    kind: str,
+    classes: int,
+    *,
+    epochs: int = 8,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    settings: dict | None = None,
+):
     """Train registered model ``name`` on the fold's training windows (Adam, cross-entropy,
     class-weighted for the targets of :data:`BALANCED`, or MSE on returns in units of their
     training standard deviation) and predict its test
@@ -231,8 +249,10 @@ def fit_predict(name: str, data: FoldData, kind: str, classes: int, *, epochs: i
     torch.manual_seed(seed)
     features = data.x_train.shape[2]
     out = 1 if kind == "return" else classes
-    model = build(name, {"features": features, "window": data.x_train.shape[1], "out": out,
-                         **(settings or {})})  # fmt: skip
+    model = build(
+        name,
+        {"features": features, "window": data.x_train.shape[1], "out": out, **(settings or {})},
+    )
     x = torch.from_numpy(data.x_train)
     if kind == "return":
         scale = float(np.std(data.y_train)) or 1.0
@@ -261,8 +281,9 @@ def fit_predict(name: str, data: FoldData, kind: str, classes: int, *, epochs: i
 def _fit_job(job):
     """One model fit of a comparison: (the model where kept, else None; its predictions)."""
     registered, data, kind, classes, epochs, seed, settings, keep = job
-    fitted, pred = fit_predict(registered, data, kind, classes, epochs=epochs, seed=seed,
-                               settings=settings)  # fmt: skip
+    fitted, pred = fit_predict(
+        registered, data, kind, classes, epochs=epochs, seed=seed, settings=settings
+    )
     return (fitted if keep else None), pred
 
 
@@ -279,8 +300,9 @@ def fit_pool(workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_one_thread)  # fmt: skip
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
+    )
 
 
 # ------------------------------------------------------------------------------ comparison
@@ -294,8 +316,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "mlp": ("series-mlp", {}),
     "dlinear": ("series-linear", {}),
 }
-PRIMARY = {"fractal": ("balanced_accuracy", 1), "direction": ("accuracy", 1),
-           "return": ("mse", -1)}  # metric, +1 higher is better / -1 lower  # fmt: skip
+PRIMARY = {
+    "fractal": ("balanced_accuracy", 1),
+    "direction": ("accuracy", 1),
+    "return": ("mse", -1),
+}  # metric, +1 higher is better / -1 lower
 
 
 @dataclass
@@ -338,8 +363,9 @@ class Comparison:
             per_seed.setdefault(seed, []).append(pred)
         truth = np.concatenate([f.truth for f in self.folds])
         nxt = np.concatenate([f.next_returns for f in self.folds])
-        runs = [metrics(self.kind, np.concatenate(p), truth, nxt, self.cost)
-                for p in per_seed.values()]  # fmt: skip
+        runs = [
+            metrics(self.kind, np.concatenate(p), truth, nxt, self.cost) for p in per_seed.values()
+        ]
         return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
 
     @cached_property
@@ -347,8 +373,9 @@ class Comparison:
         """The baseline that made the most money over all test bars."""
         return max(self.baselines, key=lambda n: self.pooled(n)["pnl"])
 
-    def difference(self, model: str, metric: str, against: str | None = None,
-                   level: float | None = None) -> Interval:  # fmt: skip
+    def difference(
+        self, model: str, metric: str, against: str | None = None, level: float | None = None
+    ) -> Interval:
         """Interval of ``model``'s ``metric`` minus baseline ``against``'s (default: the best
         baseline), bootstrapped over folds at ``level`` (default: the comparison's)."""
         base = self.units[against or self.best_baseline]
@@ -377,9 +404,10 @@ class Comparison:
         from sklearn.metrics import confusion_matrix
 
         classes = self.predictions[name][0].shape[1]
-        return sum(confusion_matrix(self.folds[f].truth, pred.argmax(1), labels=range(classes))
-                   for (f, _), pred in zip(self.units[name], self.predictions[name],
-                                           strict=True))  # fmt: skip
+        return sum(
+            confusion_matrix(self.folds[f].truth, pred.argmax(1), labels=range(classes))
+            for (f, _), pred in zip(self.units[name], self.predictions[name], strict=True)
+        )
 
     def beats_baseline(self, model: str, level: float | None = None) -> bool:
         """True only where the interval of the primary metric's difference from the best
@@ -400,15 +428,29 @@ def _fold_means(units, scores, base, key) -> list[float]:
     by_fold: dict[int, list[float]] = {}
     for (fold, _), s in zip(units, scores, strict=True):
         by_fold.setdefault(fold, []).append(s[key] - base[fold][key])
-    return [float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
-            for v in by_fold.values()]  # fmt: skip
+    return [
+        float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for v in by_fold.values()
+    ]
 
 
-def compare(feats: np.ndarray, labels: np.ndarray, returns: np.ndarray, folds, kind: str, *,
-            models: Sequence[str] = tuple(VARIANTS), seeds: Sequence[int] = (0, 1, 2),
-            window: int = 20, epochs: int = 8, cost: float = 0.0, level: float = 0.95,
-            rules: dict[str, np.ndarray] | None = None, progress=None,
-            keep_models: bool = False, executor=None) -> Comparison:  # fmt: skip
+def compare(
+    feats: np.ndarray,
+    labels: np.ndarray,
+    returns: np.ndarray,
+    folds,
+    kind: str,
+    *,
+    models: Sequence[str] = tuple(VARIANTS),
+    seeds: Sequence[int] = (0, 1, 2),
+    window: int = 20,
+    epochs: int = 8,
+    cost: float = 0.0,
+    level: float = 0.95,
+    rules: dict[str, np.ndarray] | None = None,
+    progress=None,
+    keep_models: bool = False,
+    executor=None,
+) -> Comparison:
     """Walk-forward comparison: for each fold, the baselines once and every model of
     :data:`VARIANTS` named in ``models`` once per seed. ``returns[t]`` is the log return of
     bar t (close t-1 -> t); the next bar's return scores the P&L. ``rules`` are more naive
@@ -440,16 +482,29 @@ def compare(feats: np.ndarray, labels: np.ndarray, returns: np.ndarray, folds, k
     for f, data in enumerate(datas):
         ends = data.test_ends
         result.folds.append(FoldScores(ends, data.y_test, nxt[ends]))
-        naive = {name: baseline(name, kind, data.y_train, returns[ends], classes)
-                 for name in BASELINES[kind]}  # fmt: skip
+        naive = {
+            name: baseline(name, kind, data.y_train, returns[ends], classes)
+            for name in BASELINES[kind]
+        }
         for name, rule in (rules or {}).items():
             naive[name] = np.eye(classes)[np.asarray(rule)[ends]]
         for name, pred in naive.items():
             record(name, f, 0, pred, data)
     last = len(datas) - 1
     units = [(f, model, seed) for f in range(len(datas)) for model in models for seed in seeds]
-    jobs = [(VARIANTS[m][0], datas[f], kind, classes, epochs, seed, VARIANTS[m][1],
-             keep_models and f == last and seed == seeds[0]) for f, m, seed in units]  # fmt: skip
+    jobs = [
+        (
+            VARIANTS[m][0],
+            datas[f],
+            kind,
+            classes,
+            epochs,
+            seed,
+            VARIANTS[m][1],
+            keep_models and f == last and seed == seeds[0],
+        )
+        for f, m, seed in units
+    ]
     done = executor.map(_fit_job, jobs) if executor is not None else map(_fit_job, jobs)
     for (f, model, seed), (fitted, pred) in zip(units, done, strict=True):
         record(model, f, seed, pred, datas[f])
@@ -462,8 +517,9 @@ def compare(feats: np.ndarray, labels: np.ndarray, returns: np.ndarray, folds, k
     result.baselines = [n for n in result.scores if n not in models]
     metric, sign = PRIMARY[kind]
     result.best_baseline = max(result.baselines, key=lambda n: sign * result.pooled(n)[metric])
-    result.intervals = {m: {key: result.difference(m, key) for key in result.scores[m][0]}
-                        for m in models}  # fmt: skip
+    result.intervals = {
+        m: {key: result.difference(m, key) for key in result.scores[m][0]} for m in models
+    }
     return result
 
 
@@ -478,8 +534,15 @@ class Experiment:
     rules: dict[str, np.ndarray] | None
 
 
-def experiment(bars, kind: str, *, window: int = 20, train_size: int = 2000,
-               test_size: int = 500, expanding: bool = False) -> Experiment:  # fmt: skip
+def experiment(
+    bars,
+    kind: str,
+    *,
+    window: int = 20,
+    train_size: int = 2000,
+    test_size: int = 500,
+    expanding: bool = False,
+) -> Experiment:
     """The features and ``kind`` labels of OHLCV ``bars``, walk-forward folds with the purge
     gap starting where the first window is all valid, and for the fractal target the
     half-fractal rule."""
@@ -487,20 +550,35 @@ def experiment(bars, kind: str, *, window: int = 20, train_size: int = 2000,
 
     feats, labels = pr.features(bars), pr.targets(bars, kind)
     returns = np.r_[np.nan, np.diff(np.log(bars["close"].to_numpy(dtype=float)))]
-    folds = list(pr.walk_forward(len(bars), start=pr.first_valid(feats) + window - 1,
-                                 window=window, horizon=pr.TARGETS[kind],
-                                 train_size=train_size, test_size=test_size,
-                                 expanding=expanding))  # fmt: skip
+    folds = list(
+        pr.walk_forward(
+            len(bars),
+            start=pr.first_valid(feats) + window - 1,
+            window=window,
+            horizon=pr.TARGETS[kind],
+            train_size=train_size,
+            test_size=test_size,
+            expanding=expanding,
+        )
+    )
     rules = {"half-fractal": pr.half_fractal(bars)} if kind == "fractal" else None
     return Experiment(feats, labels, returns, folds, rules)
 
 
-def compare_bars(bars, kind: str = "fractal", *, window: int = 20, train_size: int = 2000,
-                 test_size: int = 500, expanding: bool = False,
-                 **options) -> Comparison:  # fmt: skip
+def compare_bars(
+    bars,
+    kind: str = "fractal",
+    *,
+    window: int = 20,
+    train_size: int = 2000,
+    test_size: int = 500,
+    expanding: bool = False,
+    **options,
+) -> Comparison:
     """:func:`compare` on OHLCV ``bars`` (see :mod:`attnkit.tasks.prices`) as
     :func:`experiment` sets it up. ``options`` go to :func:`compare`."""
-    e = experiment(bars, kind, window=window, train_size=train_size, test_size=test_size,
-                   expanding=expanding)  # fmt: skip
+    e = experiment(
+        bars, kind, window=window, train_size=train_size, test_size=test_size, expanding=expanding
+    )
     options.setdefault("rules", e.rules)
     return compare(e.feats, e.labels, e.returns, e.folds, kind, window=window, **options)

@@ -46,10 +46,19 @@ class Result:
     seconds: float
 
 
-def solve(problem: str, length: int, pooling: str = "attention", *, max_batches: int = 10_000,
-          seed: int = 0, test_every: int = TEST_EVERY, test_size: int = TEST_SIZE,
-          hidden_dim: int = 100, lr: float = LR,
-          progress: Callable[[int, float], None] | None = None) -> Result:  # fmt: skip
+def solve(
+    problem: str,
+    length: int,
+    pooling: str = "attention",
+    *,
+    max_batches: int = 10_000,
+    seed: int = 0,
+    test_every: int = TEST_EVERY,
+    test_size: int = TEST_SIZE,
+    hidden_dim: int = 100,
+    lr: float = LR,
+    progress: Callable[[int, float], None] | None = None,
+) -> Result:
     """Train until solved or ``max_batches``; ``progress(batches, worst error)`` after each
     test."""
     if problem not in PROBLEMS:
@@ -76,10 +85,28 @@ def solve(problem: str, length: int, pooling: str = "attention", *, max_batches:
         if progress is not None:
             progress(step, worst)
         if worst < TOLERANCE:
-            return Result(problem, length, pooling, step, max_batches, tests, worst, correct,
-                          time.perf_counter() - started)  # fmt: skip
-    return Result(problem, length, pooling, None, max_batches, tests, worst, correct,
-                  time.perf_counter() - started)  # fmt: skip
+            return Result(
+                problem,
+                length,
+                pooling,
+                step,
+                max_batches,
+                tests,
+                worst,
+                correct,
+                time.perf_counter() - started,
+            )
+    return Result(
+        problem,
+        length,
+        pooling,
+        None,
+        max_batches,
+        tests,
+        worst,
+        correct,
+        time.perf_counter() - started,
+    )
 
 
 def _test(model, problem, length, size, gen) -> tuple[float, float]:
@@ -101,8 +128,7 @@ def table(results: Sequence[Result]) -> str:
     poolings = list(dict.fromkeys(r.pooling for r in results))
     rows = list(dict.fromkeys((r.problem, r.length) for r in results))
     cell = {(r.problem, r.length, r.pooling): r for r in results}
-    lines = ["| problem | T | " + " | ".join(poolings) + " |",
-             "|---|---|" + "---|" * len(poolings)]  # fmt: skip
+    lines = ["| problem | T | " + " | ".join(poolings) + " |", "|---|---|" + "---|" * len(poolings)]
     for problem, length in rows:
         cells = []
         for p in poolings:
@@ -110,8 +136,10 @@ def table(results: Sequence[Result]) -> str:
             if r is None:
                 cells.append("")
             elif r.batches is None:
-                cells.append(f"not solved in {r.budget:,} (worst error {r.worst_error:.3f}, "
-                             f"{r.correct:.1%} correct; {r.seconds:.0f} s)")  # fmt: skip
+                cells.append(
+                    f"not solved in {r.budget:,} (worst error {r.worst_error:.3f}, "
+                    f"{r.correct:.1%} correct; {r.seconds:.0f} s)"
+                )
             else:
                 cells.append(f"**{r.batches:,}** ({r.seconds:.0f} s)")
         lines.append(f"| {problem} | {length:,} | " + " | ".join(cells) + " |")

@@ -18,14 +18,30 @@ import torch
 from torch import nn
 
 from .. import tasks
-from ..models import Seq2SeqConfig, build, entry
+from ..models import ATTENTIONS, Seq2SeqConfig, build, entry
+from ..models.transformer import POSITIONS
 from ..tasks import PairDataset, PairTask, read_pairs, split
-from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
-from ..train.checkpoint import CONFIG, MODEL, TRAINER
+from ..train import CheckpointError, TrainConfig, fit, load_model
+from ..train.loop import SettingsError, prepare_out
+from . import base
+from .base import TRAIN_FIELDS, merge_settings
 
-__all__ = ["HELD_OUT", "MAX_N", "MODELS", "PRESETS", "Run", "Seq2SeqConfig", "SettingsError",
-           "data_defaults", "held_out_pairs", "load", "model_fields", "prepare_out", "resolve",
-           "train"]  # fmt: skip
+__all__ = [
+    "HELD_OUT",
+    "MAX_N",
+    "MODELS",
+    "PRESETS",
+    "Run",
+    "Seq2SeqConfig",
+    "SettingsError",
+    "data_defaults",
+    "held_out_pairs",
+    "load",
+    "model_fields",
+    "prepare_out",
+    "resolve",
+    "train",
+]
 
 HELD_OUT = 0.2  # the share of distinct inputs held out for selection and evaluation
 MAX_N = 1_000_000  # the most pairs a task generates (a bigger n in a config.json is refused)
@@ -48,12 +64,21 @@ MODEL_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 # per model: how many times a task's default number of pairs it generates. Without the RNN's
 # order built in, the Transformer learns the grammars' forms from more examples (see above).
 DATA_SCALE: dict[str, float] = {"seq2seq": 1.0, "transformer": 2.5}
-TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
 # what a resumed run must keep besides its model's config: what decides batches and schedule
 SCHEDULE_FIELDS = frozenset({"epochs", "batch_size", "lr", "seed", "clip"})
 # set from the data, never by the user
-DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
-                         "bos_id", "eos_id", "max_source_len", "max_len"})  # fmt: skip
+DATA_FIELDS = frozenset(
+    {
+        "src_vocab_size",
+        "tgt_vocab_size",
+        "max_output_len",
+        "pad_id",
+        "bos_id",
+        "eos_id",
+        "max_source_len",
+        "max_len",
+    }
+)
 
 
 def model_fields(model: str = "seq2seq") -> frozenset[str]:
@@ -61,10 +86,6 @@ def model_fields(model: str = "seq2seq") -> frozenset[str]:
     if model not in MODELS:
         raise SettingsError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
     return frozenset(f.name for f in fields(entry(model).config_cls))
-
-
-class SettingsError(ValueError):
-    """Settings that cannot be used (unknown, or contradicting the run being resumed)."""
 
 
 @dataclass
@@ -88,33 +109,6 @@ def resolve(
     return merge_settings(settings, model, model_fields(model), DATA_FIELDS, defaults)
 
 
-def merge_settings(settings: dict[str, Any], model: str, own: frozenset[str],
-                   from_data: frozenset[str], presets: dict[str, Any],
-                   ) -> tuple[dict[str, Any], TrainConfig]:  # fmt: skip
-    """(model config overrides, TrainConfig): ``presets`` under the explicit ``settings``
-    (None = not given); SettingsError for a setting that is neither a field of the model's
-    config (``own``) nor of TrainConfig, or that the data decides (``from_data``)."""
-    explicit = {k: v for k, v in settings.items() if v is not None}
-    unknown = sorted(set(explicit) - own - TRAIN_FIELDS)
-    if unknown:
-        raise SettingsError(f"unknown settings for {model}: {', '.join(unknown)}")
-    given = sorted(set(explicit) & from_data)
-    if given:
-        raise SettingsError(f"{', '.join(given)} come from the data, not from settings")
-    merged = {**presets, **explicit}
-    model_kw = {k: v for k, v in merged.items() if k in own}
-    return model_kw, TrainConfig(**{k: v for k, v in merged.items() if k in TRAIN_FIELDS})
-
-
-def saved_settings(saved: dict, settings: dict[str, Any], from_data: frozenset[str]
-                   ) -> dict[str, Any]:  # fmt: skip
-    """The settings a resumed run continues with: its own model config and TrainConfig, under
-    the ones the user gave (not None), less those the data decides (``from_data``)."""
-    given = {k: v for k, v in settings.items() if v is not None}
-    merged = {**saved.get("train_config", {}), **saved["config"], **given}
-    return {k: v for k, v in merged.items() if k not in from_data}
-
-
 def data_defaults(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Model size and schedule for a user's file of pairs, from the data rather than one fixed
     default: a wider model for more pairs or longer inputs, and about 120,000 examples seen in
@@ -133,8 +127,13 @@ def data_defaults(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         hidden = max(hidden, 128)
     epochs = min(40, max(6, -(-120_000 // n_train)))
     batch = 32 if n_train < 1000 else 64 if n_train < 4000 else 128
-    return {"hidden_dim": hidden, "epochs": epochs, "batch_size": batch,
-            "patience": max(4, epochs // 4), "target": 1.0}  # fmt: skip
+    return {
+        "hidden_dim": hidden,
+        "epochs": epochs,
+        "batch_size": batch,
+        "patience": max(4, epochs // 4),
+        "target": 1.0,
+    }
 
 
 def _resume_settings(saved: dict, settings: dict[str, Any], out) -> dict[str, Any]:
@@ -166,8 +165,7 @@ def _check_source(task: str | None, data: object, resume: bool = False) -> None:
         )
 
 
-def _data(task: str | None, data: str | None, n: int | None, seed: int,
-          model: str = "seq2seq"):  # fmt: skip
+def _data(task: str | None, data: str | None, n: int | None, seed: int, model: str = "seq2seq"):
     """(pairs, description of their origin) of a registered task or a TSV file."""
     _check_source(task, data)
     if data is not None:
@@ -191,52 +189,6 @@ def _check_same_data(saved: dict, task, data, n, out) -> tuple[Any, Any, Any]:
         if value is not None and src.get(key) != value:
             raise SettingsError(f"{out} holds a run on {key} {src.get(key)!r}, not {value!r}")
     return task, data, n
-
-
-def prepare_out(out: str | Path, resume: bool, overwrite: bool, log=print) -> bool:
-    """Check the checkpoint directory before any work; True if there is a run to resume.
-
-    A directory that holds a checkpoint is only continued (``resume``) or replaced
-    (``overwrite``, which deletes the old files first), never overwritten by accident; a run
-    without its trainer.pt cannot be resumed (its best model would be overwritten by a fresh
-    start)."""
-    out = Path(out)
-    if resume and overwrite:
-        raise SettingsError("choose --resume or --overwrite, not both")
-    if not str(out).strip():
-        raise SettingsError("the checkpoint directory name is empty")
-    if out.exists() and not out.is_dir():
-        raise SettingsError(f"{out} is a file, not a checkpoint directory")
-    present = [n for n in (MODEL, CONFIG, TRAINER) if (out / n).exists()]
-    if present and not (resume or overwrite):
-        raise SettingsError(
-            f"{out} already holds a checkpoint; continue it with --resume or replace it with "
-            "--overwrite"
-        )
-    if resume and present and TRAINER not in present:
-        raise SettingsError(
-            f"{out} cannot be resumed: {TRAINER} (the optimizer state) is missing; start afresh "
-            "with --overwrite"
-        )
-    from ..train import distributed
-
-    ctx = distributed.context()
-    distributed.barrier()  # every process has looked before rank 0 changes anything
-    if ctx.rank == 0:  # the one process that writes checkpoints
-        if overwrite:
-            for name in present:
-                (out / name).unlink()
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / ".attnkit-write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as err:
-            raise SettingsError(f"cannot write to {out}: {err.strerror or err}") from None
-    distributed.barrier()
-    if resume and not present:
-        log(f"nothing to resume in {out}: starting afresh")
-    return resume and bool(present)
 
 
 def train(
@@ -265,10 +217,7 @@ def train(
     With ``resume`` the run in ``out`` continues with its own settings; a directory that
     already holds a checkpoint is replaced only with ``overwrite``."""
     _check_source(task, data, resume)  # before --out is touched
-    if threads:
-        torch.set_num_threads(threads)
-    resume = prepare_out(out, resume, overwrite, log)
-    saved = read_config(out) if resume else None
+    resume, saved = base.begin(out, resume, overwrite, threads, log)
     if saved is not None:
         task, data, n = _check_same_data(saved, task, data, n, out)
         settings = _resume_settings(saved, settings, out)
@@ -281,8 +230,9 @@ def train(
     pairs, source = _data(task, None if data is None else str(data), n, tcfg.seed, model)
     if task is None and saved is None:  # a user's file: size and schedule from the data
         own = model_fields(model) | TRAIN_FIELDS
-        auto = {k: v for k, v in data_defaults(pairs).items()
-                if settings.get(k) is None and k in own}  # fmt: skip
+        auto = {
+            k: v for k, v in data_defaults(pairs).items() if settings.get(k) is None and k in own
+        }
         if auto:
             log("from the data: " + ", ".join(f"{k}={v}" for k, v in auto.items()))
         model_kw, tcfg = resolve(task, {**settings, **auto, "progress": progress}, model)
@@ -290,12 +240,12 @@ def train(
     if saved is not None:
         the_task = tasks.from_config(saved["task"])
     else:
-        the_task = (tasks.get(task) if task else PairTask).from_pairs(pairs, normalize,
-                                                                      unknown_token)  # fmt: skip
+        the_task = (tasks.get(task) if task else PairTask).from_pairs(
+            pairs, normalize, unknown_token
+        )
     tv = the_task.tgt_vocab
     longest_out = 2 * max(len(t) for _, t in pairs) + 2
-    data_kw = dict(max_output_len=longest_out, pad_id=tv.pad_id, bos_id=tv.bos_id,
-                   eos_id=tv.eos_id)  # fmt: skip
+    data_kw = dict(max_output_len=longest_out, pad_id=tv.pad_id, bos_id=tv.bos_id, eos_id=tv.eos_id)
     if model == "seq2seq":
         data_kw["max_source_len"] = the_task.max_input_len
     else:  # positions for the longest input and output
@@ -308,8 +258,7 @@ def train(
     meta = {"task": the_task.to_config(), "data": source}
     train_ds = the_task.dataset(train_pairs, train=True)
     state = fit(net, the_task, train_ds, held_ds, tcfg, out, meta, resume=resume, log=log)
-    best = load(out)
-    best.config["history"] = state["history"]
+    best = base.finish(load, out, state)
     best.held_out = held_ds
     return best
 
@@ -347,8 +296,9 @@ def transformer_weights(run: Run, text: str, out: str, layers=None):
     (only ``layers``, where given)."""
     batch = run.task.dataset([(text, out)]).batch(torch.tensor([0]))
     with torch.no_grad():
-        _, weights = run.model.eval()(batch.src, batch.src_len, batch.tgt, return_weights=True,
-                                      layers=layers)  # fmt: skip
+        _, weights = run.model.eval()(
+            batch.src, batch.src_len, batch.tgt, return_weights=True, layers=layers
+        )
     return weights
 
 
@@ -369,3 +319,320 @@ def held_out_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
     except ValueError as err:
         raise CheckpointError(f"config.json: {err}") from None
     return split(task_cls.generate(n, seed), held, seed)[1]
+
+
+# -- the recipe protocol (recipes.base): `attnkit train dates|times|pairs` and every verb --
+
+
+def _steps(text: str) -> list[str]:
+    """--normalize: "none" or comma-separated steps of attnkit.tasks.normalize.STEPS."""
+    import argparse
+
+    from ..tasks.normalize import STEPS
+
+    names = [] if text.strip().lower() == "none" else [s.strip() for s in text.split(",")]
+    unknown = [s for s in names if s not in STEPS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown step(s) {', '.join(map(repr, unknown))}; use 'none' or some of "
+            f"{','.join(STEPS)}"
+        )
+    return names
+
+
+@dataclass
+class Seq2SeqSettings(base.TrainSettings):
+    """``attnkit train dates|times``: a generated task's pairs."""
+
+    model: str | None = base.setting(
+        "the RNN encoder-decoder with attention, or a Transformer", choices=MODELS
+    )
+    attention: str | None = base.setting("the RNN's attention", choices=ATTENTIONS)
+    hidden_dim: int | None = base.setting(
+        "decoder state size; the encoder has half per direction",
+        flag="--hidden",
+        kind=base.positive_int,
+    )
+    d_model: int | None = base.setting("Transformer width", kind=base.positive_int)
+    num_heads: int | None = base.setting(
+        "Transformer heads", flag="--heads", kind=base.positive_int
+    )
+    layers: int | None = base.setting(
+        "Transformer encoder and decoder layers each", kind=base.positive_int
+    )
+    positions: str | None = base.setting(
+        "Transformer positions: sinusoidal (Vaswani et al.), learned, or rotary (RoPE, relative)",
+        choices=POSITIONS,
+    )
+    n: int | None = base.setting("generated pairs", kind=base.positive_int)
+    target: float | None = base.setting(
+        "stop at this held-out exact match (0..1)", kind=base.fraction
+    )
+    normalize: list[str] | None = base.setting(
+        "input normalisation, comma-separated steps, "
+        "or 'none' (default: the task's; for --data, "
+        "the steps its inputs already satisfy)",
+        kind=_steps,
+    )
+    unknown_token: bool | None = base.setting(
+        "give the model an id for characters it never saw, instead of refusing inputs with them",
+        kind=bool,
+    )
+
+
+@dataclass
+class PairsSettings(Seq2SeqSettings):
+    """``attnkit train pairs --data FILE``: a user's file of pairs."""
+
+    data: str | None = base.setting(
+        "a file of (input, target) pairs: TSV, CSV or a JSON list "
+        "of pairs (model size and schedule follow from it)",
+        kind=base.path,
+    )
+
+
+FROM_DATA = "from the data"  # the default of a setting that data_defaults decides
+KINDS = {"cross": "cross", "encoder": "encoder", "decoder": "decoder_self"}
+
+
+def _extend(vocab: tasks.CharVocab, pairs) -> tasks.CharVocab:
+    """The vocabulary plus any target character outside it: encodes every target of ``pairs``
+    (the targets are only compared as text; decoding uses the model's vocabulary)."""
+    extra = {c for _, t in pairs for c in t} - set(vocab.stoi)
+    return tasks.CharVocab(vocab.to_list() + sorted(extra)) if extra else vocab
+
+
+class Seq2SeqRecipe(base.Recipe):
+    """String-to-string tasks (``dates``, ``times``; ``pairs``: a user's file) with the RNN
+    encoder-decoder or the Transformer."""
+
+    what = "a seq2seq model"
+    models = MODELS
+    options = {
+        "eval": frozenset({"data"}),
+        "predict": frozenset({"texts", "json", "plot", "beam"}),
+        "show": frozenset({"texts", "out", "kind", "layer", "head"}),
+    }
+
+    def __init__(self, name: str, help: str, file: bool = False) -> None:
+        self.name, self.help, self.file = name, help, file
+        self.settings = PairsSettings if file else Seq2SeqSettings
+
+    def defaults(self, model: str | None = None) -> dict[str, Any]:
+        model = model or MODELS[0]
+        task = None if self.file else self.name
+        model_kw, tcfg = resolve(task, {}, model)
+        out = base.resolved(entry(model).config_cls, model_kw, tcfg)
+        if "encoder_layers" in out:  # --layers sets both
+            enc, dec = out["encoder_layers"], out["decoder_layers"]
+            out["layers"] = enc if enc == dec else f"{enc} encoder, {dec} decoder"
+        if self.file:  # size and schedule follow from the file (data_defaults)
+            out.update(dict.fromkeys(data_defaults([("x", "x")]), FROM_DATA), data=None)
+        else:
+            out["n"] = round(tasks.get(self.name).default_n * DATA_SCALE.get(model, 1.0))
+        out.update(normalize=None, unknown_token=False, minutes=None)
+        return out
+
+    def train(self, settings: Seq2SeqSettings, job: base.Job) -> Run:
+        kw = settings.given()
+        model = kw.pop("model", None)
+        layers = kw.pop("layers", None)
+        if layers is not None:
+            kw.update(encoder_layers=layers, decoder_layers=layers)
+        data = kw.pop("data", None)
+        if self.file and data is None and not job.resume:
+            raise SettingsError(
+                f"give a task ({', '.join(base.names())}: attnkit train "
+                "--help) or a file of pairs (--data FILE: TSV, CSV or JSON)"
+            )
+        task = None if self.file else self.name
+        return train(
+            task,
+            data,
+            out=job.out,
+            n=kw.pop("n", None),
+            resume=job.resume,
+            overwrite=job.overwrite,
+            threads=job.threads,
+            progress=job.progress,
+            log=job.log,
+            normalize=kw.pop("normalize", None),
+            unknown_token=bool(kw.pop("unknown_token", False)),
+            model=model,
+            **kw,
+        )
+
+    def trained(self, run: Run, job: base.Job) -> list[str]:
+        m = run.config["metrics"]
+        return [
+            f"best held-out exact match {m['exact_match']:.4f}, character accuracy "
+            f"{m['char_accuracy']:.4f} (epoch {run.config['epoch']}); checkpoint in "
+            f"{job.out}"
+        ]
+
+    def load(self, checkpoint: str | Path) -> Run:
+        return load(checkpoint)
+
+    def evaluate(self, run: Run, options: base.Options) -> dict[str, Any]:
+        import sys
+
+        pairs = read_pairs(options.data) if options.data else held_out_pairs(run.config)
+        readable_rows = [not run.task.input_problem(s) for s, _ in pairs]
+        ok = [p for p, fine in zip(pairs, readable_rows, strict=True) if fine]
+        bad = [p for p, fine in zip(pairs, readable_rows, strict=True) if not fine]
+        outputs = []
+        if ok:
+            # targets may hold characters the model cannot write: score them as text, not ids
+            readable = PairTask(
+                run.task.src_vocab,
+                _extend(run.task.tgt_vocab, ok),
+                run.task.max_input_len,
+                run.task.normalizer,
+            )
+            outputs = run.task.decode_all(run.model, readable.dataset(ok))
+        outputs += [""] * len(bad)  # unreadable rows count as wrong
+        targets = [t for _, t in ok] + [t for _, t in bad]
+        if bad:
+            print(
+                f"attnkit eval: {len(bad)} of {len(pairs)} inputs have characters outside "
+                "the vocabulary or are empty/too long; counted as wrong",
+                file=sys.stderr,
+            )
+        return {
+            "exact_match": tasks.exact_match(outputs, targets),
+            "char_accuracy": tasks.char_accuracy(outputs, targets),
+            "n": len(pairs),
+            "unreadable": len(bad),
+        }
+
+    def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:
+        lines = [
+            f"{'examples':<16}{scores['n']}",
+            f"{'exact match':<16}{scores['exact_match']:.4f}",
+            f"{'char accuracy':<16}{scores['char_accuracy']:.4f}",
+        ]
+        if scores["unreadable"]:
+            lines.append(f"{'unreadable':<16}{scores['unreadable']}")
+        return "\n".join(lines)
+
+    def _predict(self, run: Run, texts: list[str], beam: int = 1):
+        try:
+            return run.task.predict(run.model, texts, beam=beam)
+        except ValueError as err:
+            raise SettingsError(str(err)) from None
+
+    def predict(self, run: Run, options: base.Options) -> list[base.Prediction]:
+        from ..viz import save_heatmap
+
+        if not options.texts:
+            raise SettingsError("give the text(s) to predict")
+        plots = Path(options.plot) if options.plot else None
+        if plots is not None and plots.exists() and not plots.is_dir():
+            raise SettingsError(f"--plot {plots} is a file; name a directory for the PNGs")
+        results = self._predict(run, options.texts, options.beam)
+        out = []
+        for i, (text, (output, weights)) in enumerate(zip(options.texts, results, strict=True)):
+            rows = [[round(float(x), 6) for x in row] for row in weights]
+            record = {"input": text, "output": output, "weights": rows}
+            out.append(base.Prediction(record, f"{text}\t{output}"))
+            if plots is not None:
+                save_heatmap(
+                    weights,
+                    run.task.normalize(text),
+                    output_labels(output, weights),
+                    plots / f"{i:03d}.png",
+                    title=text,
+                )
+        return out
+
+    def show(self, run: Run, options: base.Options, png: Path) -> list[str]:
+        from ..viz import render_weights, save_heatmap
+
+        text = _one_text(options)
+        transformer = hasattr(run.model, "decoder") and hasattr(run.model, "encoder")
+        if not transformer and (
+            options.layer is not None or options.head is not None or options.kind
+        ):
+            raise SettingsError("--layer, --head and --kind are for Transformer checkpoints")
+        ((out, weights),) = self._predict(run, [text])
+        if transformer:
+            return _show_heads(run, options, text, out, png)
+        read = run.task.normalize(text)  # what the model read: one column per character
+        rows = output_labels(out, weights)
+        path = save_heatmap(weights, read, rows, png, title=text)
+        return [
+            f"{text} -> {out}\n",
+            render_weights(weights, rows, list(read)),
+            f"\nheatmap written to {path}",
+        ]
+
+    def serve_card(self, run: Run) -> dict[str, Any]:
+        card = super().serve_card(run)
+        transformer = hasattr(run.model, "decoder") and hasattr(run.model, "encoder")
+        card.update(
+            kind="seq2seq",
+            transformer=transformer,
+            layers=len(run.model.decoder) if transformer else None,
+            heads=run.model.cfg.num_heads if transformer else None,
+        )
+        return card
+
+    def serve_predict(self, run: Run, text: str, beam: int = 1) -> dict[str, Any]:
+        ((out, weights),) = run.task.predict(run.model, [text], beam=beam)
+        read = list(run.task.normalize(text))
+        written = output_labels(out, weights)
+        result = {
+            "kind": "seq2seq",
+            "input": text,
+            "output": out,
+            "input_tokens": read,
+            "output_tokens": written,
+            "weights": base.rounded(weights),
+        }
+        if hasattr(run.model, "decoder") and hasattr(run.model, "encoder"):
+            maps = transformer_weights(run, text, out)
+            layers = [m[0, :, : len(written), : len(read)] for m in maps.cross]
+            result["layers"] = [base.rounded(m) for m in layers]  # [layer][head][row][col]
+        return result
+
+
+def _one_text(options: base.Options) -> str:
+    if len(options.texts) != 1:
+        raise SettingsError(f"give one text to show, got {len(options.texts)}")
+    return options.texts[0]
+
+
+def _show_heads(run: Run, options: base.Options, text: str, out: str, png: Path) -> list[str]:
+    """All heads of one layer of a Transformer, teacher-forced on its own output: a PNG grid,
+    and one head in the terminal."""
+    from ..viz import render_weights, save_head_grid
+
+    kind = options.kind or "cross"
+    layer, head = (-1 if options.layer is None else options.layer), options.head or 0
+    stack = run.model.encoder if kind == "encoder" else run.model.decoder
+    if not -len(stack) <= layer < len(stack):
+        raise SettingsError(
+            f"--layer {layer}: the {kind} has {len(stack)} layers "
+            f"(0..{len(stack) - 1}, or -1 for the last)"
+        )
+    heads = run.model.cfg.num_heads
+    if head >= heads:
+        raise SettingsError(f"--head {head}: the model has {heads} heads (0..{heads - 1})")
+    layer %= len(stack)
+    all_weights = transformer_weights(run, text, out, layers=[layer])
+    weights = getattr(all_weights, KINDS[kind])[layer][0]  # (H, rows, cols)
+    read = list(run.task.normalize(text))
+    written = list(out) + [END]
+    rows, cols = {
+        "cross": (written, read),
+        "encoder": (read, read),
+        "decoder": (written, [START, *out]),
+    }[kind]
+    weights = weights[:, : len(rows), : len(cols)]
+    path = save_head_grid(weights, cols, rows, png, title=f"{text}: layer {layer} {kind} attention")
+    return [
+        f"{text} -> {out}\n",
+        f"layer {layer} {kind} attention, head {head}:\n",
+        render_weights(weights[head], rows, cols),
+        f"\nall {heads} heads written to {path}",
+    ]

@@ -22,14 +22,27 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..models import build, entry
+from ..models import ATTENTIONS, build, entry
+from ..models.transformer import POSITIONS
 from ..tasks import translation as tr
 from ..tasks.translation import ParallelCorpus, TranslationTask
-from ..train import CheckpointError, TrainConfig, fit, load_model, read_config
-from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
+from ..train import CheckpointError, TrainConfig, fit, load_model
+from ..train.loop import SettingsError
+from ..train.samplers import length_batches
+from . import base
+from .base import merge_settings, saved_settings
 
-__all__ = ["MODELS", "TranslateRun", "Translation", "evaluate", "length_batches", "load",
-           "resolve", "train", "translate"]  # fmt: skip
+__all__ = [
+    "MODELS",
+    "TranslateRun",
+    "Translation",
+    "evaluate",
+    "length_batches",
+    "load",
+    "resolve",
+    "train",
+    "translate",
+]
 
 # the command line's model names: (registered model, its fixed settings)
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -38,25 +51,55 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
     # Bahdanau et al. 2014 use 620-wide embeddings and 1000 units; these fit a CPU budget
-    "rnn": {"embed_dim": 128, "hidden_dim": 384, "attn_dim": 192, "dropout": 0.2, "lr": 2e-3,
-            "batch_size": 64, "epochs": 12, "clip": 1.0, "patience": 12},
+    "rnn": {
+        "embed_dim": 128,
+        "hidden_dim": 384,
+        "attn_dim": 192,
+        "dropout": 0.2,
+        "lr": 2e-3,
+        "batch_size": 64,
+        "epochs": 12,
+        "clip": 1.0,
+        "patience": 12,
+    },
     # a training batch costs about what the RNN's does (a tied output layer, a shallower
     # decoder, a narrower feed-forward), so both see the same number of verses per budget;
     # rotary positions are relative (Su et al. 2021), so a long verse's offsets between nearby
     # subwords are ones the model has trained on
-    "transformer": {"d_model": 256, "num_heads": 4, "encoder_layers": 3, "decoder_layers": 2,
-                    "ff_dim": 512, "tie_embeddings": True, "positions": "rotary",
-                    "dropout": 0.1, "lr": 1e-3,
-                    "warmup": 0.05, "batch_size": 64, "epochs": 12, "patience": 12},
-}  # fmt: skip
+    "transformer": {
+        "d_model": 256,
+        "num_heads": 4,
+        "encoder_layers": 3,
+        "decoder_layers": 2,
+        "ff_dim": 512,
+        "tie_embeddings": True,
+        "positions": "rotary",
+        "dropout": 0.1,
+        "lr": 1e-3,
+        "warmup": 0.05,
+        "batch_size": 64,
+        "epochs": 12,
+        "patience": 12,
+    },
+}
 VOCAB_SIZE = 4000  # subwords per language
 VALID_SAMPLE = 600  # validation verses decoded after each epoch (a fixed sample)
 JOINED = 0.5  # extra training pairs of two consecutive verses, per training verse
 BATCH_BY = "tokens"  # training batches of about equal subwords ("verses": equal verses)
 BATCH_CHOICES = ("tokens", "verses")
 MAX_TRAIN_SUBWORDS = 160  # longer training verses are left out (a few dozen); tests keep all
-DATA_FIELDS = frozenset({"src_vocab_size", "tgt_vocab_size", "max_output_len", "pad_id",
-                         "bos_id", "eos_id", "max_source_len", "max_len"})  # fmt: skip
+DATA_FIELDS = frozenset(
+    {
+        "src_vocab_size",
+        "tgt_vocab_size",
+        "max_output_len",
+        "pad_id",
+        "bos_id",
+        "eos_id",
+        "max_source_len",
+        "max_len",
+    }
+)
 
 
 @dataclass
@@ -92,56 +135,22 @@ def resolve(model: str, settings: dict[str, Any]) -> tuple[dict[str, Any], Train
     return merge_settings(settings, model, own, DATA_FIELDS, presets)
 
 
-def length_batches(lengths: Tensor, batch_size: int, seed: int, pool: int = 50,
-                   tokens: bool = False):  # fmt: skip
-    """A sampler (``train.fit``'s hook): each epoch a fresh shuffle, cut into pools of
-    ``pool`` batches; in each pool the examples are sorted by length and cut into batches, and
-    the batches of the whole epoch are shuffled. Every example is seen once per epoch.
-
-    With ``tokens`` the batches hold about the same number of padded positions instead of the
-    same number of examples: ``batch_size`` times the mean length, so more short examples and
-    fewer long ones (Vaswani et al. 2017 batch by tokens). A batch's loss is its mean over
-    target tokens, so batches of equal size in examples give a long example's tokens less
-    weight than a short one's; batches of equal size in tokens weigh every token alike, as the
-    corpus likelihood does. The sampler then returns the epoch's batches, about as many."""
-    lengths = lengths.to(torch.float64)
-    budget = batch_size * float(lengths.mean()) if len(lengths) else 0.0
-
-    def cut(ranked: Tensor) -> list[Tensor]:
-        if not tokens:
-            return list(ranked.split(batch_size))
-        batches, start = [], 0
-        sizes = lengths[ranked].tolist()  # ascending: the last example is a batch's longest
-        for end in range(1, len(ranked) + 1):
-            if end - start > 1 and (end - start) * sizes[end - 1] > budget:
-                batches.append(ranked[start : end - 1])
-                start = end - 1
-        rest = ranked[start:]  # the pool's longest: joins the batch before it if it is small
-        if batches and len(rest) * sizes[-1] < budget / 2:
-            return batches[:-1] + [torch.cat([batches[-1], rest])]
-        return batches + [rest]
-
-    def sample(epoch: int, n: int) -> Tensor | list[Tensor]:
-        gen = torch.Generator().manual_seed(seed * 7919 + epoch)
-        order = torch.randperm(n, generator=gen)
-        batches = []
-        for chunk in order.split(batch_size * pool):
-            batches += cut(chunk[torch.argsort(lengths[chunk], stable=True)])
-        if tokens:
-            return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
-        full = [b for b in batches if len(b) == batch_size]
-        short = [b for b in batches if len(b) != batch_size]  # at most one per pool: at the end
-        shuffled = [full[i] for i in torch.randperm(len(full), generator=gen).tolist()]
-        return torch.cat(shuffled + short)
-
-    return sample
-
-
-def train(direction: str = "en-es", *, out: str | Path, model: str | None = None,
-          corpus: ParallelCorpus | None = None, resume: bool = False, overwrite: bool = False,
-          threads: int | None = None, progress: bool = True, log=print,
-          vocab_size: int | None = None, joined: float | None = None,
-          batch_by: str | None = None, **settings: Any) -> TranslateRun:  # fmt: skip
+def train(
+    direction: str = "en-es",
+    *,
+    out: str | Path,
+    model: str | None = None,
+    corpus: ParallelCorpus | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    log=print,
+    vocab_size: int | None = None,
+    joined: float | None = None,
+    batch_by: str | None = None,
+    **settings: Any,
+) -> TranslateRun:
     """Train a translation model in ``direction`` ("en-es" or "es-en") on the verse pairs (or
     a given ``corpus``); keep the best by validation chrF in ``out``. ``model`` is "rnn"
     (``attention="none"`` for the baseline without attention) or "transformer"; ``settings``
@@ -154,13 +163,8 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
     own settings and vocabularies."""
     if direction not in tr.DIRECTIONS:
         raise SettingsError(f"direction must be one of {', '.join(tr.DIRECTIONS)}")
-    if threads:
-        torch.set_num_threads(threads)
-    resume = prepare_out(out, resume, overwrite, log)
-    saved = read_config(out) if resume else None
+    resume, saved = base.begin(out, resume, overwrite, threads, log, "translate", "translation")
     if saved is not None:
-        if (saved.get("task") or {}).get("name") != "translate":
-            raise SettingsError(f"{out} holds no translation run")
         kind = (saved.get("data") or {}).get("model_kind")
         if model is not None and model != kind:
             raise SettingsError(f"{out} holds a {kind} run, not {model}")
@@ -182,37 +186,51 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
     if saved is not None:
         task = TranslationTask.from_config(saved["task"])
     else:
-        log(f"training {vocab_size or VOCAB_SIZE} subwords per language on "
-            f"{len(train_pairs):,} verse pairs")  # fmt: skip
-        task = TranslationTask.from_pairs(train_pairs, vocab_size=vocab_size or VOCAB_SIZE,
-                                          direction=direction)  # fmt: skip
+        log(
+            f"training {vocab_size or VOCAB_SIZE} subwords per language on "
+            f"{len(train_pairs):,} verse pairs"
+        )
+        task = TranslationTask.from_pairs(
+            train_pairs, vocab_size=vocab_size or VOCAB_SIZE, direction=direction
+        )
     train_pairs += tr.as_pairs(extra, direction)
     train_ds = task.dataset(train_pairs)
     if not given:  # the few longest verses cost a batch of padding each; tests keep all
-        keep = torch.nonzero((train_ds.src_len <= MAX_TRAIN_SUBWORDS)
-                             & (train_ds.tgt.ne(0).sum(1) <= MAX_TRAIN_SUBWORDS))[:, 0]  # fmt: skip
+        keep = torch.nonzero(
+            (train_ds.src_len <= MAX_TRAIN_SUBWORDS)
+            & (train_ds.tgt.ne(0).sum(1) <= MAX_TRAIN_SUBWORDS)
+        )[:, 0]
         train_ds = task.dataset([train_pairs[i] for i in keep.tolist()])
     valid_pairs = tr.sample(tr.as_pairs(corpus.valid, direction), VALID_SAMPLE, tcfg.seed)
     valid_ds = task.dataset(valid_pairs)
     registered = _registered(model)
     tgt_len = train_ds.tgt.ne(0).sum(1)  # subwords of each target, its end of sequence included
     longest_out = int(tgt_len.max())
-    data_kw: dict[str, Any] = dict(max_output_len=2 * longest_out + 10, pad_id=0, bos_id=1,
-                                   eos_id=2)  # fmt: skip
+    data_kw: dict[str, Any] = dict(
+        max_output_len=2 * longest_out + 10, pad_id=0, bos_id=1, eos_id=2
+    )
     if registered == "transformer":
         data_kw["max_len"] = max(task.max_input_len, data_kw["max_output_len"]) + 1
     else:
         data_kw["max_source_len"] = task.max_input_len
-    cfg = entry(registered).config_cls(len(task.src_vocab), len(task.tgt_vocab), **data_kw,
-                                       **model_kw)  # fmt: skip
+    cfg = entry(registered).config_cls(
+        len(task.src_vocab), len(task.tgt_vocab), **data_kw, **model_kw
+    )
     net = build(registered, cfg)
     params = sum(p.numel() for p in net.parameters())
     what = f"attention {cfg.attention}" if registered == "seq2seq" else "transformer"
-    log(f"{direction}: {len(train_ds):,} training pairs (with {len(extra):,} of two joined "
+    log(
+        f"{direction}: {len(train_ds):,} training pairs (with {len(extra):,} of two joined "
         f"verses), {len(valid_ds):,} validation; "
-        f"{model} ({what}), {params:,} parameters")  # fmt: skip
-    source = {**corpus.source, "model_kind": model, "given": given, "joined": joined,
-              "batch_by": batch_by}  # fmt: skip
+        f"{model} ({what}), {params:,} parameters"
+    )
+    source = {
+        **corpus.source,
+        "model_kind": model,
+        "given": given,
+        "joined": joined,
+        "batch_by": batch_by,
+    }
     meta = {"task": task.to_config(), "data": source}
     tokens = batch_by == "tokens"  # then by the subwords of a pair, both sides
     sizes = train_ds.src_len + tgt_len if tokens else train_ds.src_len
@@ -220,9 +238,7 @@ def train(direction: str = "en-es", *, out: str | Path, model: str | None = None
     state = fit(
         net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log, sampler=sampler
     )
-    best = load(out)
-    best.config["history"] = state["history"]
-    return best
+    return base.finish(load, out, state)
 
 
 def load(checkpoint: str | Path) -> TranslateRun:
@@ -234,8 +250,9 @@ def load(checkpoint: str | Path) -> TranslateRun:
         raise CheckpointError(f"{checkpoint}/config.json: {err}") from None
     sizes = (len(task.src_vocab), len(task.tgt_vocab))
     if sizes != (model.cfg.src_vocab_size, model.cfg.tgt_vocab_size):
-        raise CheckpointError(f"{checkpoint}/config.json: vocabularies of {sizes} entries do "
-                              "not match the model's")  # fmt: skip
+        raise CheckpointError(
+            f"{checkpoint}/config.json: vocabularies of {sizes} entries do not match the model's"
+        )
     return TranslateRun(model, task, config)
 
 
@@ -250,8 +267,9 @@ def held_out(run: TranslateRun, split: str = "test") -> list[tuple[str, str]]:
     return tr.as_pairs(getattr(corpus, split), run.task.direction)
 
 
-def evaluate(run: TranslateRun, pairs: list[tuple[str, str]] | None = None,
-             beam: int = 1) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+def evaluate(
+    run: TranslateRun, pairs: list[tuple[str, str]] | None = None, beam: int = 1
+) -> tuple[dict[str, Any], list[str]]:
     """(sacreBLEU BLEU and chrF with signatures, the translations) of ``pairs`` (default: the
     test books)."""
     pairs = held_out(run) if pairs is None else pairs
@@ -272,9 +290,15 @@ def translate(run: TranslateRun, texts: list[str], beam: int = 1) -> list[Transl
     Texts of similar length decode together. ValueError for an empty or over-long text."""
     task, results = run.task, []
     for src_ids, out_ids, weights in task.decode_many(run.model, texts, beam):
-        results.append(Translation(task.tgt_vocab.decode(out_ids), task.src_vocab.pieces(src_ids),
-                                   task.tgt_vocab.pieces(out_ids), weights.float(),
-                                   out_ids))  # fmt: skip
+        results.append(
+            Translation(
+                task.tgt_vocab.decode(out_ids),
+                task.src_vocab.pieces(src_ids),
+                task.tgt_vocab.pieces(out_ids),
+                weights.float(),
+                out_ids,
+            )
+        )
     return results
 
 
@@ -290,3 +314,126 @@ def cross_attention(run: TranslateRun, text: str, output_ids: list[int]) -> Tens
     tgt = torch.tensor([[*output_ids, model.cfg.eos_id]])
     _, weights = model(torch.tensor([ids]), torch.tensor([len(ids)]), tgt, return_weights=True)
     return torch.stack([w[0] for w in weights.cross]).float()
+
+
+# -- the recipe protocol (recipes.base): `attnkit train translate`, eval; the model that
+# `attnkit translate` reads ------------------------------------------------------------------
+
+
+@dataclass
+class TranslateSettings(base.TrainSettings):
+    """``attnkit train translate``: English-Spanish on Bible verse pairs."""
+
+    model: str | None = base.setting(
+        "the RNN encoder-decoder (attention none for the baseline without) or a Transformer",
+        choices=MODELS,
+    )
+    direction: str | None = base.setting("en-es or es-en", choices=tr.DIRECTIONS)
+    vocab_size: int | None = base.setting("subwords per language", kind=base.positive_int)
+    joined: float | None = base.setting(
+        "also train on pairs of two consecutive verses joined, "
+        "this many per training verse (0: none), so long verses "
+        "are not rare",
+        kind=base.fraction,
+    )
+    batch_by: str | None = base.setting(
+        "training batches of about equal subwords, so every "
+        "subword weighs alike in the loss, or of equal verses",
+        choices=BATCH_CHOICES,
+    )
+    attention: str | None = base.setting("the RNN's attention", choices=ATTENTIONS)
+    hidden_dim: int | None = base.setting(
+        "the RNN decoder's state size", flag="--hidden", kind=base.positive_int
+    )
+    d_model: int | None = base.setting("Transformer width", kind=base.positive_int)
+    num_heads: int | None = base.setting(
+        "Transformer heads", flag="--heads", kind=base.positive_int
+    )
+    layers: int | None = base.setting(
+        "Transformer encoder and decoder layers each", kind=base.positive_int
+    )
+    positions: str | None = base.setting("Transformer positions", choices=POSITIONS)
+
+
+class TranslateRecipe(base.Recipe):
+    name = "translate"
+    help = "English-Spanish translation on Bible verses"
+    what = "a translation model"
+    settings = TranslateSettings
+    models = tuple(MODELS)
+    options = {"eval": frozenset({"data", "beam", "save"})}
+    other_verbs = ("translate",)
+
+    def defaults(self, model: str | None = None) -> dict[str, Any]:
+        model = model or self.models[0]
+        model_kw, tcfg = resolve(model, {})
+        out = base.resolved(entry(_registered(model)).config_cls, model_kw, tcfg)
+        if "encoder_layers" in out:  # --layers sets both
+            enc, dec = out["encoder_layers"], out["decoder_layers"]
+            out["layers"] = enc if enc == dec else f"{enc} encoder, {dec} decoder"
+        return {
+            **out,
+            "direction": "en-es",
+            "vocab_size": VOCAB_SIZE,
+            "joined": JOINED,
+            "batch_by": BATCH_BY,
+            "minutes": None,
+        }
+
+    def train(self, settings: TranslateSettings, job: base.Job) -> TranslateRun:
+        kw = settings.given()
+        layers = kw.pop("layers", None)
+        if layers is not None:
+            kw.update(encoder_layers=layers, decoder_layers=layers)
+        return train(
+            kw.pop("direction", "en-es"),
+            out=job.out,
+            model=kw.pop("model", None),
+            resume=job.resume,
+            overwrite=job.overwrite,
+            threads=job.threads,
+            progress=job.progress,
+            log=job.log,
+            vocab_size=kw.pop("vocab_size", None),
+            joined=kw.pop("joined", None),
+            batch_by=kw.pop("batch_by", None),
+            **kw,
+        )
+
+    def trained(self, run: TranslateRun, job: base.Job) -> list[str]:
+        m = run.config["metrics"]
+        return [
+            f"validation chrF {m['chrf']:.2f}, BLEU {m['bleu']:.2f} (epoch "
+            f"{run.config['epoch']}); checkpoint in {job.out}",
+            f"score the test books: attnkit eval --checkpoint {job.out}",
+        ]
+
+    def load(self, checkpoint: str | Path) -> TranslateRun:
+        return load(checkpoint)
+
+    def evaluate(self, run: TranslateRun, options: base.Options) -> dict[str, Any]:
+        from ..tasks import read_pairs
+
+        pairs = read_pairs(options.data) if options.data else None
+        scores, outputs = evaluate(run, pairs, beam=options.beam)
+        if options.save:
+            pairs = pairs or held_out(run)
+            out = Path(options.save)
+            out.mkdir(parents=True, exist_ok=True)
+            for name, lines in (
+                ("source.txt", [s for s, _ in pairs]),
+                ("reference.txt", [t for _, t in pairs]),
+                ("hypothesis.txt", outputs),
+            ):
+                (out / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        return scores
+
+    def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:
+        lines = [
+            f"{'verses':<8}{scores['n']}",
+            f"{'BLEU':<8}{scores['bleu']:.2f}  {scores['bleu_signature']}",
+            f"{'chrF':<8}{scores['chrf']:.2f}  {scores['chrf_signature']}",
+        ]
+        if options.save:
+            lines.append(f"source, reference and hypothesis written to {options.save}/")
+        return "\n".join(lines)

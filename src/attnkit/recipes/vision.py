@@ -20,9 +20,11 @@ from torch import Tensor, nn
 from ..models import build, entry
 from ..models.vision import BLOCKS
 from ..tasks import images as ti
-from ..train import CheckpointError, fit, load_model, read_config
+from ..train import CheckpointError, fit, load_model
 from ..train.devices import device_of
-from .seq2seq import SettingsError, merge_settings, prepare_out, saved_settings
+from ..train.loop import SettingsError
+from . import base
+from .base import merge_settings, saved_settings
 
 __all__ = ["BLOCKS", "VisionRun", "evaluate", "load", "maps", "train"]
 
@@ -48,8 +50,10 @@ class _Task:
         with torch.no_grad():
             logits = torch.cat([model(x.to(device)).cpu() for x in held.x.split(1000)])
         model.train()
-        return {"accuracy": float((logits.argmax(-1) == held.y).float().mean()),
-                "valid_loss": float(F.cross_entropy(logits, held.y))}  # fmt: skip
+        return {
+            "accuracy": float((logits.argmax(-1) == held.y).float().mean()),
+            "valid_loss": float(F.cross_entropy(logits, held.y)),
+        }
 
 
 def dataset(name: str) -> ti.ImageSet:
@@ -58,18 +62,22 @@ def dataset(name: str) -> ti.ImageSet:
     return DATASETS[name]()
 
 
-def train(data: str = "digits", *, out: str | Path, block: str | None = None,
-          resume: bool = False, overwrite: bool = False, threads: int | None = None,
-          progress: bool = True, log=print, **settings: Any) -> VisionRun:  # fmt: skip
+def train(
+    data: str = "digits",
+    *,
+    out: str | Path,
+    block: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    log=print,
+    **settings: Any,
+) -> VisionRun:
     """Train the image classifier with ``block`` (default "none") on ``data``; keep the best
     epoch in ``out``. ``settings`` are fields of ImageClassifierConfig or TrainConfig."""
-    if threads:
-        torch.set_num_threads(threads)
-    resume = prepare_out(out, resume, overwrite, log)
-    saved = read_config(out) if resume else None
+    resume, saved = base.begin(out, resume, overwrite, threads, log, "vision", "image classifier")
     if saved is not None:
-        if (saved.get("task") or {}).get("name") != "vision":
-            raise SettingsError(f"{out} holds no image classifier run")
         if block is not None and block != saved["config"]["block"]:
             raise SettingsError(f"{out} holds a {saved['config']['block']} run, not {block}")
         block, data = saved["config"]["block"], saved["task"]["data"]
@@ -78,21 +86,28 @@ def train(data: str = "digits", *, out: str | Path, block: str | None = None,
     if block not in BLOCKS:
         raise SettingsError(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
     own = frozenset(f.name for f in fields(entry("image-classifier").config_cls)) - DATA_FIELDS
-    model_kw, tcfg = merge_settings({**settings, "progress": progress}, block, own, DATA_FIELDS,
-                                    DEFAULTS)  # fmt: skip
+    model_kw, tcfg = merge_settings(
+        {**settings, "progress": progress}, block, own, DATA_FIELDS, DEFAULTS
+    )
     images = dataset(data)
     torch.manual_seed(tcfg.seed)
-    net = build("image-classifier", {"in_channels": images.train.x.shape[1],
-                                     "classes": len(images.classes), "block": block,
-                                     **model_kw})  # fmt: skip
+    net = build(
+        "image-classifier",
+        {
+            "in_channels": images.train.x.shape[1],
+            "classes": len(images.classes),
+            "block": block,
+            **model_kw,
+        },
+    )
     params = sum(p.numel() for p in net.parameters())
-    log(f"{data}: {len(images.train):,} training images, {len(images.valid):,} validation; "
-        f"block {block}, {params:,} parameters")  # fmt: skip
+    log(
+        f"{data}: {len(images.train):,} training images, {len(images.valid):,} validation; "
+        f"block {block}, {params:,} parameters"
+    )
     meta = {"task": {"name": "vision", "data": data, "classes": list(images.classes)}}
     state = fit(net, _Task(), images.train, images.valid, tcfg, out, meta, resume=resume, log=log)
-    best = load(out)
-    best.config["history"] = state["history"]
-    return best
+    return base.finish(load, out, state)
 
 
 def load(checkpoint: str | Path) -> VisionRun:
@@ -117,3 +132,80 @@ def maps(run: VisionRun, x: Tensor) -> tuple[Tensor, list]:
     with torch.no_grad():
         logits, weights = run.model(x, return_weights=True)
     return torch.softmax(logits, -1), weights
+
+
+# -- the recipe protocol (recipes.base): `attnkit train vision`, eval, show ---------------
+
+
+@dataclass
+class VisionSettings(base.TrainSettings):
+    """``attnkit train vision``: an image classifier with attention blocks."""
+
+    data: str | None = base.setting("the images", choices=DATASETS)
+    block: str | None = base.setting(
+        "the attention block of every CNN stage: none, se (squeeze-and-excitation) or cbam",
+        choices=BLOCKS,
+    )
+
+
+class VisionRecipe(base.Recipe):
+    name = "vision"
+    help = "an image classifier (scikit-learn's digits, or Fashion-MNIST)"
+    what = "an image classifier"
+    settings = VisionSettings
+    options = {"eval": frozenset(), "show": frozenset({"texts", "out"})}
+
+    def defaults(self, model: str | None = None) -> dict[str, Any]:
+        cfg = entry("image-classifier").config_cls
+        values = base.resolved(cfg, {}, base.TrainConfig(**DEFAULTS))
+        return {**values, "data": "digits", "block": "none", "minutes": None}
+
+    def train(self, settings: VisionSettings, job: base.Job) -> VisionRun:
+        kw = settings.given()
+        return train(
+            kw.pop("data", "digits"),
+            out=job.out,
+            block=kw.pop("block", None),
+            resume=job.resume,
+            overwrite=job.overwrite,
+            threads=job.threads,
+            progress=job.progress,
+            log=job.log,
+            **kw,
+        )
+
+    def trained(self, run: VisionRun, job: base.Job) -> list[str]:
+        test = evaluate(run)
+        return [
+            f"validation accuracy {run.config['metrics']['accuracy']:.4f} (epoch "
+            f"{run.config['epoch']}); test accuracy {test['accuracy']:.4f} ({test['n']} "
+            f"images); checkpoint in {job.out}",
+            f"try: attnkit show --checkpoint {job.out} 0",
+        ]
+
+    def load(self, checkpoint: str | Path) -> VisionRun:
+        return load(checkpoint)
+
+    def evaluate(self, run: VisionRun, options: base.Options) -> dict[str, Any]:
+        return evaluate(run)
+
+    def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:
+        return "\n".join(
+            f"{k:<20}{v:.4f}" if isinstance(v, float) else f"{k:<20}{v}" for k, v in scores.items()
+        )
+
+    def show(self, run: VisionRun, options: base.Options, png: Path) -> list[str]:
+        """``text`` is the index of a test image: its prediction, and its maps as a PNG."""
+        from ..viz.images import save_image_maps
+
+        test = dataset(run.config["task"]["data"]).test
+        i = ti.test_index(
+            options.texts[0] if options.texts else "", len(test), "an image classifier"
+        )
+        probs, stages = maps(run, test.x[i : i + 1])
+        classes = run.config["task"]["classes"]
+        label, truth = classes[int(probs[0].argmax())], classes[int(test.y[i])]
+        one = [(None if c is None else c[0], None if s is None else s[0]) for c, s in stages]
+        title = f"test image {i}: predicted {label} ({float(probs[0].max()):.2f}), truth {truth}"
+        path = save_image_maps(test.x[i], one, png, title)
+        return [title, f"maps written to {path}"]

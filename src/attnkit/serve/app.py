@@ -28,12 +28,17 @@ from .models import MAX_BEAM, MAX_INPUT, Served
 __all__ = ["CSP", "MAX_BODY", "create_app"]
 
 MAX_BODY = 16_384
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; "
-       "frame-ancestors 'none'")  # fmt: skip
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 STATIC = ("index.html", "app.js", "style.css")
-TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-         ".css": "text/css; charset=utf-8"}  # fmt: skip
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
 
 
 def _asset(name: str) -> bytes:
@@ -95,8 +100,10 @@ def create_app(models: dict[str, Served]) -> Any:
 
     @app.get("/api/models")
     def list_models() -> list[dict[str, Any]]:
-        return [{"name": m.name, "kind": m.kind, "transformer": m.is_transformer}
-                for m in models.values()]  # fmt: skip
+        return [
+            {"name": m.name, "kind": m.kind, "transformer": m.is_transformer}
+            for m in models.values()
+        ]
 
     @app.get("/api/models/{name}")
     def card(name: str):

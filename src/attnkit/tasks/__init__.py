@@ -12,7 +12,20 @@ from .pairs import PairBatch, PairDataset, read_pairs, read_tsv, split, write_ts
 from .vocab import CharVocab, UnknownCharactersError
 
 __all__ = [
-    "CharVocab", "Normalizer", "PairBatch", "PairDataset", "PairTask", "UnknownCharactersError",
-    "char_accuracy", "exact_match", "from_config", "get", "names", "read_pairs", "read_tsv",
-    "register", "split", "write_tsv",
-]  # fmt: skip
+    "CharVocab",
+    "Normalizer",
+    "PairBatch",
+    "PairDataset",
+    "PairTask",
+    "UnknownCharactersError",
+    "char_accuracy",
+    "exact_match",
+    "from_config",
+    "get",
+    "names",
+    "read_pairs",
+    "read_tsv",
+    "register",
+    "split",
+    "write_tsv",
+]

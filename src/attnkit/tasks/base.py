@@ -170,8 +170,9 @@ class PairTask:
         steps, unk = config.get("normalize", []), config.get("unknown_token", False)
         if not isinstance(steps, list) or not isinstance(unk, bool):
             raise ValueError("task normalize must be a list of steps and unknown_token a bool")
-        return cls(CharVocab.from_list(src, unk), CharVocab.from_list(tgt), longest,
-                   Normalizer(steps))  # fmt: skip
+        return cls(
+            CharVocab.from_list(src, unk), CharVocab.from_list(tgt), longest, Normalizer(steps)
+        )
 
     # -- what a model makes of it ---------------------------------------------------------------
     def input_problem(self, text: str) -> str | None:
@@ -197,8 +198,13 @@ class PairTask:
         """Greedy outputs for every example of ``data``, in order."""
         return self.predict_rows(model, data, range(len(data)), batch_size)
 
-    def predict_rows(self, model: Any, data: PairDataset, rows, batch_size: int = 512,
-                     ) -> list[str]:  # fmt: skip
+    def predict_rows(
+        self,
+        model: Any,
+        data: PairDataset,
+        rows,
+        batch_size: int = 512,
+    ) -> list[str]:
         """Greedy outputs for the examples ``rows`` of ``data``, in that order."""
         from ..models.decoding import greedy
         from ..train.devices import device_of, to_device
@@ -239,8 +245,9 @@ class PairTask:
         decoding ended before the length limit. ValueError for a text the model cannot read."""
         return self.decode_many(model, [text], beam)[0]
 
-    def decode_many(self, model: Any, texts: Sequence[str], beam: int = 1,
-                    batch_size: int = 64) -> list[tuple[list[int], list[int], Tensor]]:  # fmt: skip
+    def decode_many(
+        self, model: Any, texts: Sequence[str], beam: int = 1, batch_size: int = 64
+    ) -> list[tuple[list[int], list[int], Tensor]]:
         """:meth:`decode_one` of every text, in order, decoded in batches of ``batch_size``
         texts of similar length (a beam of W gives each text W rows of the batch). Every text
         is checked before any is decoded: ValueError names the first the model cannot read."""

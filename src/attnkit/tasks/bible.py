@@ -111,8 +111,11 @@ def read_sword(sword_dir: str | Path, module: str | None = None) -> list[Verse]:
         for book in books.get(testament, []):
             for chapter, length in enumerate(book.chapter_lengths, 1):
                 for number in range(1, length + 1):
-                    raw = list(bible.get_iter(books=[book.osis_name], chapters=[chapter],
-                                              verses=[number], clean=False))  # fmt: skip
+                    raw = list(
+                        bible.get_iter(
+                            books=[book.osis_name], chapters=[chapter], verses=[number], clean=False
+                        )
+                    )
                     text = clean_osis(raw[0]) if raw else ""
                     if text:
                         verses.append(Verse(book.osis_name, chapter, number, text))
@@ -166,8 +169,11 @@ def bible_versification(name: str) -> dict[str, tuple]:
     return versification(*_module(name))
 
 
-def split_books(books: list[str], valid_every: int = 10, test_every: int = 10,
-                ) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
+def split_books(
+    books: list[str],
+    valid_every: int = 10,
+    test_every: int = 10,
+) -> tuple[list[str], list[str], list[str]]:
     """(train, validation, test) books: of each run of ``test_every`` books in canonical order
     the last is held out for test, and of each ``valid_every`` the middle one for validation,
     so every split spans both testaments and many genres.
@@ -178,7 +184,8 @@ def split_books(books: list[str], valid_every: int = 10, test_every: int = 10,
     """
     ordered = list(dict.fromkeys(books))
     test = [b for i, b in enumerate(ordered) if i % test_every == test_every - 1]
-    valid = [b for i, b in enumerate(ordered)
-             if i % valid_every == valid_every // 2 and b not in test]  # fmt: skip
+    valid = [
+        b for i, b in enumerate(ordered) if i % valid_every == valid_every // 2 and b not in test
+    ]
     train = [b for b in ordered if b not in test and b not in valid]
     return train, valid, test

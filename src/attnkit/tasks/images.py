@@ -23,8 +23,18 @@ from torch import Tensor
 
 __all__ = ["FASHION", "ImageSet", "Images", "digits", "fashion_mnist", "read_idx", "test_index"]
 
-FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-           "Bag", "Ankle boot")  # fmt: skip
+FASHION = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 FASHION_DIR = "usr/share/datasets/fashion-mnist"
 
 
@@ -33,8 +43,10 @@ class Images:
 
     def __init__(self, x: Tensor, y: Tensor) -> None:
         if x.dim() != 4 or len(x) != len(y):
-            raise ValueError(f"expected images (N, C, H, W) and N labels, got {tuple(x.shape)} "
-                             f"and {tuple(y.shape)}")  # fmt: skip
+            raise ValueError(
+                f"expected images (N, C, H, W) and N labels, got {tuple(x.shape)} "
+                f"and {tuple(y.shape)}"
+            )
         self.x, self.y = x, y
 
     def __len__(self) -> int:
@@ -72,8 +84,9 @@ def digits() -> ImageSet:
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     a, b = int(0.7 * len(x)), int(0.85 * len(x))
     parts = [order[:a], order[a:b], order[b:]]
-    return ImageSet("digits", tuple(str(i) for i in range(10)),
-                    *(Images(x[p], y[p]) for p in parts))  # fmt: skip
+    return ImageSet(
+        "digits", tuple(str(i) for i in range(10)), *(Images(x[p], y[p]) for p in parts)
+    )
 
 
 def read_idx(path) -> Tensor:
@@ -111,5 +124,10 @@ def fashion_mnist() -> ImageSet:
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
     cut = len(train) - len(train) // 10
     keep, held = order[:cut], order[cut:]
-    return ImageSet("fashion-mnist", FASHION, Images(train.x[keep], train.y[keep]),
-                    Images(train.x[held], train.y[held]), test)  # fmt: skip
+    return ImageSet(
+        "fashion-mnist",
+        FASHION,
+        Images(train.x[keep], train.y[keep]),
+        Images(train.x[held], train.y[held]),
+        test,
+    )

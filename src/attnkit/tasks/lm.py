@@ -59,8 +59,9 @@ def corpus_from_text(text: str, source: dict[str, Any] | None = None) -> Corpus:
     """The first 90% of ``text`` for training, then 5% validation and 5% test, cut at line
     ends (at characters where the text has too few lines)."""
     if len(text) < 100:
-        raise ValueError(f"the text has {len(text)} characters; a language model needs at "
-                         "least 100")  # fmt: skip
+        raise ValueError(
+            f"the text has {len(text)} characters; a language model needs at least 100"
+        )
     cuts = [_cut(text, round(len(text) * f)) for f in (0.9, 0.95)]
     train, valid, test = text[: cuts[0]], text[cuts[0] : cuts[1]], text[cuts[1] :]
     if not (train and valid and test):
@@ -150,8 +151,9 @@ class LMTask:
         for batch in data.windows():
             tokens = batch.tokens.to(device)
             logits = model(tokens[:, :-1]).float()
-            total += F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
-                                     reduction="sum").item()  # fmt: skip
+            total += F.cross_entropy(
+                logits.flatten(0, 1), tokens[:, 1:].flatten(), reduction="sum"
+            ).item()
             count += tokens[:, 1:].numel()
         model.train(was_training)
         return {"bits_per_char": total / count / math.log(2), "chars": count}

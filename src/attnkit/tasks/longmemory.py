@@ -41,8 +41,9 @@ class LongMemoryBatch:
     marked: Tensor
 
 
-def make_batch(problem: str, batch: int, length: int, *,
-               generator: torch.Generator | None = None) -> LongMemoryBatch:  # fmt: skip
+def make_batch(
+    problem: str, batch: int, length: int, *, generator: torch.Generator | None = None
+) -> LongMemoryBatch:
     """A batch of the ``problem`` ("add" or "multiply") with lengths in [length, 1.1 length)."""
     if problem not in PROBLEMS:
         raise ValueError(f"unknown problem {problem!r}; expected one of {', '.join(PROBLEMS)}")

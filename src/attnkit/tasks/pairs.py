@@ -196,8 +196,9 @@ def _json(path: Path, text: str) -> list[tuple[str, str]]:
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from None
     if not isinstance(items, list):
-        raise ValueError(f"{path}: expected a JSON list of [input, target] pairs, got "
-                         f"{type(items).__name__}")  # fmt: skip
+        raise ValueError(
+            f"{path}: expected a JSON list of [input, target] pairs, got {type(items).__name__}"
+        )
     pairs = []
     for i, item in enumerate(items):
         ok = isinstance(item, list | tuple) and len(item) == 2

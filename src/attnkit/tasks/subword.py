@@ -43,8 +43,12 @@ class SubwordVocab:
             raise ValueError(f"the sentencepiece model's special ids are {ids}, not (0, 1, 2, 3)")
 
     @classmethod
-    def train(cls, texts: Sequence[str], vocab_size: int = 8000, model_type: str = "bpe",
-              ) -> SubwordVocab:  # fmt: skip
+    def train(
+        cls,
+        texts: Sequence[str],
+        vocab_size: int = 8000,
+        model_type: str = "bpe",
+    ) -> SubwordVocab:
         """A model trained on ``texts`` (deterministic: one thread, input in the given order).
         ``vocab_size`` is lowered to what the text supports, with a note in ``.trained_size``."""
         import sentencepiece as spm

@@ -45,10 +45,27 @@ from collections.abc import Callable
 from .base import PairTask, register
 
 ONES = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-    "seventeen", "eighteen", "nineteen",
-)  # fmt: skip
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+)
 TENS = {2: "twenty", 3: "thirty", 4: "forty", 5: "fifty"}
 AM = ("am", "a.m.", "a.m", "a. m.", "am", "a.m.")
 PM = ("pm", "p.m.", "p.m", "p. m.", "pm", "p.m.")
@@ -232,11 +249,22 @@ def _relative(rng, h, m):
 def _special(rng, h, m):
     """noon, midday, midnight, '12 noon', 'twelve midnight', 'noon thirty'."""
     if (h, m) == (12, 0):
-        return rng.choice(["noon", "midday", "noon", "12 noon", "twelve noon", "12:00 noon",
-                           "mid-day", "twelve o'clock noon"])  # fmt: skip
+        return rng.choice(
+            [
+                "noon",
+                "midday",
+                "noon",
+                "12 noon",
+                "twelve noon",
+                "12:00 noon",
+                "mid-day",
+                "twelve o'clock noon",
+            ]
+        )
     if (h, m) == (0, 0):
-        return rng.choice(["midnight", "midnight", "12 midnight", "twelve midnight",
-                           "12:00 midnight"])  # fmt: skip
+        return rng.choice(
+            ["midnight", "midnight", "12 midnight", "twelve midnight", "12:00 midnight"]
+        )
     if h in (0, 12) and m and rng.random() < 0.5:
         name = rng.choice(NOON) if h == 12 else "midnight"
         mins = f"oh {ONES[m]}" if m < 10 else number_words(m)
@@ -245,9 +273,12 @@ def _special(rng, h, m):
 
 
 RENDERERS: tuple[tuple[Callable, float], ...] = (
-    (_clock24, 0.22), (_clock12, 0.26), (_clock_words, 0.18), (_words24, 0.04),
+    (_clock24, 0.22),
+    (_clock12, 0.26),
+    (_clock_words, 0.18),
+    (_words24, 0.04),
     (_relative, 0.26),
-)  # fmt: skip
+)
 CASES = (str.lower, str.lower, str.lower, str.upper, str.title, str.capitalize)
 
 

@@ -28,9 +28,20 @@ from .normalize import Normalizer
 from .pairs import PairDataset
 from .subword import SubwordVocab
 
-__all__ = ["DIRECTIONS", "LANGUAGES", "ParallelCorpus", "TranslationTask", "VersePair", "align",
-           "as_pairs", "corpus_scores", "joined_verses", "parallel_corpus", "sample",
-           "split_pairs"]  # fmt: skip
+__all__ = [
+    "DIRECTIONS",
+    "LANGUAGES",
+    "ParallelCorpus",
+    "TranslationTask",
+    "VersePair",
+    "align",
+    "as_pairs",
+    "corpus_scores",
+    "joined_verses",
+    "parallel_corpus",
+    "sample",
+    "split_pairs",
+]
 
 LANGUAGES = {"en": "web", "es": "sparv"}  # language -> attnkit.tasks.bible.BIBLES key
 DIRECTIONS = ("en-es", "es-en")
@@ -49,8 +60,12 @@ class VersePair:
         return self.en if lang == "en" else self.es
 
 
-def align(first: Sequence, second: Sequence, first_scheme: dict[str, tuple],
-          second_scheme: dict[str, tuple]) -> tuple[list[tuple[Any, Any]], list[str]]:  # fmt: skip
+def align(
+    first: Sequence,
+    second: Sequence,
+    first_scheme: dict[str, tuple],
+    second_scheme: dict[str, tuple],
+) -> tuple[list[tuple[Any, Any]], list[str]]:
     """Verses of two Bibles paired by reference: ((verse of first, verse of second) in the first's
     order, the books dropped because their schemes number them differently). A reference
     either Bible lacks (an empty verse) is left out; books only one Bible has are dropped
@@ -58,8 +73,12 @@ def align(first: Sequence, second: Sequence, first_scheme: dict[str, tuple],
     same = {b for b, lengths in first_scheme.items() if second_scheme.get(b) == lengths}
     differ = sorted(b for b in first_scheme if b in second_scheme and b not in same)
     other = {(v.book, v.chapter, v.verse): v for v in second if v.book in same}
-    pairs = [(v, other[key]) for v in first if v.book in same
-             if (key := (v.book, v.chapter, v.verse)) in other]  # fmt: skip
+    pairs = [
+        (v, other[key])
+        for v in first
+        if v.book in same
+        if (key := (v.book, v.chapter, v.verse)) in other
+    ]
     return pairs, differ
 
 
@@ -78,8 +97,11 @@ def split_pairs(pairs: Sequence[VersePair], source: dict[str, Any]) -> ParallelC
     from .bible import split_books
 
     train_b, valid_b, test_b = split_books([p.book for p in pairs])
-    by = {b: s for s, books in (("train", train_b), ("valid", valid_b), ("test", test_b))
-          for b in books}  # fmt: skip
+    by = {
+        b: s
+        for s, books in (("train", train_b), ("valid", valid_b), ("test", test_b))
+        for b in books
+    }
     parts: dict[str, list[VersePair]] = {"train": [], "valid": [], "test": []}
     for p in pairs:
         parts[by[p.book]].append(p)
@@ -109,9 +131,13 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[
     bleu, chrf = BLEU(), CHRF()
     hyps, refs = list(hypotheses), [list(references)]
     b, c = bleu.corpus_score(hyps, refs), chrf.corpus_score(hyps, refs)
-    return {"bleu": b.score, "chrf": c.score, "n": len(hyps),
-            "bleu_signature": str(bleu.get_signature()),
-            "chrf_signature": str(chrf.get_signature())}  # fmt: skip
+    return {
+        "bleu": b.score,
+        "chrf": c.score,
+        "n": len(hyps),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }
 
 
 @register("translate")
@@ -127,13 +153,22 @@ class TranslationTask(PairTask):
     normalization: ClassVar[tuple[str, ...]] = NORMALIZATION
     unk_rate: ClassVar[float] = 0.0
 
-    def __init__(self, src_vocab: SubwordVocab, tgt_vocab: SubwordVocab, max_input_len: int,
-                 normalize: Normalizer | None = None,
-                 direction: str = "en-es") -> None:  # fmt: skip
+    def __init__(
+        self,
+        src_vocab: SubwordVocab,
+        tgt_vocab: SubwordVocab,
+        max_input_len: int,
+        normalize: Normalizer | None = None,
+        direction: str = "en-es",
+    ) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-        super().__init__(src_vocab, tgt_vocab, max_input_len,  # type: ignore[arg-type]
-                         normalize or Normalizer(NORMALIZATION))  # fmt: skip
+        super().__init__(
+            src_vocab,
+            tgt_vocab,
+            max_input_len,  # type: ignore[arg-type]
+            normalize or Normalizer(NORMALIZATION),
+        )
         self.direction = direction
 
     @property
@@ -142,9 +177,15 @@ class TranslationTask(PairTask):
         return src, tgt
 
     @classmethod
-    def from_pairs(cls, pairs: Sequence[tuple[str, str]], normalize=None,
-                   unknown_token: bool = False, *, vocab_size: int = 8000,
-                   direction: str = "en-es") -> TranslationTask:  # fmt: skip
+    def from_pairs(
+        cls,
+        pairs: Sequence[tuple[str, str]],
+        normalize=None,
+        unknown_token: bool = False,
+        *,
+        vocab_size: int = 8000,
+        direction: str = "en-es",
+    ) -> TranslationTask:
         """Vocabularies trained on ``pairs`` (the training split); inputs up to twice the
         longest source in subwords (at least 256)."""
         if not pairs:
@@ -176,16 +217,22 @@ class TranslationTask(PairTask):
         return {k: v for k, v in scores.items() if k in ("bleu", "chrf", "n")}
 
     def to_config(self) -> dict[str, Any]:
-        return {"name": self.name, "direction": self.direction,
-                "src_vocab": self.src_vocab.to_config(), "tgt_vocab": self.tgt_vocab.to_config(),
-                "max_input_len": self.max_input_len,
-                "normalize": self.normalizer.to_list()}  # fmt: skip
+        return {
+            "name": self.name,
+            "direction": self.direction,
+            "src_vocab": self.src_vocab.to_config(),
+            "tgt_vocab": self.tgt_vocab.to_config(),
+            "max_input_len": self.max_input_len,
+            "normalize": self.normalizer.to_list(),
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TranslationTask:
         try:
-            src, tgt = SubwordVocab.from_config(config["src_vocab"]), SubwordVocab.from_config(
-                config["tgt_vocab"])  # fmt: skip
+            src, tgt = (
+                SubwordVocab.from_config(config["src_vocab"]),
+                SubwordVocab.from_config(config["tgt_vocab"]),
+            )
             longest, direction = config["max_input_len"], config["direction"]
         except KeyError as err:
             raise ValueError(f"the task description lacks {err}") from None
@@ -228,9 +275,14 @@ def joined_verses(verses: Sequence[VersePair], fraction: float, seed: int = 0) -
     """
     if not 0 <= fraction <= 1:
         raise ValueError(f"the fraction of joined verses must be in [0, 1], got {fraction}")
-    starts = [i for i, (a, b) in enumerate(zip(verses[:-1], verses[1:], strict=True))
-              if (a.book, a.chapter, a.verse + 1) == (b.book, b.chapter, b.verse)]  # fmt: skip
+    starts = [
+        i
+        for i, (a, b) in enumerate(zip(verses[:-1], verses[1:], strict=True))
+        if (a.book, a.chapter, a.verse + 1) == (b.book, b.chapter, b.verse)
+    ]
     k = min(len(starts), round(fraction * len(verses)))
     chosen = sorted(random.Random(seed).sample(starts, k))
-    return [VersePair(a.book, a.chapter, a.verse, f"{a.en} {b.en}", f"{a.es} {b.es}")
-            for a, b in ((verses[i], verses[i + 1]) for i in chosen)]  # fmt: skip
+    return [
+        VersePair(a.book, a.chapter, a.verse, f"{a.en} {b.en}", f"{a.es} {b.es}")
+        for a, b in ((verses[i], verses[i + 1]) for i in chosen)
+    ]

@@ -133,8 +133,11 @@ def _upgrade_v1(old: dict) -> dict:
     if old.get("task"):
         new["data"] = {k: old.get(k) for k in ("task", "n", "seed", "held_out")}
     else:
-        new["data"] = {"file": old.get("data"), "seed": old.get("seed"),
-                       "held_out": old.get("held_out")}  # fmt: skip
+        new["data"] = {
+            "file": old.get("data"),
+            "seed": old.get("seed"),
+            "held_out": old.get("held_out"),
+        }
     return new
 
 

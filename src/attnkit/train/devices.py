@@ -1,9 +1,9 @@
 """Where training runs: the CPU or a GPU, chosen once per process like torch's thread count.
 
 ``attnkit train --device auto|cpu|cuda|cuda:N`` calls :func:`use`; ``fit`` then trains on
-:func:`training_device` unless it is given one. ``auto`` (the default) is the GPU when torch
-sees one and the CPU otherwise; under torchrun with NCCL every process trains on its own GPU
-(``LOCAL_RANK``), and with gloo on the CPU.
+:func:`~attnkit.train.distributed.training_device` unless it is given one. ``auto`` (the
+default) is the GPU when torch sees one and the CPU otherwise; under torchrun with NCCL every
+process trains on its own GPU (``LOCAL_RANK``), and with gloo on the CPU.
 
 Batches follow the model: :func:`to_device` moves a batch (tensors inside named tuples, tuples,
 lists, dicts, dataclasses and namespaces) to the model's device, so a task's ``batch()`` and
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["device_of", "gpu_wanted", "to_device", "training_device", "use"]
+__all__ = ["chosen", "device_of", "gpu_wanted", "to_device", "use"]
 
 _chosen: torch.device | None = None  # None: auto
 
@@ -44,8 +44,9 @@ def _parse(name: str) -> torch.device | None:
         if count == 0:
             raise ValueError(f"device {name!r}: torch sees no GPU on this machine (use cpu)")
         if device.index is not None and device.index >= count:
-            raise ValueError(f"device {name!r}: this machine has {count} GPU(s), "
-                             f"cuda:0..cuda:{count - 1}")  # fmt: skip
+            raise ValueError(
+                f"device {name!r}: this machine has {count} GPU(s), cuda:0..cuda:{count - 1}"
+            )
     return device
 
 
@@ -63,16 +64,8 @@ def gpu_wanted() -> bool:
     return _chosen.type == "cuda"
 
 
-def training_device() -> torch.device:
-    """The device ``fit`` trains on: in a process group, the process's own (its GPU under
-    NCCL, the CPU under gloo), else the one :func:`use` chose (auto: the GPU where there is
-    one)."""
-    from . import distributed
-
-    if distributed.backend() is not None:
-        return distributed.context().device
-    if _chosen is None:
-        return torch.device("cuda" if gpu_wanted() else "cpu")
+def chosen() -> torch.device | None:
+    """The device :func:`use` chose, or None for auto."""
     return _chosen
 
 
@@ -96,7 +89,10 @@ def to_device(obj: Any, device: torch.device) -> Any:
     if isinstance(obj, SimpleNamespace):
         return SimpleNamespace(**{k: to_device(v, device) for k, v in vars(obj).items()})
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        changes = {f.name: to_device(getattr(obj, f.name), device)
-                   for f in dataclasses.fields(obj) if f.init}  # fmt: skip
+        changes = {
+            f.name: to_device(getattr(obj, f.name), device)
+            for f in dataclasses.fields(obj)
+            if f.init
+        }
         return dataclasses.replace(obj, **changes)
     return obj

@@ -33,8 +33,21 @@ import torch.distributed as dist
 
 from . import devices
 
-__all__ = ["Context", "all_gather", "backend", "barrier", "broadcast", "check_gpus", "context",
-           "group", "setup", "shard", "teardown", "under_launcher"]  # fmt: skip
+__all__ = [
+    "Context",
+    "all_gather",
+    "backend",
+    "barrier",
+    "broadcast",
+    "check_gpus",
+    "context",
+    "group",
+    "setup",
+    "shard",
+    "teardown",
+    "training_device",
+    "under_launcher",
+]
 
 
 @dataclass(frozen=True)
@@ -164,3 +177,14 @@ def broadcast(obj: Any, src: int = 0) -> Any:
 def barrier() -> None:
     if context().distributed:
         dist.barrier()
+
+
+def training_device() -> torch.device:
+    """The device ``fit`` trains on: in a process group, the process's own (its GPU under
+    NCCL, the CPU under gloo), else the one :func:`~attnkit.train.devices.use` chose (auto:
+    the GPU where there is one)."""
+    if backend() is not None:
+        return context().device
+    if devices.chosen() is None:
+        return torch.device("cuda" if devices.gpu_wanted() else "cpu")
+    return devices.chosen()

@@ -10,7 +10,7 @@ What it asks of its arguments (nothing else):
 
 Ready for data parallel training: the batch order comes from a sampler hook (an epoch's indices
 for this process), seeds take the process rank, and only rank 0 writes checkpoints. The model
-trains on :func:`~attnkit.train.devices.training_device` (or ``device``): batches are moved to
+trains on :func:`~attnkit.train.distributed.training_device` (or ``device``): batches are moved to
 it, the task's ``evaluate`` gets the model there, and ``fit`` returns the model where it was.
 """
 
@@ -33,6 +33,10 @@ from . import checkpoint, devices, distributed
 # (epoch, dataset size) -> the epoch's indices in order (cut into batches of ``batch_size``),
 # or its batches themselves: a list of index tensors, whose sizes may differ
 Sampler = Callable[[int, int], torch.Tensor | list[torch.Tensor]]
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used (unknown, or contradicting the run being resumed)."""
 
 
 @dataclass
@@ -110,12 +114,11 @@ def fit(
         rank = ctx.rank
     writer = rank == 0
     home = devices.device_of(model)
-    place = torch.device(device) if device is not None else devices.training_device()
+    place = torch.device(device) if device is not None else distributed.training_device()
     model.to(place)
     opt = _adam(list(model.parameters()), cfg.lr)
     steps = cfg.epochs * len(_batches(sampler(1, len(train)), cfg.batch_size))
-    state = {"epoch": 0, "best": -sign * math.inf, "bad_epochs": 0, "history": [],
-             "elapsed": 0.0}  # fmt: skip
+    state = {"epoch": 0, "best": -sign * math.inf, "bad_epochs": 0, "history": [], "elapsed": 0.0}
     started = time.perf_counter()  # moved back by the elapsed time of a resumed run, below
     clock = lambda: time.perf_counter() - started  # noqa: E731  (seconds trained, resumes included)
     factor = _cosine(steps, round(cfg.warmup * steps))
@@ -141,14 +144,22 @@ def fit(
         torch.manual_seed(epoch_seed(cfg.seed, epoch, rank))  # dropout: same per epoch on resume
         deadline = None if cfg.time_limit is None else started + cfg.time_limit
         batches = _batches(sampler(epoch, len(train)), cfg.batch_size)
-        steps_done = _train_epoch(model, train, batches, opt, sched, cfg, epoch, deadline, ddp,
-                                  place)  # fmt: skip
+        steps_done = _train_epoch(
+            model, train, batches, opt, sched, cfg, epoch, deadline, ddp, place
+        )
         loss = sum(steps_done) / max(len(steps_done), 1)
         metrics = _evaluate(task, model, held_out, ctx)
         state["elapsed"] = time.perf_counter() - started
         state["epoch"] = epoch
-        state["history"].append({"epoch": epoch, "seconds": state["elapsed"], "loss": loss,
-                                 **metrics, "step_losses": steps_done})  # fmt: skip
+        state["history"].append(
+            {
+                "epoch": epoch,
+                "seconds": state["elapsed"],
+                "loss": loss,
+                **metrics,
+                "step_losses": steps_done,
+            }
+        )
         improved = sign * metrics[metric] > sign * state["best"]
         if improved:
             state["best"], state["bad_epochs"] = metrics[metric], 0
@@ -160,12 +171,18 @@ def fit(
                 checkpoint.save_model(out, model, {**(meta or {}), **info})
             checkpoint.save_trainer(
                 out,
-                {**state, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict()},
-            )  # fmt: skip
+                {
+                    **state,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                },
+            )
         shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-        log(f"epoch {epoch:>3}  loss {loss:.4f}  {shown}  {state['elapsed']:.1f}s"
-            + ("  *" if improved else ""))  # fmt: skip
+        log(
+            f"epoch {epoch:>3}  loss {loss:.4f}  {shown}  {state['elapsed']:.1f}s"
+            + ("  *" if improved else "")
+        )
     distributed.barrier()  # the checkpoint is written before any process reads it
     model.to(home)
     return state
@@ -195,8 +212,9 @@ def _data_parallel(model: nn.Module, probe, place: torch.device) -> nn.Module:
     flags = torch.tensor([float(unused)], device=place)  # NCCL reduces GPU tensors only
     torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
     ids = [place.index] if place.type == "cuda" else None
-    return DistributedDataParallel(_Loss(model), device_ids=ids,
-                                   find_unused_parameters=bool(flags.item()))  # fmt: skip
+    return DistributedDataParallel(
+        _Loss(model), device_ids=ids, find_unused_parameters=bool(flags.item())
+    )
 
 
 def _batches(order, batch_size: int) -> list[torch.Tensor]:
@@ -210,9 +228,18 @@ def _batches(order, batch_size: int) -> list[torch.Tensor]:
     return batches
 
 
-def _train_epoch(model, train, batches, opt, sched, cfg: TrainConfig, epoch: int,
-                 deadline: float | None = None, ddp=None, place: torch.device | None = None,
-                 ) -> list[float]:  # fmt: skip
+def _train_epoch(
+    model,
+    train,
+    batches,
+    opt,
+    sched,
+    cfg: TrainConfig,
+    epoch: int,
+    deadline: float | None = None,
+    ddp=None,
+    place: torch.device | None = None,
+) -> list[float]:
     """One pass over ``batches``, or until ``deadline`` (a perf_counter time); returns the
     loss of every step: the mean over its global batch.
 
@@ -223,8 +250,13 @@ def _train_epoch(model, train, batches, opt, sched, cfg: TrainConfig, epoch: int
     loss_of = model.loss if ddp is None else ddp
     place = place or torch.device("cpu")
     model.train()
-    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, file=sys.stderr,
-               disable=not cfg.progress or ctx.rank > 0 or None)  # fmt: skip
+    bar = tqdm(
+        batches,
+        desc=f"epoch {epoch}",
+        leave=False,
+        file=sys.stderr,
+        disable=not cfg.progress or ctx.rank > 0 or None,
+    )
     parts: list[float] = []  # this rank's part of each step's global mean loss
     for idx in bar:
         local = idx[ctx.rank :: ctx.world]
@@ -268,8 +300,16 @@ def _evaluate(task, model: nn.Module, held_out, ctx: distributed.Context) -> dic
     return distributed.broadcast(task.evaluate(model, held_out) if ctx.rank == 0 else None)
 
 
-_TRAINER_KEYS = ("epoch", "best", "bad_epochs", "history", "elapsed", "model", "optimizer",
-                 "scheduler")  # fmt: skip
+_TRAINER_KEYS = (
+    "epoch",
+    "best",
+    "bad_epochs",
+    "history",
+    "elapsed",
+    "model",
+    "optimizer",
+    "scheduler",
+)
 
 
 def _restore(model, opt, sched, saved: dict, out) -> None:
@@ -300,8 +340,9 @@ def _cosine(total_steps: int, warmup: int = 0) -> Callable[[int], float]:
     return factor
 
 
-def _by_time(by_step: Callable[[int], float], steps: int, cfg: TrainConfig, clock
-             ) -> Callable[[int], float]:  # fmt: skip
+def _by_time(
+    by_step: Callable[[int], float], steps: int, cfg: TrainConfig, clock
+) -> Callable[[int], float]:
     """The step schedule, advanced to the share of ``time_limit`` used where that is ahead:
     a run cut short by its time budget still ends its cosine decay."""
     limit = cfg.time_limit
@@ -327,3 +368,49 @@ def _finished(state: dict, cfg: TrainConfig, sign: float = 1.0) -> bool:
     if cfg.time_limit is not None and state["elapsed"] >= cfg.time_limit:
         return True
     return state["bad_epochs"] >= cfg.patience
+
+
+def prepare_out(out: str | Path, resume: bool, overwrite: bool, log=print) -> bool:
+    """Check the checkpoint directory before any work; True if there is a run to resume.
+
+    A directory that holds a checkpoint is only continued (``resume``) or replaced
+    (``overwrite``, which deletes the old files first), never overwritten by accident; a run
+    without its trainer.pt cannot be resumed (its best model would be overwritten by a fresh
+    start)."""
+    out = Path(out)
+    if resume and overwrite:
+        raise SettingsError("choose --resume or --overwrite, not both")
+    if not str(out).strip():
+        raise SettingsError("the checkpoint directory name is empty")
+    if out.exists() and not out.is_dir():
+        raise SettingsError(f"{out} is a file, not a checkpoint directory")
+    present = [
+        n for n in (checkpoint.MODEL, checkpoint.CONFIG, checkpoint.TRAINER) if (out / n).exists()
+    ]
+    if present and not (resume or overwrite):
+        raise SettingsError(
+            f"{out} already holds a checkpoint; continue it with --resume or replace it with "
+            "--overwrite"
+        )
+    if resume and present and checkpoint.TRAINER not in present:
+        raise SettingsError(
+            f"{out} cannot be resumed: {checkpoint.TRAINER} (the optimizer state) is missing; "
+            "start afresh with --overwrite"
+        )
+    ctx = distributed.context()
+    distributed.barrier()  # every process has looked before rank 0 changes anything
+    if ctx.rank == 0:  # the one process that writes checkpoints
+        if overwrite:
+            for name in present:
+                (out / name).unlink()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".attnkit-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise SettingsError(f"cannot write to {out}: {err.strerror or err}") from None
+    distributed.barrier()
+    if resume and not present:
+        log(f"nothing to resume in {out}: starting afresh")
+    return resume and bool(present)

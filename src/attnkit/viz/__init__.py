@@ -32,5 +32,11 @@ def head_grid_figure(*args, **kwargs):
     return _figure(*args, **kwargs)
 
 
-__all__ = ["head_grid_figure", "heatmap_figure", "render_mask", "render_weights",
-           "save_head_grid", "save_heatmap"]  # fmt: skip
+__all__ = [
+    "head_grid_figure",
+    "heatmap_figure",
+    "render_mask",
+    "render_weights",
+    "save_head_grid",
+    "save_heatmap",
+]

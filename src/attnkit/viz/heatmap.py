@@ -13,8 +13,15 @@ import torch
 # extra: kanji, which cover the Chinese of dates and times, kana, Cyrillic), then CJK fonts a
 # system may have (Debian's fonts-noto-cjk, fonts-wqy-microhei...). A character none of them
 # has is labelled with its code point ("U+XXXX") rather than drawn as an empty box.
-FONTS = ("DejaVu Sans", "IPAexGothic", "Noto Sans CJK SC", "WenQuanYi Micro Hei",
-         "WenQuanYi Zen Hei", "Droid Sans Fallback", "Arial Unicode MS")  # fmt: skip
+FONTS = (
+    "DejaVu Sans",
+    "IPAexGothic",
+    "Noto Sans CJK SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+    "Arial Unicode MS",
+)
 PACKAGED_FONT = ("matplotlib_fontja", "fonts/ipaexg.ttf")  # (package, file) of IPAexGothic
 
 
@@ -159,8 +166,9 @@ def head_grid_figure(
             ax.set_title(f"head {h}", fontsize=9)
         if title:
             fig.suptitle(_title(title))
-        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02,
-                     label="attention weight")  # fmt: skip
+        fig.colorbar(
+            im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02, label="attention weight"
+        )
     return fig
 
 

@@ -34,8 +34,11 @@ def _scale(values: list[float | None]) -> float:
 def _ansi(word: str, value: float, top: float, signed: bool) -> str:
     share = min(abs(value) / top, 1.0)
     if signed:
-        rgb = (255, int(255 * (1 - share)), int(255 * (1 - share))) if value < 0 else (
-            int(255 * (1 - share)), 255, int(255 * (1 - share)))  # fmt: skip
+        rgb = (
+            (255, int(255 * (1 - share)), int(255 * (1 - share)))
+            if value < 0
+            else (int(255 * (1 - share)), 255, int(255 * (1 - share)))
+        )
     else:
         rgb = (255, 255, int(255 * (1 - share)))
     return f"\x1b[48;2;{rgb[0]};{rgb[1]};{rgb[2]}m\x1b[38;2;0;0;0m{word}\x1b[0m"
@@ -90,8 +93,10 @@ def _span(word: str, value: float, top: float, signed: bool, label: str) -> str:
     share = min(abs(value) / top, 1.0)
     rgb = ("220,40,40" if value < 0 else "30,160,60") if signed else "255,190,0"
     tip = html.escape(f"{label}: {value:.4g}", quote=True)
-    return (f'<span class="w" title="{tip}" style="background: rgba({rgb},{share:.3f})">'
-            f"{html.escape(word)}</span>")  # fmt: skip
+    return (
+        f'<span class="w" title="{tip}" style="background: rgba({rgb},{share:.3f})">'
+        f"{html.escape(word)}</span>"
+    )
 
 
 def _block(data: dict[str, Any], key: str, signed: bool, label: str) -> str:
@@ -103,9 +108,11 @@ def _block(data: dict[str, Any], key: str, signed: bool, label: str) -> str:
         spans = " ".join(_span(w["word"], w[key], top, signed, label) for w in sentence)
         if sent_w is not None:
             bar = f'<span class="bar" title="sentence weight">{sent_w[i]:.2f}</span>'
-            spans = (f'<div class="sent">{bar}<span style="background: rgba(80,120,255,'
-                     f'{min(sent_w[i] / max(sent_w), 1):.3f})">&nbsp;</span>'
-                     f'<div class="text">{spans}</div></div>')  # fmt: skip
+            spans = (
+                f'<div class="sent">{bar}<span style="background: rgba(80,120,255,'
+                f'{min(sent_w[i] / max(sent_w), 1):.3f})">&nbsp;</span>'
+                f'<div class="text">{spans}</div></div>'
+            )
         rows.append(spans)
     return "\n".join(rows) if sent_w is not None else f'<p class="text">{" ".join(rows)}</p>'
 
@@ -114,25 +121,33 @@ def explanation_html(data: dict[str, Any], title: str = "attnkit explain") -> st
     """A self-contained HTML page (inline style, no scripts, no external requests) of the
     explanation: the prediction, words shaded by attention weight, and by attribution."""
     probs = data["probabilities"]
-    table = "".join(f"<tr><td>{html.escape(c)}</td><td>{p:.3f}</td></tr>"
-                    for c, p in sorted(probs.items(), key=lambda kv: -kv[1]))  # fmt: skip
+    table = "".join(
+        f"<tr><td>{html.escape(c)}</td><td>{p:.3f}</td></tr>"
+        for c, p in sorted(probs.items(), key=lambda kv: -kv[1])
+    )
     words = [w for s in data["sentences"] for w in s]
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title>",
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'\">",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>prediction: <b>{html.escape(str(data['label']))}</b></p><table>{table}</table>",
-    ]  # fmt: skip
+    ]
     if all(w["weight"] is not None for w in words):
-        parts += ["<h2>attention weight</h2>",
-                  '<p class="legend">darker: more weight (hover a word for its value); for a '
-                  "document the blue bar is the sentence's weight</p>",
-                  _block(data, "weight", False, "attention weight")]  # fmt: skip
-    parts += ["<h2>integrated gradients</h2>",
-              '<p class="legend">green: the word supports the prediction, red: it opposes it; '
-              "darker: stronger</p>",
-              _block(data, "attribution", True, "attribution"), "</body></html>"]  # fmt: skip
+        parts += [
+            "<h2>attention weight</h2>",
+            '<p class="legend">darker: more weight (hover a word for its value); for a '
+            "document the blue bar is the sentence's weight</p>",
+            _block(data, "weight", False, "attention weight"),
+        ]
+    parts += [
+        "<h2>integrated gradients</h2>",
+        '<p class="legend">green: the word supports the prediction, red: it opposes it; '
+        "darker: stronger</p>",
+        _block(data, "attribution", True, "attribution"),
+        "</body></html>",
+    ]
     return "\n".join(parts)

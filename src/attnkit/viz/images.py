@@ -38,10 +38,16 @@ def image_maps_figure(image: Tensor, stages: list, title: str = ""):
     for i, (channel, spatial) in enumerate(stages):
         if spatial is not None:
             axes[k].imshow(gray, cmap="gray_r")
-            axes[k].imshow(upsample(spatial, tuple(gray.shape)).numpy(), cmap="magma", alpha=0.55,
-                           vmin=0, vmax=1)  # fmt: skip
-            axes[k].set_title(f"stage {i + 1}: spatial ({spatial.shape[-2]}x{spatial.shape[-1]})",
-                              fontsize=9)  # fmt: skip
+            axes[k].imshow(
+                upsample(spatial, tuple(gray.shape)).numpy(),
+                cmap="magma",
+                alpha=0.55,
+                vmin=0,
+                vmax=1,
+            )
+            axes[k].set_title(
+                f"stage {i + 1}: spatial ({spatial.shape[-2]}x{spatial.shape[-1]})", fontsize=9
+            )
             k += 1
         if channel is not None:
             w = channel.detach().float().flatten().sort(descending=True).values
@@ -105,8 +111,9 @@ def save_image_maps(image: Tensor, stages: list, path: str | Path, title: str = 
     return _save(image_maps_figure(image, stages, title), path)
 
 
-def save_caption_maps(image: Tensor, weights: Tensor, tokens: list[str], path: str | Path,
-                      title: str = "") -> Path:  # fmt: skip
+def save_caption_maps(
+    image: Tensor, weights: Tensor, tokens: list[str], path: str | Path, title: str = ""
+) -> Path:
     return _save(caption_figure(image, weights, tokens, title), path)
 
 

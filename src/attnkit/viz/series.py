@@ -17,8 +17,9 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def equity_figure(times, curves: Mapping[str, np.ndarray], baselines: Sequence[str] = (),
-                  title: str = ""):  # fmt: skip
+def equity_figure(
+    times, curves: Mapping[str, np.ndarray], baselines: Sequence[str] = (), title: str = ""
+):
     """Cumulative log P&L per name over the test bars (``times`` their x positions); the
     names in ``baselines`` dashed."""
     from matplotlib.figure import Figure
@@ -50,8 +51,15 @@ def confusion_figure(matrices: Mapping[str, np.ndarray], classes: Sequence[str],
         shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
         ax.imshow(shares, vmin=0, vmax=1, cmap="Blues")
         for (i, j), v in np.ndenumerate(shares):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
-                    color="white" if v > 0.6 else "black")  # fmt: skip
+            ax.text(
+                j,
+                i,
+                f"{v:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if v > 0.6 else "black",
+            )
         ax.set_xticks(range(len(classes)), classes, fontsize=7)
         ax.set_yticks(range(len(classes)), classes, fontsize=7)
         ax.set_title(name, fontsize=9)
@@ -63,8 +71,12 @@ def confusion_figure(matrices: Mapping[str, np.ndarray], classes: Sequence[str],
     return fig
 
 
-def bar_weights_figure(attention: Mapping[str, np.ndarray], fixed: np.ndarray | None,
-                       labels: Sequence[str], title: str = ""):  # fmt: skip
+def bar_weights_figure(
+    attention: Mapping[str, np.ndarray],
+    fixed: np.ndarray | None,
+    labels: Sequence[str],
+    title: str = "",
+):
     """Where the last bar's query looked, one panel per attention model: ``attention[name]``
     is (predictions, N) weights over the window's N bars (oldest first), one line per
     prediction labelled by ``labels``; ``fixed`` (N,) the fully connected layer's weight on

@@ -273,8 +273,13 @@ class _Chunked(torch.autograd.Function):
                 for d, n in zip(dparams, need[3:], strict=True):
                     if n:
                         d += next(grads)
-        return (None, dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
-                *(d if n else None for d, n in zip(dparams, need[3:], strict=True)))  # fmt: skip
+        return (
+            None,
+            dq if need[0] else None,
+            dk if need[1] else None,
+            dv if need[2] else None,
+            *(d if n else None for d, n in zip(dparams, need[3:], strict=True)),
+        )
 
 
 def attention(
@@ -311,8 +316,14 @@ def weights_from_lse(
     Memory is that of the weights returned: (..., rows, Tk). Differentiable when the inputs are.
     """
     q, k, lse = pick(core.q, heads, -3), pick(core.k, heads, -3), pick(lse, heads, -2)
-    sub = Masking(masking.tq, masking.tk, masking.upper, masking.lower,
-                  pick(masking.mask, heads, -3), q.device)  # fmt: skip
+    sub = Masking(
+        masking.tq,
+        masking.tk,
+        masking.upper,
+        masking.lower,
+        pick(masking.mask, heads, -3),
+        q.device,
+    )
     row_idx = torch.arange(masking.tq, device=q.device) if rows is None else rows.to(q.device)
     q, lse = pick(q, rows, -2), _for_exp(pick(lse, rows, -1)).unsqueeze(-1)
     pieces = []

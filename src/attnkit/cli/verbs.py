@@ -1,0 +1,51 @@
+"""What the verbs on a checkpoint share: find its recipe (``recipe_for``), refuse what does
+not apply to it in one line, load it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from typing import Any
+
+import torch
+
+from ..recipes import base
+
+
+def options_of(args: argparse.Namespace) -> base.Options:
+    """The verb's options from parsed arguments (those a verb lacks keep their defaults)."""
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(base.Options)
+        if hasattr(args, f.name)
+    }
+    if hasattr(args, "text"):
+        text = args.text
+        values["texts"] = list(text) if isinstance(text, list) else [text]
+    return base.Options(**values)
+
+
+def open_checkpoint(args: argparse.Namespace, verb: str) -> tuple[base.Recipe, Any, base.Options]:
+    """(recipe, loaded run, options) of ``args.checkpoint`` for ``verb``; NotApplicable when
+    the verb, or one of the options given, does not apply to the checkpoint's recipe."""
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    recipe = base.recipe_for(args.checkpoint)
+    hook = {"eval": "evaluate"}.get(verb, verb)
+    if not recipe.implements(hook):
+        raise recipe.refuse(verb)
+    options = options_of(args)
+    recipe.check_options(verb, options)
+    return recipe, recipe.load(args.checkpoint), options
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float as None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
