@@ -66,8 +66,26 @@ class AdditiveAttention(QKVAttention):
         return_weights: bool = True,
         projected_keys: Tensor | None = None,
     ) -> AttentionOutput:
-        """As the other layers. ``projected_keys`` = ``project_keys(keys)`` computed once saves
-        a decoder that attends to the same keys at every step from recomputing U k."""
+        """Bahdanau attention of ``query`` over ``keys`` (Bahdanau et al. 2014, eq. 6).
+
+        Args:
+            query: (B, Tq, Dq), or (B, Dq) for one query per example (then Tq is dropped from
+                the outputs).
+            keys: (B, Tk, Dk).
+            values: (B, Tk, Dv); default ``keys``.
+            mask: True = may attend, broadcast to (B, Tq, Tk) (a 2-D mask is (Tq, Tk)).
+            key_padding_mask: (B, Tk), True on real keys.
+            lengths: (B,) real keys per example, the shortcut for ``key_padding_mask``.
+            return_weights: also return the weights (default True).
+            projected_keys: ``project_keys(keys)`` (U k), computed once by a decoder that attends to
+                the same keys at every step.
+
+        Returns:
+            AttentionOutput: context (B, Tq, Dv) and weights (B, Tq, Tk), rows summing to 1 (0 for a
+            query whose keys are all masked), or None without ``return_weights``.
+
+        Raises:
+            ValueError: for shapes, dtypes or masks that do not fit."""
         query, keys, values, mask, single = self._prepare(
             query, keys, values, mask, key_padding_mask, lengths
         )

@@ -166,6 +166,24 @@ class QKVAttention(nn.Module):
         lengths: Tensor | None = None,
         return_weights: bool = True,
     ) -> AttentionOutput:
+        """Attention of ``query`` over ``keys``, with this layer's score.
+
+        Args:
+            query: (B, Tq, Dq), or (B, Dq) for one query per example (then Tq is dropped from
+                the outputs).
+            keys: (B, Tk, Dk).
+            values: (B, Tk, Dv); default ``keys``.
+            mask: True = may attend, broadcast to (B, Tq, Tk) (a 2-D mask is (Tq, Tk)).
+            key_padding_mask: (B, Tk), True on real keys.
+            lengths: (B,) real keys per example, the shortcut for ``key_padding_mask``.
+            return_weights: also return the weights (default True).
+
+        Returns:
+            AttentionOutput: context (B, Tq, Dv) and weights (B, Tq, Tk), rows summing to 1 (0 for a
+            query whose keys are all masked), or None without ``return_weights``.
+
+        Raises:
+            ValueError: for shapes, dtypes or masks that do not fit."""
         query, keys, values, mask, single = self._prepare(
             query, keys, values, mask, key_padding_mask, lengths
         )

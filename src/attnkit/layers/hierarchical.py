@@ -70,6 +70,18 @@ class HierarchicalAttention(nn.Module):
         self.sentence_attention = FeedForwardAttention(2 * hidden_dim, attention_dim)
 
     def forward(self, words: Tensor, word_lengths: Tensor) -> HierarchicalOutput:
+        """Word-level, then sentence-level attention pooling (Yang et al. 2016).
+
+        Args:
+            words: (B, S, W, E), the embedded words of S sentences of up to W words.
+            word_lengths: (B, S) integer, real words per sentence (0 for a padding sentence).
+
+        Returns:
+            HierarchicalOutput: the document vector (B, 2 * hidden), the word weights (B, S, W) and
+            the sentence weights (B, S).
+
+        Raises:
+            ValueError: for shapes or dtypes that do not fit."""
         if words.dim() != 4 or words.shape[-1] != self.embed_dim:
             raise ValueError(f"words must be (B, S, W, {self.embed_dim}), got {tuple(words.shape)}")
         b, s, w, _ = words.shape

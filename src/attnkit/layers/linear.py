@@ -86,7 +86,20 @@ class LinearAttention(nn.Module):
         return_weights: bool = False,
         need_weights: bool | None = None,
     ) -> AttentionOutput:
-        """See the class docstring; ``need_weights`` is a deprecated alias of return_weights."""
+        """Linear attention (Katharopoulos et al. 2020) of ``query`` over ``key``.
+
+        Args:
+            query: (B, Tq, E).
+            key, value: (B, Tk, E); default ``query`` (self-attention).
+            mask: True = may attend; only key padding ((B, Tk) or (B, 1, Tk)) is linear, other masks
+                fall back to the quadratic form.
+            key_padding_mask: (B, Tk), True on real keys; lengths: (B,), its shortcut.
+            causal: each query sees keys up to its own position (bottom-right aligned).
+            return_weights: also return the (B, H, Tq, Tk) weights (default False).
+            need_weights: deprecated alias of ``return_weights``.
+
+        Returns:
+            AttentionOutput: context (B, Tq, E) and weights (B, H, Tq, Tk) or None."""
         return_weights = weights_flag(return_weights, need_weights, "LinearAttention")
         query, key, value = multihead_inputs(query, key, value, (self.embed_dim,) * 3)
         check_dtype(self, query=query, key=key, value=value)

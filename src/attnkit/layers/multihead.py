@@ -189,9 +189,22 @@ class MultiHeadAttention(nn.Module):
         weights_heads: Sequence[int] | Tensor | None = None,
         weights_rows: Sequence[int] | Tensor | None = None,
     ) -> AttentionOutput:
-        """See the class docstring; ``need_weights`` is a deprecated alias of return_weights.
-        ``weights_heads`` / ``weights_rows`` return the weights of those heads and query rows
-        only, (B, H', Tq', Tk), without a full (Tq, Tk) matrix per head on any kernel."""
+        """Multi-head attention (Vaswani et al. 2017, section 3.2.2), self or cross.
+
+        Args:
+            query: (B, Tq, E).
+            key, value: (B, Tk, kdim) and (B, Tk, vdim); default ``query`` (self-attention).
+            mask: True = may attend, broadcast to (B, H, Tq, Tk) (a 2-D mask is (Tq, Tk)).
+            key_padding_mask: (B, Tk), True on real keys; lengths: (B,), its shortcut.
+            causal: query i sees keys j <= i + (Tk - Tq) (bottom-right aligned, as with a cache).
+            return_weights: also return the weights (default False).
+            cache: a KVCache that the new keys and values are appended to (incremental decoding).
+            need_weights: deprecated alias of ``return_weights``.
+            weights_heads, weights_rows: return the weights of those heads and query rows only,
+                (B, H', Tq', Tk), without a full (Tq, Tk) matrix per head on any kernel.
+
+        Returns:
+            AttentionOutput: context (B, Tq, E) and weights (B, H, Tq, Tk) or None."""
         return_weights = weights_flag(return_weights, need_weights, "MultiHeadAttention")
         if cache is not None and cache.static and self.rotary is not None:
             raise ValueError("rotary positions are for self-attention, not a static cache")

@@ -49,6 +49,17 @@ class FeedForwardAttention(nn.Module):
         lengths: Tensor | None = None,
         return_weights: bool = True,
     ) -> AttentionOutput:
+        """Feed-forward attention pooling (Raffel & Ellis 2015, eq. 1-3): e_t = tanh(W h_t + b)
+        (v^T tanh(W h_t + b) with ``hidden_dim``), a = softmax(e), c = sum_t a_t h_t.
+
+        Args:
+            x: (B, T, D).
+            mask: (B, T), True on the steps to pool.
+            lengths: (B,), real steps per example (the shortcut for ``mask``).
+            return_weights: also return the weights (default True).
+
+        Returns:
+            AttentionOutput: context (B, D) and weights (B, T) (0 on masked steps) or None."""
         check_features("x", x, self.dim)
         check_dtype(self, x=x)
         b, t, _ = x.shape
@@ -95,6 +106,15 @@ class AttentionGate(nn.Module):
         lengths: Tensor | None = None,
         return_weights: bool = True,
     ) -> AttentionOutput:
+        """The softmax gate: softmax(Dense(x)) * x, the three-line Keras example.
+
+        Args:
+            x: (B, T, D).
+            mask: (B, T), True on real steps; lengths: (B,), its shortcut.
+            return_weights: also return the gate (default True).
+
+        Returns:
+            AttentionOutput: context (B, T, D), x gated, and the gate (B, T, D) or None."""
         check_features("x", x, self.dim, ndims=(2, 3))
         check_dtype(self, x=x)
         weights = torch.softmax(self.proj(x), dim=-1)

@@ -73,6 +73,17 @@ class SelfAttention(nn.Module):
         lengths: Tensor | None = None,
         return_weights: bool = True,
     ) -> AttentionOutput:
+        """Sequence self-attention: every step attends to the others (the Keras
+        SeqSelfAttention family), within the layer's window and causality.
+
+        Args:
+            x: (B, T, D).
+            mask: True = may attend, broadcast to (B, T, T).
+            key_padding_mask: (B, T), True on real steps; lengths: (B,), its shortcut.
+            return_weights: also return the weights (default True).
+
+        Returns:
+            AttentionOutput: context (B, T, D) and weights (B, T, T) or None."""
         check_features("x", x, self.dim)
         check_dtype(self, x=x)
         b, t, _ = x.shape

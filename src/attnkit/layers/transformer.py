@@ -64,6 +64,14 @@ class SinusoidalPositions(nn.Module):
         self.max_len = max_len
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        """``x`` plus the sinusoidal positions offset..offset+T (Vaswani et al. 2017, section 3.5).
+
+        Args:
+            x: (B, T, E).
+            offset: the position of x's first step (a decoder's steps so far).
+
+        Returns:
+            Tensor: (B, T, E)."""
         _check_offset(offset, x.shape[1], self.max_len, "SinusoidalPositions")
         return x + self.table[offset : offset + x.shape[1]].to(x.dtype)
 
@@ -79,6 +87,14 @@ class LearnedPositions(nn.Module):
         self.max_len = max_len
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        """``x`` plus a learned embedding of positions offset..offset+T.
+
+        Args:
+            x: (B, T, E).
+            offset: the position of x's first step.
+
+        Returns:
+            Tensor: (B, T, E)."""
         _check_offset(offset, x.shape[1], self.max_len, "LearnedPositions")
         pos = torch.arange(offset, offset + x.shape[1], device=x.device)
         return x + self.embed(pos).to(x.dtype)
@@ -132,6 +148,14 @@ class RotaryEmbedding(nn.Module):
         return self._cache
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        """``x`` rotated by its positions (Su et al. 2021): q.k then depends on the distance only.
+
+        Args:
+            x: (B, H, T, D), queries or keys.
+            offset: the position of x's first step.
+
+        Returns:
+            Tensor: (B, H, T, D)."""
         t = x.shape[-2]
         _check_offset(offset, t, self.max_len, "RotaryEmbedding")
         if x.shape[-1] != self.head_dim:
@@ -233,6 +257,20 @@ class TransformerEncoderLayer(_Block):
         weights_heads=None,
         weights_rows=None,
     ) -> BlockOutput:
+        """Self-attention and the feed-forward network, each with its residual and norm.
+
+        Args:
+            x: (B, T, E).
+            mask: True = may attend, broadcast to (B, H, T, T).
+            key_padding_mask: (B, T), True on real steps; lengths: (B,), its shortcut.
+            causal: step i sees steps up to i (a decoder-only model).
+            return_weights: also return the self-attention weights (default False).
+            cache: a KVCache for incremental decoding.
+            weights_heads, weights_rows: the weights of those heads and rows only.
+
+        Returns:
+            BlockOutput: output (B, T, E) and self_weights (B, H, T, Tk) or None."""
+
         def attn(h):
             out = self.self_attn(
                 h,
@@ -305,6 +343,19 @@ class TransformerDecoderLayer(_Block):
         weights_heads=None,
         weights_rows=None,
     ) -> BlockOutput:
+        """Causal self-attention, cross-attention to ``memory`` and the feed-forward network.
+
+        Args:
+            x: (B, T, E), the decoder's steps.
+            memory: (B, S, E), the encoder's output (None when ``cache`` holds its keys).
+            memory_lengths: (B,) real encoder steps; memory_key_padding_mask: (B, S), the same.
+            cache: a DecoderCache for incremental decoding.
+            return_weights: also return both weights (default False).
+            weights_heads, weights_rows: the weights of those heads and rows only.
+
+        Returns:
+            BlockOutput: output (B, T, E), self_weights (B, H, T, T) and cross_weights (B, H, T, S)
+            or None."""
         pick = dict(
             return_weights=return_weights, weights_heads=weights_heads, weights_rows=weights_rows
         )

@@ -49,6 +49,14 @@ class SqueezeExcite(nn.Module):
         )
 
     def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
+        """Channel reweighting (Hu et al. 2018).
+
+        Args:
+            x: (B, C, H, W).
+            return_weights: also return the channel weights (default False).
+
+        Returns:
+            AttentionOutput: context (B, C, H, W) and weights (B, C, 1, 1) or None."""
         _check_map(self, x, self.channels)
         s = torch.sigmoid(self.fc(x.mean(dim=(2, 3))))[:, :, None, None]  # (B, C, 1, 1)
         return AttentionOutput(x * s, s if return_weights else None)
@@ -71,6 +79,14 @@ class ChannelAttention(nn.Module):
         return torch.sigmoid(self.mlp(avg) + self.mlp(mx))[:, :, None, None]  # (B, C, 1, 1)
 
     def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
+        """CBAM's channel attention (Woo et al. 2018): average and max pooling through one MLP.
+
+        Args:
+            x: (B, C, H, W).
+            return_weights: also return the channel weights (default False).
+
+        Returns:
+            AttentionOutput: context (B, C, H, W) and weights (B, C, 1, 1) or None."""
         _check_map(self, x, self.channels)
         c = self.weights(x)
         return AttentionOutput(x * c, c if return_weights else None)
@@ -96,6 +112,14 @@ class SpatialAttention(nn.Module):
         return torch.sigmoid(self.conv(pooled))  # (B, 1, H, W)
 
     def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
+        """CBAM's spatial attention (Woo et al. 2018): one weight per position.
+
+        Args:
+            x: (B, C, H, W).
+            return_weights: also return the map (default False).
+
+        Returns:
+            AttentionOutput: context (B, C, H, W) and weights (B, 1, H, W) or None."""
         _check_map(self, x, None)
         s = self.weights(x)
         return AttentionOutput(x * s, s if return_weights else None)
@@ -120,6 +144,15 @@ class CBAM(nn.Module):
         self.spatial = SpatialAttention(kernel_size)
 
     def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
+        """Channel then spatial attention (Woo et al. 2018).
+
+        Args:
+            x: (B, C, H, W).
+            return_weights: also return both (default False).
+
+        Returns:
+            AttentionOutput: context (B, C, H, W) and weights (channel (B, C, 1, 1), spatial
+            (B, 1, H, W)) or None."""
         _check_map(self, x, self.channels)
         c = self.channel.weights(x)
         x = x * c

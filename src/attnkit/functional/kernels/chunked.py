@@ -72,9 +72,10 @@ class Core:
 
 
 def _additive_fused(ab: Tensor, bb: Tensor, v: Tensor) -> Tensor:
-    lead = ab.shape[:-2]
+    lead = ab.shape[:-2]  # (B, H) or (B,): the compiled block takes one flat batch dimension
+    # ab (..., bq, A) -> (N, bq, A); bb (..., bk, A) -> (N, bk, A); scores (N, bq, bk)
     s = fused.additive_block(ab.reshape(-1, *ab.shape[-2:]), bb.reshape(-1, *bb.shape[-2:]), v)
-    return s.reshape(*lead, ab.shape[-2], bb.shape[-2])
+    return s.reshape(*lead, ab.shape[-2], bb.shape[-2])  # (..., bq, bk)
 
 
 def use_fused(dtype: torch.dtype, device: torch.device) -> bool:
@@ -177,43 +178,49 @@ def _for_exp(lse: Tensor) -> Tensor:
 
 
 def _forward(core: Core, masking: Masking, v: Tensor, block_q: int, block_k: int):
-    """(context (..., Tq, Dv), log-sum-exp (..., Tq)) by online softmax."""
-    q, k, params = core.q, core.k, core.params
+    """(context (..., Tq, Dv), log-sum-exp (..., Tq)) by online softmax (Milakov & Gimelshein
+    2018; Dao et al. 2022, Algorithm 1): for each block of queries, a running maximum m, a
+    running sum l of exp(s - m) and a running weighted sum o of values are updated key block
+    by key block, rescaled by exp(m_old - m_new) whenever the maximum grows, so no (Tq, Tk)
+    matrix is ever held. Leading dimensions "..." are (B, H) or (B,)."""
+    q, k, params = core.q, core.k, core.params  # q (..., Tq, D), k (..., Tk, D)
     lead, acc = q.shape[:-2], v.dtype
-    out = q.new_zeros((*lead, masking.tq, v.shape[-1]), dtype=acc)
-    lse = q.new_full((*lead, masking.tq), float("-inf"), dtype=acc)
+    out = q.new_zeros((*lead, masking.tq, v.shape[-1]), dtype=acc)  # (..., Tq, Dv)
+    lse = q.new_full((*lead, masking.tq), float("-inf"), dtype=acc)  # (..., Tq)
     for i0, i1 in _blocks(masking.tq, block_q):
-        qb = q[..., i0:i1, :]
-        m = q.new_full((*lead, i1 - i0), float("-inf"), dtype=acc)
-        l = q.new_zeros((*lead, i1 - i0), dtype=acc)  # noqa: E741
-        o = q.new_zeros((*lead, i1 - i0, v.shape[-1]), dtype=acc)
-        visible = torch.zeros((*lead, i1 - i0), dtype=torch.bool, device=q.device)
+        qb = q[..., i0:i1, :]  # (..., bq, D)
+        m = q.new_full((*lead, i1 - i0), float("-inf"), dtype=acc)  # (..., bq) running max
+        l = q.new_zeros((*lead, i1 - i0), dtype=acc)  # noqa: E741  (..., bq) running sum
+        o = q.new_zeros((*lead, i1 - i0, v.shape[-1]), dtype=acc)  # (..., bq, Dv) unnormalised
+        visible = torch.zeros((*lead, i1 - i0), dtype=torch.bool, device=q.device)  # (..., bq)
         all_visible = False  # some block had no mask: every row of this query block sees a key
         for j0, j1 in _blocks(masking.tk, block_k):
             skip, mask = masking.block(slice(i0, i1), j0, j1)
             if skip:
                 continue
-            s = core.fn(qb, k[..., j0:j1, :], *params)
-            if mask is not None:
+            s = core.fn(qb, k[..., j0:j1, :], *params)  # (..., bq, bk) scores
+            if mask is not None:  # (..., bq, bk) or broadcastable, True = may attend
                 s = s.masked_fill(~mask, float("-inf"))
                 if not all_visible:
                     visible = visible | mask.any(dim=-1)
             else:
                 all_visible = True
-            m_new = torch.maximum(m, s.amax(dim=-1))
+            m_new = torch.maximum(m, s.amax(dim=-1))  # (..., bq)
             shift = torch.where(torch.isneginf(m_new), 0.0, m_new)  # rows with nothing yet
-            p = torch.exp(s - shift.unsqueeze(-1))
-            alpha = torch.exp(m - shift)
-            l = l * alpha + p.sum(dim=-1)  # noqa: E741
-            o = o * alpha.unsqueeze(-1) + p @ v[..., j0:j1, :]
+            p = torch.exp(s - shift.unsqueeze(-1))  # (..., bq, bk) = exp(s - m_new)
+            alpha = torch.exp(m - shift)  # (..., bq) = exp(m_old - m_new): rescales the old
+            l = l * alpha + p.sum(dim=-1)  # noqa: E741  (..., bq)
+            o = o * alpha.unsqueeze(-1) + p @ v[..., j0:j1, :]  # (..., bq, Dv)
             m = m_new
         # Only a row that no mask lets see any key gets 0. A row that sees keys divides as
         # eager's softmax does: NaN or infinite scores (from NaN or inf inputs) give NaN, never
         # a silent 0 (l is 0 or NaN there).
         visible = torch.ones_like(l, dtype=torch.bool) if all_visible else visible.expand_as(l)
-        out[..., i0:i1, :] = torch.where(visible.unsqueeze(-1), o / l.unsqueeze(-1), 0)
+        out[..., i0:i1, :] = torch.where(
+            visible.unsqueeze(-1), o / l.unsqueeze(-1), 0
+        )  # (.., bq, Dv)
         row_lse = torch.where(l == 0, float("nan"), m + torch.log(l))  # l = 0: all scores -inf
-        lse[..., i0:i1] = torch.where(visible, row_lse, float("-inf"))
+        lse[..., i0:i1] = torch.where(visible, row_lse, float("-inf"))  # (..., bq) = log sum exp s
     return out, lse
 
 
@@ -240,8 +247,8 @@ class _Chunked(torch.autograd.Function):
         lse_b = _for_exp(lse)
         dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
         dparams = [torch.zeros_like(p) for p in params]
-        for j0, j1 in _blocks(masking.tk, block_k):
-            kb_d, vb = k[..., j0:j1, :], v[..., j0:j1, :]
+        for j0, j1 in _blocks(masking.tk, block_k):  # P is recomputed from L, never stored
+            kb_d, vb = k[..., j0:j1, :], v[..., j0:j1, :]  # (..., bk, D), (..., bk, Dv)
             for i0, i1 in _blocks(masking.tq, block_q):
                 skip, mask = masking.block(slice(i0, i1), j0, j1)
                 if skip:
@@ -257,9 +264,10 @@ class _Chunked(torch.autograd.Function):
                 if mask is not None:
                     sd = sd.masked_fill(~mask, float("-inf"))
                 p = torch.exp(sd - lse_b[..., i0:i1, None])  # (..., bq, bk)
-                g_out = d_out[..., i0:i1, :]
-                if need[2]:
+                g_out = d_out[..., i0:i1, :]  # (..., bq, Dv)
+                if need[2]:  # dV = P^T dO: (..., bk, bq) @ (..., bq, Dv) -> (..., bk, Dv)
                     dv[..., j0:j1, :] += p.transpose(-2, -1) @ g_out
+                # dS = P * (dO V^T - delta): (..., bq, Dv) @ (..., Dv, bk) -> (..., bq, bk)
                 ds = p * (g_out @ vb.transpose(-2, -1) - delta[..., i0:i1, None])
                 flags = (need[0], need[1], *need[3:])  # q, k, params: not v
                 chosen = [t for t, n in zip((qb, kb, *ps), flags, strict=True) if n]
@@ -333,8 +341,8 @@ def weights_from_lse(
             pieces.append(q.new_zeros((*q.shape[:-1], j1 - j0)))
             continue
         w = torch.exp(core.fn(q, k[..., j0:j1, :], *core.params) - lse)
-        pieces.append(w if m is None else w.masked_fill(~m, 0.0))
-    return torch.cat(pieces, dim=-1)
+        pieces.append(w if m is None else w.masked_fill(~m, 0.0))  # (..., rows, bk)
+    return torch.cat(pieces, dim=-1)  # (..., rows, Tk)
 
 
 def run(req: Request) -> AttentionOutput:
