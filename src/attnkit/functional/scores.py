@@ -113,7 +113,8 @@ def get_score(score: str | ScoreFn, params: object = None, scale: float | None =
                 'score="general" needs score_params=W, a (Dq, Dk) tensor, got '
                 f"{type(params).__name__}"
             )
-        fn = lambda q, k: general(q, k, params)  # noqa: E731
+        weight = params
+        fn = lambda q, k: general(q, k, weight)  # noqa: E731
     elif score == "additive":
         if isinstance(params, tuple) and not isinstance(params, AdditiveParams):
             params = AdditiveParams(*params)

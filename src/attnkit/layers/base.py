@@ -34,7 +34,7 @@ def check_sizes(owner: str, **sizes: int | None) -> None:
             raise ValueError(f"{owner}: {name} must be an int >= 1, got {value!r}")
 
 
-def check_dtype(module: nn.Module, **tensors: Tensor) -> None:
+def check_dtype(module: nn.Module, **tensors: Tensor | None) -> None:
     """ValueError unless floating inputs have the dtype of the module's parameters (an fp16
     input into an fp32 layer would otherwise fail deep inside a matrix product)."""
     dtype = _param_dtype(module)
@@ -145,7 +145,7 @@ class QKVAttention(nn.Module):
     """
 
     query_dim: int
-    key_dim: int
+    key_dim: int | None  # None: any (keys that give only their positions)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

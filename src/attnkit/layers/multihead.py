@@ -68,7 +68,7 @@ class KVCache:
             )
         self.keys_finite = all_known(self.keys_finite, finite)
         if self.capacity is None:
-            if self.key is not None:
+            if self.key is not None and self.value is not None:
                 key = torch.cat([self.key, key], dim=-2)
                 value = torch.cat([self.value, value], dim=-2)
             self.key, self.value = key, value
@@ -80,7 +80,7 @@ class KVCache:
             size = max(end, self.capacity, 2 * (0 if room is None else room[0].shape[-2]))
             shape = (*key.shape[:-2], size, key.shape[-1])
             room = (key.new_empty(shape), value.new_empty((*shape[:-1], value.shape[-1])))
-            if n:
+            if n and self.key is not None and self.value is not None:
                 room[0][..., :n, :], room[1][..., :n, :] = self.key, self.value
             self._room = room
         room_k, room_v = room
@@ -218,7 +218,12 @@ class MultiHeadAttention(nn.Module):
         check_dtype(self, query=query, key=key, value=value)
         b, tq = query.shape[:2]
         past = len(cache) if cache is not None and not reuse else 0
-        tk = len(cache) if reuse else key.shape[1] + past
+        if reuse:
+            assert cache is not None
+            tk = len(cache)
+        else:
+            assert key is not None
+            tk = key.shape[1] + past
         # checked before the cache grows, so a call that raises leaves the cache as it was
         if mask is not None or key_padding_mask is not None or lengths is not None:
             mask = layer_mask(mask, key_padding_mask, lengths, (b, self.num_heads, tq, tk))
@@ -236,6 +241,7 @@ class MultiHeadAttention(nn.Module):
                 finite = cache.keys_finite
         elif reuse:
             q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, Tq, D)
+            assert cache is not None and cache.key is not None and cache.value is not None
             k, v = cache.key, cache.value
             if k.shape[0] != b:
                 raise ValueError(f"the static cache holds batch {k.shape[0]}, the query {b}")

@@ -88,6 +88,7 @@ class SelfAttention(nn.Module):
         check_dtype(self, x=x)
         b, t, _ = x.shape
         mask = layer_mask(mask, key_padding_mask, lengths, (b, t, t))
+        params: AdditiveParams | Tensor
         if self.score_name == "additive":
             score = "additive"
             params = AdditiveParams(self.w_t.weight, self.w_x.weight, self.v, self.w_x.bias)

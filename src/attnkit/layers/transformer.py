@@ -15,6 +15,7 @@ which rotates each head's queries and keys by their position inside the attentio
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +35,7 @@ __all__ = [
     "TransformerEncoderLayer",
 ]
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F.gelu}
 
 
 def _check_offset(offset: int, length: int, max_len: int, owner: str) -> None:
@@ -51,6 +52,8 @@ class SinusoidalPositions(nn.Module):
     >>> SinusoidalPositions(8, max_len=16)(torch.zeros(1, 3, 8))[0, 0, :2].tolist()
     [0.0, 1.0]
     """
+
+    table: Tensor  # (max_len, E), a buffer
 
     def __init__(self, dim: int, max_len: int = 4096) -> None:
         super().__init__()
@@ -112,6 +115,8 @@ class RotaryEmbedding(nn.Module):
     >>> bool(torch.isclose(a, b, atol=1e-5))
     True
     """
+
+    inv_freq: Tensor  # (D/2,), a buffer
 
     def __init__(self, head_dim: int, base: float = 10_000.0, max_len: int = 1 << 16) -> None:
         super().__init__()

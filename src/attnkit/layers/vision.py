@@ -157,4 +157,5 @@ class CBAM(nn.Module):
         c = self.channel.weights(x)
         x = x * c
         s = self.spatial.weights(x)
-        return AttentionOutput(x * s, (c, s) if return_weights else None)
+        pair = (c, s) if return_weights else None  # CBAM's weights: (channel, spatial)
+        return AttentionOutput(x * s, pair)  # type: ignore[arg-type]

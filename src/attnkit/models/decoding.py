@@ -52,7 +52,7 @@ MAX_BEAM = 256  # hypotheses are Python objects: far wider beams would take hour
 class Decoder(Protocol):
     cfg: Any  # bos_id, eos_id, max_output_len
 
-    def start(self, src: Tensor, src_len: Tensor) -> Any: ...
+    def start(self, src: Tensor, src_len: Tensor | None) -> Any: ...
 
     def step(self, tokens: Tensor, state: Any, t: int) -> tuple[Tensor, Any, Tensor]: ...
 
@@ -165,7 +165,7 @@ def select_state(state: Any, index: Tensor) -> Any:
         return None
     if isinstance(state, Tensor):
         return state.index_select(0, index.to(state.device))
-    if dataclasses.is_dataclass(state):
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
         return dataclasses.replace(
             state,
             **{
@@ -183,7 +183,9 @@ def _trim(row: list[int], eos: int) -> list[int]:
 
 
 @torch.no_grad()
-def greedy(model: Decoder, src: Tensor, src_len: Tensor, max_len: int | None = None) -> Decoded:
+def greedy(
+    model: Decoder, src: Tensor, src_len: Tensor | None, max_len: int | None = None
+) -> Decoded:
     """Batched greedy decoding: the most probable token at every step, until every row has
     ended or ``max_len`` (default ``model.cfg.max_output_len``) steps."""
     cfg = model.cfg
@@ -255,8 +257,8 @@ def beam_search(
         rows = [hyps[min(j, len(hyps) - 1)] for hyps in live for j in range(k)]
         tokens = torch.tensor([h.ids[-1] if h.ids else cfg.bos_id for h in rows], device=src.device)
         logits, state, w = model.step(tokens, state, t)
-        so_far = [[h.logp for h in hyps] + [-math.inf] * (k - len(hyps)) for hyps in live]
-        so_far = torch.tensor(so_far, dtype=torch.float64, device=logits.device)
+        logps = [[h.logp for h in hyps] + [-math.inf] * (k - len(hyps)) for hyps in live]
+        so_far = torch.tensor(logps, dtype=torch.float64, device=logits.device)  # (N, k)
         logp = logits.float().log_softmax(-1).double()  # greedy's precision, summed in double
         total = so_far[:, :, None] + logp.view(len(live), k, -1)
         vocab = total.shape[-1]
@@ -296,9 +298,9 @@ def beam_search(
     weights = first.weights.new_zeros((len(chosen), longest, *first.weights.shape[2:]))
     for r, h in enumerate(chosen):
         weights[r, : len(h.weights)] = torch.stack(h.weights)
-    ids = [_trim(h.ids, cfg.eos_id) for h in chosen]
+    out_ids = [_trim(h.ids, cfg.eos_id) for h in chosen]
     scores = torch.tensor([h.score() for h in chosen], dtype=torch.float64)
-    return Decoded(ids, weights, scores)
+    return Decoded(out_ids, weights, scores)
 
 
 @torch.no_grad()

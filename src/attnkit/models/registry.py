@@ -63,7 +63,7 @@ def register(name: str, config_cls: type) -> Callable[[type[nn.Module]], type[nn
         if name in _MODELS and _MODELS[name].cls is not cls:
             raise ValueError(f"a model named {name!r} is already registered")
         _MODELS[name] = ModelEntry(name, cls, config_cls)
-        cls.registry_name = name
+        cls.registry_name = name  # type: ignore[attr-defined]  # a model class knows its name
         return cls
 
     return decorate

@@ -29,6 +29,7 @@ Decoding (greedy, beam) is ``attnkit.models.decoding``'s, through ``start`` and 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -141,7 +142,7 @@ def _attention_module(cfg: Seq2SeqConfig) -> nn.Module | None:
     if kind == "none":
         return None
     if kind == "additive":
-        return AdditiveAttention(h, h, cfg.attn_dim)
+        return AdditiveAttention(h, h, cfg.attn_dim or h // 2)  # set in __post_init__
     if kind in ("dot", "general", "scaled_dot"):
         return MultiplicativeAttention(h, h, score=kind)
     if kind == "location":
@@ -167,6 +168,9 @@ class Seq2Seq(nn.Module):
         >>> out.weights.shape[0], out.weights.shape[2]  # (B, steps, S)
         (2, 7)
     """
+
+    attention: Any  # the attention module, None for attention="none"
+    direction: Tensor  # (2, E) with shared_encoder: added to each direction's input
 
     def __init__(self, cfg: Seq2SeqConfig) -> None:
         super().__init__()
@@ -209,7 +213,8 @@ class Seq2Seq(nn.Module):
             return stacked_weights(self.encoder_fwd, self.encoder_bwd)
         g = self.encoder_fwd  # one GRU; each direction's vector, through W_ih, is a bias
         w_ih, w_hh, b_ih, b_hh = stacked_weights(g, g)
-        return w_ih, w_hh, b_ih + self.direction @ g.weight_ih_l0.t(), b_hh
+        w_in = cast(Tensor, g.weight_ih_l0)  # (3H, E)
+        return w_ih, w_hh, b_ih + self.direction @ w_in.t(), b_hh
 
     def _encode_modules(self, emb: Tensor, lengths: Tensor, valid: Tensor) -> Tensor:
         """The same encoder through nn.GRU (other devices, or no compiled kernel)."""

@@ -20,6 +20,7 @@ They are the comparison of a price-series experiment, each registered by name:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,8 @@ class _WindowModel(nn.Module):
     windows and ``y`` labels: (B,) class ids (cross-entropy, weighted per class by the
     batch's optional ``class_weights``) or, with ``out`` 1, (B,) float targets (mean squared
     error)."""
+
+    cfg: Any  # the model's own WindowConfig subclass
 
     def loss(self, batch) -> Tensor:
         scores = self(batch.x)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -171,7 +172,7 @@ class Transformer(nn.Module):
             if cfg.positions == "sinusoidal"
             else LearnedPositions(d, cfg.max_len)
         )
-        block = dict(
+        block: dict[str, Any] = dict(
             num_heads=cfg.num_heads,
             ff_dim=cfg.ff_dim,
             dropout=cfg.dropout,

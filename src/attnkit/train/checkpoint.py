@@ -160,6 +160,8 @@ def _read_pair(directory: Path) -> tuple[dict, bytes, dict]:
     the weights' digest does not match the config (a writer between its two renames)."""
     for attempt in range(_RETRIES):
         config = read_config(directory)
+        if config is None:
+            raise CheckpointError(f"{directory} is not a checkpoint: {CONFIG} is missing")
         try:
             data = (directory / MODEL).read_bytes()
         except OSError as err:

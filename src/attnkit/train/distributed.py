@@ -185,6 +185,5 @@ def training_device() -> torch.device:
     the GPU where there is one)."""
     if backend() is not None:
         return context().device
-    if devices.chosen() is None:
-        return torch.device("cuda" if devices.gpu_wanted() else "cpu")
-    return devices.chosen()
+    chosen = devices.chosen()
+    return torch.device("cuda" if devices.gpu_wanted() else "cpu") if chosen is None else chosen

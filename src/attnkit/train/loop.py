@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -118,7 +118,13 @@ def fit(
     model.to(place)
     opt = _adam(list(model.parameters()), cfg.lr)
     steps = cfg.epochs * len(_batches(sampler(1, len(train)), cfg.batch_size))
-    state = {"epoch": 0, "best": -sign * math.inf, "bad_epochs": 0, "history": [], "elapsed": 0.0}
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "best": -sign * math.inf,
+        "bad_epochs": 0,
+        "history": [],
+        "elapsed": 0.0,
+    }
     started = time.perf_counter()  # moved back by the elapsed time of a resumed run, below
     clock = lambda: time.perf_counter() - started  # noqa: E731  (seconds trained, resumes included)
     factor = _cosine(steps, round(cfg.warmup * steps))
@@ -207,7 +213,8 @@ def _data_parallel(model: nn.Module, probe, place: torch.device) -> nn.Module:
 
     params = [p for p in model.parameters() if p.requires_grad]
     with torch.random.fork_rng():
-        grads = torch.autograd.grad(model.loss(probe), params, allow_unused=True)
+        loss = cast(Callable[[Any], torch.Tensor], model.loss)  # the trainer's contract
+        grads = torch.autograd.grad(loss(probe), params, allow_unused=True)
     unused = any(g is None for g in grads)
     flags = torch.tensor([float(unused)], device=place)  # NCCL reduces GPU tensors only
     torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)

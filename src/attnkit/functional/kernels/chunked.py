@@ -96,12 +96,12 @@ def make_core(req: Request, dtype: torch.dtype) -> Core:
             partial(scaled_dot, scale=1.0 if scale is None else scale),
         )
     if score == "additive":  # W q and U k + b once, outside the kernel; v per block
-        p = AdditiveParams(*(None if t is None else t.to(dtype) for t in req.params))
+        p = AdditiveParams(*(None if t is None else t.to(dtype) for t in req.params))  # type: ignore[arg-type]  # bias may be None
         block = _additive_fused if use_fused(dtype, q.device) else additive_projected
-        fn = block if scale is None else (lambda ab, bb, v: block(ab, bb, v) * scale)
-        return Core(q @ p.w_q.T, project_keys(k, p), (p.v,), fn)
-    fn = req.score_fn  # a callable: forward only (see unsupported)
-    return Core(q, k, (), lambda qb, kb: fn(qb, kb).to(dtype))
+        additive = block if scale is None else (lambda ab, bb, v: block(ab, bb, v) * scale)
+        return Core(q @ p.w_q.T, project_keys(k, p), (p.v,), additive)
+    user = req.score_fn  # a callable: forward only (see unsupported)
+    return Core(q, k, (), lambda qb, kb: user(qb, kb).to(dtype))
 
 
 # -- masks, block by block -------------------------------------------------------------------------
@@ -130,6 +130,7 @@ class Masking:
     def block(self, rows: Tensor | slice, j0: int, j1: int) -> tuple[bool, Tensor | None]:
         """(skip, mask) for query rows ``rows`` and keys j0:j1; mask None = all visible."""
         off = self.tk - self.tq
+        row_idx: Tensor | None
         if isinstance(rows, slice):
             r0, r1 = rows.start, rows.stop
             rel_min, rel_max = j0 - (r1 - 1) - off, (j1 - 1) - r0 - off
@@ -148,6 +149,7 @@ class Masking:
         ):
             device = self.device
             if row_idx is None:
+                assert isinstance(rows, slice)
                 row_idx = torch.arange(rows.start, rows.stop, device=device)
             rel = torch.arange(j0, j1, device=device)[None, :] - row_idx[:, None] - off
             out = torch.ones_like(rel, dtype=torch.bool)

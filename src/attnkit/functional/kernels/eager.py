@@ -44,5 +44,5 @@ def _scores(req: Request) -> Tensor:
     if isinstance(params, Tensor):
         params = params.to(acc)
     elif isinstance(params, tuple):
-        params = AdditiveParams(*(None if t is None else t.to(acc) for t in params))
+        params = AdditiveParams(*(None if t is None else t.to(acc) for t in params))  # type: ignore[arg-type]  # bias may be None
     return get_score(req.score, params, req.scale)(req.q.to(acc), req.k.to(acc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, overload
 
 import torch
 from torch import Tensor
@@ -18,7 +19,7 @@ class Request:
     q: Tensor  # (..., Tq, Dq)
     k: Tensor  # (..., Tk, Dk)
     v: Tensor  # (..., Tk, Dv)
-    score: object  # the name (str) or the callable the user gave
+    score: Any  # the name (str) or the callable the user gave
     score_fn: ScoreFn
     scale: float | None
     mask: Tensor | None
@@ -26,7 +27,7 @@ class Request:
     window: tuple[int | None, int | None] | None
     dropout_p: float
     return_weights: bool
-    params: object = None  # the score's parameters (general: W; additive: AdditiveParams)
+    params: Any = None  # the score's parameters (general: W; additive: AdditiveParams)
     weights_rows: Tensor | None = None  # return weights for these query rows only
     weights_heads: Tensor | None = None  # ... and these heads only (dim -3 of 4-D inputs)
     finite: bool | None = None  # q and k known free of NaN and inf (None: unknown)
@@ -56,6 +57,10 @@ class Request:
         return pick(pick(weights, self.weights_heads, -3), self.weights_rows, -2)
 
 
+@overload
+def pick(x: Tensor, index: Tensor | None, dim: int) -> Tensor: ...
+@overload
+def pick(x: None, index: Tensor | None, dim: int) -> None: ...
 def pick(x: Tensor | None, index: Tensor | None, dim: int) -> Tensor | None:
     """``x.index_select(dim, index)``; ``x`` unchanged where there is no index, or where ``x``
     lacks that dim or broadcasts along it (size 1), as a mask may."""
