@@ -130,6 +130,17 @@ class Job:
     progress: bool = True
     log: Callable[[str], Any] = print
 
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments every recipe module's ``train`` function takes for these."""
+        return {
+            "out": self.out,
+            "resume": self.resume,
+            "overwrite": self.overwrite,
+            "threads": self.threads,
+            "progress": self.progress,
+            "log": self.log,
+        }
+
 
 @dataclass
 class Options:
@@ -200,6 +211,7 @@ class Recipe:
     models: ClassVar[tuple[str, ...]] = ()  # --model's choices; the first is the default
     # per verb: the options (fields of Options) that apply to this recipe's checkpoints
     options: ClassVar[dict[str, frozenset[str]]] = {}
+    score_width: ClassVar[int] = 16  # the column of score names that eval prints
     other_verbs: ClassVar[tuple[str, ...]] = ()  # commands of this recipe's own (generate)
 
     # -- training -------------------------------------------------------------------------
@@ -270,9 +282,12 @@ class Recipe:
         raise self.refuse("eval")
 
     def format_scores(self, scores: dict[str, Any], options: Options) -> str:
-        """The scores as ``eval`` prints them without ``--json``: a row per score."""
+        """The scores as ``eval`` prints them without ``--json``: a row per score, names in a
+        column of ``score_width``."""
+        w = self.score_width
         return "\n".join(
-            f"{k:<16}{v:.4f}" if isinstance(v, float) else f"{k:<16}{v}" for k, v in scores.items()
+            f"{k:<{w}}{v:.4f}" if isinstance(v, float) else f"{k:<{w}}{v}"
+            for k, v in scores.items()
         )
 
     def predict(self, run: Any, options: Options) -> list[Prediction]:
@@ -402,6 +417,21 @@ def finish(load: Callable[[str | Path], Any], out: str | Path, state: dict[str, 
     best = load(out)
     best.config["history"] = state["history"]
     return best
+
+
+def add_layers(values: dict[str, Any]) -> None:
+    """An encoder-decoder's ``layers`` setting (both stacks) in ``values``, from its encoder's
+    and decoder's layers: their number, or both where they differ."""
+    if "encoder_layers" in values:
+        enc, dec = values["encoder_layers"], values["decoder_layers"]
+        values["layers"] = enc if enc == dec else f"{enc} encoder, {dec} decoder"
+
+
+def split_layers(given: dict[str, Any]) -> None:
+    """``layers`` in ``given`` as the encoder's and the decoder's (``--layers`` sets both)."""
+    layers = given.pop("layers", None)
+    if layers is not None:
+        given.update(encoder_layers=layers, decoder_layers=layers)
 
 
 def merge_settings(

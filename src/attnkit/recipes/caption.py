@@ -189,6 +189,7 @@ class CaptionRecipe(base.Recipe):
     help = "a Show, Attend and Tell captioner that reads digit strings from images"
     what = "a captioner"
     settings = CaptionSettings
+    score_width = 20
     options = {"eval": frozenset(), "show": frozenset({"texts", "out", "beam"})}
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
@@ -200,14 +201,9 @@ class CaptionRecipe(base.Recipe):
         kw = settings.given()
         return train(
             kw.pop("layout", None),
-            out=job.out,
             n=kw.pop("n", None),
             block=kw.pop("block", None),
-            resume=job.resume,
-            overwrite=job.overwrite,
-            threads=job.threads,
-            progress=job.progress,
-            log=job.log,
+            **job.arguments(),
             **kw,
         )
 
@@ -227,11 +223,6 @@ class CaptionRecipe(base.Recipe):
 
     def evaluate(self, run: CaptionRun, options: base.Options) -> dict[str, Any]:
         return evaluate(run)
-
-    def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:
-        return "\n".join(
-            f"{k:<20}{v:.4f}" if isinstance(v, float) else f"{k:<20}{v}" for k, v in scores.items()
-        )
 
     def _image(self, run: CaptionRun, text: str, test: tcap.CaptionData | None = None):
         from ..tasks.images import test_index

@@ -467,13 +467,8 @@ class ClassifyRecipe(base.Recipe):
             data = "bible-genres"  # han needs documents
         return train(
             data,
-            out=job.out,
             pooling=pooling,
-            resume=job.resume,
-            overwrite=job.overwrite,
-            threads=job.threads,
-            progress=job.progress,
-            log=job.log,
+            **job.arguments(),
             vocab_size=kw.pop("vocab_size", None),
             **kw,
         )

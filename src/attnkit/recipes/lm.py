@@ -263,14 +263,9 @@ class LMRecipe(base.Recipe):
         kw = settings.given()
         return train(
             kw.pop("data", None),
-            out=job.out,
             model=kw.pop("model", None),
             context=kw.pop("context", None),
-            resume=job.resume,
-            overwrite=job.overwrite,
-            threads=job.threads,
-            progress=job.progress,
-            log=job.log,
+            **job.arguments(),
             **kw,
         )
 

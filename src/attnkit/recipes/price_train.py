@@ -371,15 +371,10 @@ class PriceRecipe(base.Recipe):
         bars = None if job.resume else load_bars(data)
         return train(
             data,
-            out=job.out,
             kind=kw.pop("label", "fractal"),
             model=kw.pop("model", None) or "attention",
             window=kw.pop("window", 20),
-            resume=job.resume,
-            overwrite=job.overwrite,
-            threads=job.threads,
-            progress=job.progress,
-            log=job.log,
+            **job.arguments(),
             bars=bars,
             **kw,
         )

@@ -423,9 +423,7 @@ class Seq2SeqRecipe(base.Recipe):
         task = None if self.file else self.name
         model_kw, tcfg = resolve(task, {}, model)
         out = base.resolved(entry(model).config_cls, model_kw, tcfg)
-        if "encoder_layers" in out:  # --layers sets both
-            enc, dec = out["encoder_layers"], out["decoder_layers"]
-            out["layers"] = enc if enc == dec else f"{enc} encoder, {dec} decoder"
+        base.add_layers(out)
         if self.file:  # size and schedule follow from the file (data_defaults)
             out.update(dict.fromkeys(data_defaults([("x", "x")]), FROM_DATA), data=None)
         else:
@@ -436,9 +434,7 @@ class Seq2SeqRecipe(base.Recipe):
     def train(self, settings: Seq2SeqSettings, job: base.Job) -> Run:
         kw = settings.given()
         model = kw.pop("model", None)
-        layers = kw.pop("layers", None)
-        if layers is not None:
-            kw.update(encoder_layers=layers, decoder_layers=layers)
+        base.split_layers(kw)
         data = kw.pop("data", None)
         if self.file and data is None and not job.resume:
             raise SettingsError(
@@ -449,13 +445,8 @@ class Seq2SeqRecipe(base.Recipe):
         return train(
             task,
             data,
-            out=job.out,
             n=kw.pop("n", None),
-            resume=job.resume,
-            overwrite=job.overwrite,
-            threads=job.threads,
-            progress=job.progress,
-            log=job.log,
+            **job.arguments(),
             normalize=kw.pop("normalize", None),
             unknown_token=bool(kw.pop("unknown_token", False)),
             model=model,

@@ -368,9 +368,7 @@ class TranslateRecipe(base.Recipe):
         model = model or self.models[0]
         model_kw, tcfg = resolve(model, {})
         out = base.resolved(entry(_registered(model)).config_cls, model_kw, tcfg)
-        if "encoder_layers" in out:  # --layers sets both
-            enc, dec = out["encoder_layers"], out["decoder_layers"]
-            out["layers"] = enc if enc == dec else f"{enc} encoder, {dec} decoder"
+        base.add_layers(out)
         return {
             **out,
             "direction": "en-es",
@@ -382,18 +380,11 @@ class TranslateRecipe(base.Recipe):
 
     def train(self, settings: TranslateSettings, job: base.Job) -> TranslateRun:
         kw = settings.given()
-        layers = kw.pop("layers", None)
-        if layers is not None:
-            kw.update(encoder_layers=layers, decoder_layers=layers)
+        base.split_layers(kw)
         return train(
             kw.pop("direction", "en-es"),
-            out=job.out,
             model=kw.pop("model", None),
-            resume=job.resume,
-            overwrite=job.overwrite,
-            threads=job.threads,
-            progress=job.progress,
-            log=job.log,
+            **job.arguments(),
             vocab_size=kw.pop("vocab_size", None),
             joined=kw.pop("joined", None),
             batch_by=kw.pop("batch_by", None),

@@ -153,6 +153,7 @@ class VisionRecipe(base.Recipe):
     help = "an image classifier (scikit-learn's digits, or Fashion-MNIST)"
     what = "an image classifier"
     settings = VisionSettings
+    score_width = 20
     options = {"eval": frozenset(), "show": frozenset({"texts", "out"})}
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
@@ -164,13 +165,8 @@ class VisionRecipe(base.Recipe):
         kw = settings.given()
         return train(
             kw.pop("data", "digits"),
-            out=job.out,
             block=kw.pop("block", None),
-            resume=job.resume,
-            overwrite=job.overwrite,
-            threads=job.threads,
-            progress=job.progress,
-            log=job.log,
+            **job.arguments(),
             **kw,
         )
 
@@ -188,11 +184,6 @@ class VisionRecipe(base.Recipe):
 
     def evaluate(self, run: VisionRun, options: base.Options) -> dict[str, Any]:
         return evaluate(run)
-
-    def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:
-        return "\n".join(
-            f"{k:<20}{v:.4f}" if isinstance(v, float) else f"{k:<20}{v}" for k, v in scores.items()
-        )
 
     def show(self, run: VisionRun, options: base.Options, png: Path) -> list[str]:
         """``text`` is the index of a test image: its prediction, and its maps as a PNG."""
