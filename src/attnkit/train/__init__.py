@@ -2,10 +2,13 @@
 
 from .checkpoint import CheckpointError, load_model, read_config, save_model
 from .devices import use as use_device
-from .loop import TrainConfig, epoch_seed, fit, shuffled
+from .loop import Data, Task, Trainable, TrainConfig, epoch_seed, fit, shuffled
 
 __all__ = [
     "CheckpointError",
+    "Data",
+    "Task",
+    "Trainable",
     "TrainConfig",
     "epoch_seed",
     "fit",

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -33,6 +33,31 @@ from . import checkpoint, devices, distributed
 # (epoch, dataset size) -> the epoch's indices in order (cut into batches of ``batch_size``),
 # or its batches themselves: a list of index tensors, whose sizes may differ
 Sampler = Callable[[int, int], torch.Tensor | list[torch.Tensor]]
+
+
+class Data(Protocol):
+    """A training or held-out data set as the trainer reads it."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: torch.Tensor) -> Any:
+        """The examples ``indices`` (1-D) as one batch, the argument of ``model.loss``."""
+        ...
+
+
+class Task(Protocol):
+    """What the trainer asks of a task: held-out metrics, one of which selects the best epoch
+    (higher is better unless the task sets ``lower_is_better = True``)."""
+
+    selection_metric: str
+
+    def evaluate(self, model: nn.Module, data: Any) -> dict[str, float]: ...
+
+
+class Trainable(Protocol):
+    """What the trainer asks of a model besides nn.Module: a scalar loss of a batch."""
+
+    def loss(self, batch: Any) -> torch.Tensor: ...
 
 
 class SettingsError(ValueError):
@@ -85,9 +110,9 @@ def shuffled(seed: int) -> Sampler:
 
 def fit(
     model: nn.Module,
-    task: Any,
-    train: Any,
-    held_out: Any,
+    task: Task,
+    train: Data,
+    held_out: Data,
     cfg: TrainConfig,
     out: str | Path,
     meta: dict | None = None,
