@@ -4,7 +4,7 @@
 ("dates", "times"); ``PairTask`` serves any list of string pairs (a TSV, CSV or JSON file).
 """
 
-from . import dates, lm, times, translation  # noqa: F401  (registers the tasks)
+from . import captions, classify, dates, lm, times, translation  # noqa: F401  (registers the tasks)
 from .base import PairTask, from_config, get, names, register
 from .metrics import char_accuracy, exact_match
 from .normalize import Normalizer

@@ -10,7 +10,8 @@ The trainer needs three things of a task (``attnkit.train.fit``):
 
 Tasks are registered by name (:func:`register`); the command line lists them
 (``attnkit train TASK``). :class:`PairTask` is the string-to-string kind (dates, times, a TSV
-file of pairs); later kinds (translation, series, classification) follow the same protocol.
+file of pairs); the other kinds (language models, translation, text classification, captions)
+are registered the same way, whatever their batch type.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .vocab import CharVocab
 
 __all__ = ["PairTask", "from_config", "get", "names", "register"]
 
-_TASKS: dict[str, type[PairTask]] = {}
+_TASKS: dict[str, type[Any]] = {}  # any task class: pairs, text, captions, ...
 
 
 def register(name: str) -> Callable[[type], type]:
@@ -44,16 +45,16 @@ def register(name: str) -> Callable[[type], type]:
 
 def names() -> list[str]:
     """The registered task names that generate their own data, sorted."""
-    return sorted(n for n, cls in _TASKS.items() if cls.default_n is not None)
+    return sorted(n for n, cls in _TASKS.items() if getattr(cls, "default_n", None) is not None)
 
 
-def get(name: str) -> type[PairTask]:
+def get(name: str) -> type[Any]:
     if name not in _TASKS:
         raise ValueError(f"unknown task {name!r}; expected one of {', '.join(sorted(_TASKS))}")
     return _TASKS[name]
 
 
-def from_config(config: Any) -> PairTask:
+def from_config(config: Any) -> Any:
     """The task a checkpoint describes (``task.to_config()``); ValueError if malformed."""
     if not isinstance(config, dict) or not isinstance(config.get("name"), str):
         raise ValueError("the task description must be an object with a 'name'")

@@ -29,6 +29,7 @@ from types import SimpleNamespace
 import torch
 from torch import Tensor, nn
 
+from .base import register
 from .images import Images
 from .metrics import char_accuracy, exact_match
 from .vocab import CharVocab
@@ -149,6 +150,7 @@ class CaptionData:
         return SimpleNamespace(x=self.captions.x[rows], tgt=tgt)
 
 
+@register("caption")
 class CaptionTask:
     """Digit strings read from images: the vocabulary, the data and the metrics.
 

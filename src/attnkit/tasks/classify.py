@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from .base import register
 from .subword import SubwordVocab
 
 __all__ = [
@@ -296,6 +297,7 @@ def pad(encoded: list, documents: bool) -> tuple[torch.Tensor, torch.Tensor]:
     return out, lengths
 
 
+@register("classify")
 class TextTask:
     """The subword vocabulary and classes of a classifier; encodes texts for the model.
 
