@@ -8,17 +8,16 @@ import math
 import torch
 
 from ..recipes import lm as recipe
-from ..recipes.base import recipe_for
 from ..tasks import UnknownCharactersError
 from .arguments import count, path, positive_int
 from .errors import UserError
+from .verbs import recipe_of_kind
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not isinstance(recipe_for(args.checkpoint), recipe.LMRecipe):
-        raise recipe_for(args.checkpoint).refuse("generate")
+    recipe_of_kind(args.checkpoint, recipe.LMRecipe, "generate")
     run = recipe.load(args.checkpoint)
     try:
         text = recipe.generate(

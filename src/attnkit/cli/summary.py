@@ -13,8 +13,8 @@ import torch
 from .. import tasks
 from ..models import name_of
 from ..recipes import seq2seq as recipe
-from ..recipes.base import recipe_for
 from .arguments import path, positive_int
+from .verbs import recipe_of_kind
 
 EXAMPLE = "quarter to six pm"  # used where the checkpoint's task cannot write one
 
@@ -107,10 +107,7 @@ def summary_table(run: recipe.Run, text: str, depth: int = 3) -> str:
 
 
 def cmd_summary(args) -> int:
-    found = recipe_for(args.checkpoint)
-    if not isinstance(found, recipe.Seq2SeqRecipe):
-        raise found.refuse("summary")
-    run = found.load(args.checkpoint)
+    run = recipe_of_kind(args.checkpoint, recipe.Seq2SeqRecipe, "summary").load(args.checkpoint)
     text = example_text(run)
     print(f"model: {name_of(run.model)}; example input {text!r}\n")
     print(summary_table(run, text, args.depth))

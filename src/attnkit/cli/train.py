@@ -17,16 +17,15 @@ from .arguments import path, positive_int
 JOB_FLAGS = ("out", "resume", "overwrite", "threads", "nproc", "device")
 
 
-def default_text(recipe: base.Recipe, name: str) -> str:
-    """The help's words for the default of setting ``name``: its value for the default model,
-    and for each other model where it differs ("transformer: 0.001"), or the models it
-    applies to."""
-    models = recipe.models or (None,)
+def default_text(defaults: dict[Any, dict[str, Any]], name: str) -> str:
+    """The help's words for the default of setting ``name``, from each model's
+    ``Recipe.defaults`` (``defaults``, the default model first): its value for the default
+    model, and for each other model where it differs ("transformer: 0.001"), or the models
+    it applies to."""
+    models = list(defaults)
     if name == "model":
         return f"(default: {models[0]})" if models[0] else ""
-    missing = object()
-    values = [recipe.defaults(m).get(name, missing) for m in models]
-    shown = [(m, v) for m, v in zip(models, values, strict=True) if v is not missing]
+    shown = [(m, values[name]) for m, values in defaults.items() if name in values]
     if not shown or all(v is None or v is False for _, v in shown):
         return ""
     first_model, first = shown[0]
@@ -44,9 +43,10 @@ def _value(v: Any) -> str:
 
 def add_settings(p: argparse.ArgumentParser, recipe: base.Recipe) -> None:
     """One flag per field of ``recipe.settings``, each None when not given."""
+    defaults = {m: recipe.defaults(m) for m in recipe.models or (None,)}  # once per model
     for f in dataclasses.fields(recipe.settings):
         meta = f.metadata
-        helptext = f"{meta.get('help', '')} {default_text(recipe, f.name)}".strip()
+        helptext = f"{meta.get('help', '')} {default_text(defaults, f.name)}".strip()
         kw: dict[str, Any] = {"dest": f.name, "default": None, "help": helptext.replace("%", "%%")}
         if meta.get("kind") is bool:
             kw.update(action="store_const", const=True)

@@ -10,11 +10,11 @@ from pathlib import Path
 import torch
 
 from ..recipes import translate as recipe
-from ..recipes.base import recipe_for
 from ..recipes.seq2seq import END, output_labels
 from ..tasks.subword import words_of
 from .arguments import path, positive_int
 from .errors import UserError
+from .verbs import recipe_of_kind
 
 CHUNK = 256  # texts decoded together (sorted by length) before their lines are printed
 
@@ -85,8 +85,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     plots = Path(args.plot) if args.plot else None
     if plots and plots.exists() and not plots.is_dir():
         raise UserError(f"--plot {plots} is a file; name a directory for the PNGs")
-    if not isinstance(recipe_for(args.checkpoint), recipe.TranslateRecipe):
-        raise recipe_for(args.checkpoint).refuse("translate")
+    recipe_of_kind(args.checkpoint, recipe.TranslateRecipe, "translate")
     run = recipe.load(args.checkpoint)
     if plots and getattr(run.model.cfg, "attention", None) == "none":
         raise UserError(

@@ -32,12 +32,20 @@ def open_checkpoint(args: argparse.Namespace, verb: str) -> tuple[base.Recipe, A
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     recipe = base.recipe_for(args.checkpoint)
-    hook = {"eval": "evaluate"}.get(verb, verb)
-    if not recipe.implements(hook):
+    if not recipe.implements(verb):
         raise recipe.refuse(verb)
     options = options_of(args)
     recipe.check_options(verb, options)
     return recipe, recipe.load(args.checkpoint), options
+
+
+def recipe_of_kind(checkpoint: str, kind: type[base.Recipe], verb: str) -> base.Recipe:
+    """The recipe of ``checkpoint`` for a command that only one kind of recipe takes
+    (``generate``: language models); NotApplicable naming the verbs it does take."""
+    recipe = base.recipe_for(checkpoint)
+    if not isinstance(recipe, kind):
+        raise recipe.refuse(verb)
+    return recipe
 
 
 def finite(value: Any) -> Any:
