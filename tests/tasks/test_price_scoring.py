@@ -4,37 +4,39 @@ import numpy as np
 import pytest
 
 from attnkit.recipes import prices as sc
+from attnkit.tasks import price_scores as ps
+from attnkit.tasks import price_windows as pw
 
 
 def test_baselines_predict_what_their_names_say():
     r = np.array([0.01, -0.02, 0.0, 0.03])
-    none = sc.baseline("always-none", "fractal", np.array([0, 1]), r, 3)
+    none = ps.baseline("always-none", "fractal", np.array([0, 1]), r, 3)
     assert (none.argmax(1) == 0).all() and np.allclose(none.sum(1), 1)
-    major = sc.baseline("majority", "fractal", np.array([0, 0, 2, 2, 2, 1]), r, 3)
+    major = ps.baseline("majority", "fractal", np.array([0, 0, 2, 2, 2, 1]), r, 3)
     assert np.allclose(major, [[2 / 6, 1 / 6, 3 / 6]] * 4)
-    persist = sc.baseline("persistence", "direction", np.array([0, 1]), r, 2)
+    persist = ps.baseline("persistence", "direction", np.array([0, 1]), r, 2)
     assert persist.argmax(1).tolist() == [1, 0, 0, 1]
-    assert np.array_equal(sc.baseline("persistence", "return", np.array([]), r, 1), r)
-    assert np.array_equal(sc.baseline("zero", "return", np.array([]), r, 1), np.zeros(4))
+    assert np.array_equal(ps.baseline("persistence", "return", np.array([]), r, 1), r)
+    assert np.array_equal(ps.baseline("zero", "return", np.array([]), r, 1), np.zeros(4))
     with pytest.raises(ValueError, match="not one of"):
-        sc.baseline("zero", "fractal", np.array([0]), r, 3)
+        ps.baseline("zero", "fractal", np.array([0]), r, 3)
 
 
 def test_pnl_follows_the_positions_and_charges_every_change():
     probs = np.array([[0, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=float)  # buy buy sell none
     nxt = np.array([0.01, 0.02, -0.03, 0.05])
-    assert sc.positions("fractal", probs).tolist() == [1, 1, -1, 0]
+    assert ps.positions("fractal", probs).tolist() == [1, 1, -1, 0]
     # enter +1 (1), hold, flip to -1 (2), flatten (1): 4 units of turnover
-    gains = sc.pnl("fractal", probs, nxt, cost=0.001)
+    gains = ps.pnl("fractal", probs, nxt, cost=0.001)
     assert np.allclose(gains, [0.01 - 0.001, 0.02, 0.03 - 0.002, 0.0 - 0.001])
-    assert sc.positions("return", np.array([-0.2, 0.0, 0.3])).tolist() == [-1, 0, 1]
+    assert ps.positions("return", np.array([-0.2, 0.0, 0.3])).tolist() == [-1, 0, 1]
 
 
 def test_classification_metrics_by_hand():
     truth = np.array([0, 0, 1, 2, 1, 0])
     chosen = np.array([0, 1, 1, 0, 2, 0])
     probs = np.eye(3)[chosen]
-    m = sc.metrics("fractal", probs, truth, np.zeros(6), cost=0.0)
+    m = ps.metrics("fractal", probs, truth, np.zeros(6), cost=0.0)
     assert m["accuracy"] == pytest.approx(3 / 6)
     # signals given at bars 1, 2, 4: only bar 2 right; real turning points 2, 3, 4: 3 and 4 missed
     assert m["hit_rate"] == pytest.approx(1 / 3)
@@ -45,18 +47,18 @@ def test_classification_metrics_by_hand():
 
 def test_return_metrics_and_a_perfect_forecast():
     truth = np.array([0.01, -0.02, 0.03, 0.0])
-    m = sc.metrics("return", truth.copy(), truth, truth, cost=0.0)
+    m = ps.metrics("return", truth.copy(), truth, truth, cost=0.0)
     assert m["mse"] == 0 and m["mae"] == 0 and m["directional_accuracy"] == 1
     assert m["pnl"] == pytest.approx(np.abs(truth).sum())
 
 
 def test_bootstrap_interval_covers_zero_for_noise_and_not_for_a_real_shift():
     rng = np.random.default_rng(3)
-    noise = sc.bootstrap_interval(rng.normal(0, 1, 200))
+    noise = ps.bootstrap_interval(rng.normal(0, 1, 200))
     assert noise.low < 0 < noise.high and not noise.excludes_zero
-    shifted = sc.bootstrap_interval(rng.normal(1, 1, 200))
+    shifted = ps.bootstrap_interval(rng.normal(1, 1, 200))
     assert shifted.excludes_zero and shifted.low > 0.5
-    assert np.isnan(sc.bootstrap_interval([np.nan]).mean)
+    assert np.isnan(ps.bootstrap_interval([np.nan]).mean)
 
 
 def test_on_a_random_walk_persistence_does_not_beat_the_zero_forecast():
@@ -69,16 +71,16 @@ def test_on_a_random_walk_persistence_does_not_beat_the_zero_forecast():
         last, nxt = r[:-1], r[1:]
         diffs = []
         for fold in np.array_split(np.arange(2000), 10):
-            a = sc.metrics(
+            a = ps.metrics(
                 "return",
-                sc.baseline("persistence", "return", [], last[fold], 1),
+                ps.baseline("persistence", "return", [], last[fold], 1),
                 nxt[fold],
                 nxt[fold],
                 cost=0.0,
             )
-            b = sc.metrics("return", np.full(len(fold), 1e-9), nxt[fold], nxt[fold], cost=0.0)
+            b = ps.metrics("return", np.full(len(fold), 1e-9), nxt[fold], nxt[fold], cost=0.0)
             diffs.append(a["directional_accuracy"] - b["directional_accuracy"])
-        claims += sc.bootstrap_interval(diffs).excludes_zero
+        claims += ps.bootstrap_interval(diffs).excludes_zero
     assert claims <= 3  # a 95% interval may exclude 0 by chance about once in 20
 
 
@@ -100,7 +102,7 @@ def _bars(n=400, seed=0):
     )
 
 
-def _walk(bars, kind="direction", name="series-attention"):
+def _walk(bars, kind="direction", name="attention"):
     from attnkit.tasks import prices as pr
 
     feats, labels = pr.features(bars), pr.targets(bars, kind)
@@ -117,14 +119,13 @@ def _walk(bars, kind="direction", name="series-attention"):
     )
     preds = {}
     for fold in folds:
-        data = sc.fold_data(feats, labels, fold, 20)
+        data = pw.fold_data(feats, labels, fold, 20)
         _, pred = sc.fit_predict(
             name,
             data,
             kind,
-            2,
             epochs=2,
-            settings={"d_model": 16} if name == "series-attention" else None,
+            settings={"d_model": 16} if name == "attention" else None,
         )
         preds.update(zip(data.test_ends.tolist(), pred.tolist(), strict=True))
     return folds, preds
@@ -132,14 +133,14 @@ def _walk(bars, kind="direction", name="series-attention"):
 
 def test_windows_end_where_asked_and_refuse_to_start_before_the_series():
     feats = np.arange(30, dtype=float).reshape(10, 3)
-    w = sc.windows(feats, np.array([4, 9]), 5)
+    w = pw.windows(feats, np.array([4, 9]), 5)
     assert (
         w.shape == (2, 5, 3)
         and np.array_equal(w[0], feats[0:5])
         and np.array_equal(w[1], feats[5:10])
     )
     with pytest.raises(ValueError, match="cannot end"):
-        sc.windows(feats, np.array([3]), 5)
+        pw.windows(feats, np.array([3]), 5)
 
 
 def test_walk_forward_predictions_at_t_ignore_every_bar_after_t():
@@ -158,7 +159,7 @@ def test_walk_forward_predictions_at_t_ignore_every_bar_after_t():
 
 
 def test_each_test_bar_is_predicted_once_and_probabilities_sum_to_one():
-    folds, preds = _walk(_bars(seed=1), name="series-mlp")
+    folds, preds = _walk(_bars(seed=1), name="mlp")
     ends = [i for f in folds for i in range(*f.test)]
     assert len(ends) == len(set(ends)) == len(preds)
     assert np.allclose([sum(p) for p in preds.values()], 1.0)
@@ -197,12 +198,12 @@ def test_on_a_random_walk_no_model_is_claimed_to_beat_the_baselines(kind):
         epochs=3,
         rules=rules,
     )
-    assert result.best_baseline in (*sc.BASELINES[kind], *(rules or {}))
+    assert result.best_baseline in (*ps.BASELINES[kind], *(rules or {}))
     assert len(result.scores["attention"]) == 2 * len(folds)
     assert len(result.scores[result.best_baseline]) == len(folds)
     for model in ("attention", "mlp"):
         assert not result.beats_baseline(model)
-        iv = result.intervals[model][sc.PRIMARY[kind][0]]
+        iv = result.intervals[model][ps.PRIMARY[kind][0]]
         assert iv.low <= iv.mean <= iv.high
 
 

@@ -9,6 +9,8 @@ import time
 
 import torch
 
+from ..recipes.price_report import EPOCHS
+from ..tasks.prices import WINDOW
 from .arguments import name_list, path, positive_int
 from .errors import UserError
 
@@ -25,12 +27,12 @@ def _bars(data: str | None):
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ..recipes import price_report as report
-    from ..recipes.prices import VARIANTS
+    from ..recipes.prices import model_variants
 
     if args.threads:
         torch.set_num_threads(args.threads)
     kinds = name_list(args.labels, report.KINDS, "--labels")
-    models = name_list(args.models, tuple(VARIANTS), "--models")
+    models = name_list(args.models, tuple(model_variants()), "--models")
     bars = _bars(args.data)
     source = args.data or "eurusd-h1"
     started = time.perf_counter()
@@ -94,8 +96,8 @@ def register(sub) -> None:
     r.add_argument("--labels", help="comma-separated targets (default: fractal,direction,return)")
     r.add_argument("--models", help="comma-separated models (default: all)")
     r.add_argument("--seeds", type=positive_int, default=3, help="seeds per model and fold")
-    r.add_argument("--epochs", type=positive_int, default=6)
-    r.add_argument("--window", type=positive_int, default=20, help="bars per window")
+    r.add_argument("--epochs", type=positive_int, default=EPOCHS, help="epochs per fit")
+    r.add_argument("--window", type=positive_int, default=WINDOW, help="bars per window")
     r.add_argument(
         "--train-size",
         type=positive_int,

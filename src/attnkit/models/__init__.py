@@ -9,7 +9,17 @@ from .captioner import Captioner, CaptionerConfig, CaptionState
 from .classifier import CLASSIFIER_POOLINGS, TextClassifier, TextClassifierConfig
 from .decoder_only import DecoderOnly, DecoderOnlyConfig
 from .pooling import POOLINGS, Pooling, RaffelConfig, RaffelEllis
-from .registry import build, config_from_dict, entry, name_of, names, register
+from .registry import (
+    Variant,
+    build,
+    config_from_dict,
+    entry,
+    name_of,
+    names,
+    register,
+    register_variant,
+    variants,
+)
 from .rnn_lm import CharLSTM, CharLSTMConfig
 from .seq2seq import ATTENTIONS, PRESETS, Seq2Seq, Seq2SeqConfig, Seq2SeqState
 from .series import (
@@ -58,6 +68,7 @@ __all__ = [
     "TransformerConfig",
     "TransformerState",
     "TransformerWeights",
+    "Variant",
     "build",
     "config_from_dict",
     "decoding",
@@ -65,4 +76,6 @@ __all__ = [
     "name_of",
     "names",
     "register",
+    "register_variant",
+    "variants",
 ]

@@ -30,6 +30,7 @@ from torch import nn
 
 __all__ = [
     "ModelEntry",
+    "Variant",
     "build",
     "config_from_dict",
     "config_to_dict",
@@ -37,7 +38,9 @@ __all__ = [
     "name_of",
     "names",
     "register",
+    "register_variant",
     "unregister",
+    "variants",
 ]
 
 
@@ -71,6 +74,43 @@ def register(name: str, config_cls: type) -> Callable[[type[nn.Module]], type[nn
 
 def unregister(name: str) -> None:
     _MODELS.pop(name, None)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named setting of a registered model, one of a family compared side by side (the
+    price-series comparison's "attention-4h" is "series-attention" with 4 heads)."""
+
+    family: str
+    name: str
+    model: str  # a registered model name
+    settings: Mapping[str, Any]
+
+    def build(self, config: Mapping[str, Any]) -> nn.Module:
+        """The model with its variant's settings under ``config`` (the data's sizes, ...)."""
+        return build(self.model, {**self.settings, **config})
+
+
+_VARIANTS: dict[str, dict[str, Variant]] = {}
+
+
+def register_variant(family: str, name: str, model: str, **settings: Any) -> Variant:
+    """Name ``model`` with ``settings`` as variant ``name`` of ``family``; the settings must be
+    fields of the model's config."""
+    fields = {f.name for f in dataclasses.fields(entry(model).config_cls)}
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        raise ValueError(f"unknown {model} config fields: {', '.join(unknown)}")
+    v = Variant(family, name, model, dict(settings))
+    _VARIANTS.setdefault(family, {})[name] = v
+    return v
+
+
+def variants(family: str) -> dict[str, Variant]:
+    """The variants of ``family`` by name, in the order they were registered."""
+    if family not in _VARIANTS:
+        raise ValueError(f"no model variants of {family!r}; known: {', '.join(_VARIANTS)}")
+    return dict(_VARIANTS[family])
 
 
 def names() -> list[str]:

@@ -28,14 +28,14 @@ from torch import Tensor, nn
 
 from ..layers import LearnedPositions, TransformerEncoderLayer
 from ..layers.base import check_sizes
-from .registry import register
+from .registry import register, register_variant
 
 
 @dataclass
 class WindowConfig:
     """What every model of a window shares: features per bar, bars per window, outputs."""
 
-    features: int = 12
+    features: int = 12  # these three are set from the data
     window: int = 20
     out: int = 3  # classes, or 1 for a regression target
 
@@ -220,3 +220,12 @@ class SeriesLinear(_WindowModel):
 
 
 SERIES_MODELS = ("series-attention", "series-lstm", "series-cnn", "series-mlp", "series-linear")
+
+
+# the comparison of a price-series experiment (``attnkit train prices --model``, the report)
+register_variant("series", "attention", "series-attention", num_heads=1)  # the article's block
+register_variant("series", "attention-4h", "series-attention", num_heads=4)
+register_variant("series", "lstm", "series-lstm")
+register_variant("series", "cnn", "series-cnn")
+register_variant("series", "mlp", "series-mlp")
+register_variant("series", "dlinear", "series-linear")

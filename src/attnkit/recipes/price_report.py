@@ -2,15 +2,16 @@
 Markdown report with PNGs whose first lines say whether self-attention beat the naive
 baselines, by how much, and how sure that is.
 
-For each target (fractal turning points, next-bar direction, next-bar return) every model of
-:data:`~attnkit.recipes.prices.VARIANTS` is trained on walk-forward folds with several seeds
-and scored against the naive baselines (:func:`~attnkit.recipes.prices.compare`). A model
-*beats the baselines* only where two intervals lie wholly on the better side of zero: its
-target's primary metric against the best baseline's, and its P&L after costs against the most
-profitable baseline's (staying flat, for the fractal and return targets, earns 0). The
-intervals are bootstrap intervals over folds, widened for the number of model-target
-comparisons in the report (Bonferroni), so that a series with nothing to learn (a random walk)
-is not reported as beaten by the luck of one comparison among many.
+For each target (fractal turning points, next-bar direction, next-bar return) every "series"
+model variant (:func:`~attnkit.recipes.prices.model_variants`) is trained on walk-forward folds
+with several seeds and scored against the naive baselines
+(:func:`~attnkit.recipes.prices.compare`). A model *beats the baselines* only where two
+intervals lie wholly on the better side of zero: its target's primary metric against the best
+baseline's, and its P&L after costs against the most profitable baseline's (staying flat, for
+the fractal and return targets, earns 0). The intervals are bootstrap intervals over folds,
+widened for the number of model-target comparisons in the report (Bonferroni), so that a series
+with nothing to learn (a random walk) is not reported as beaten by the luck of one comparison
+among many.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tasks.prices import FEATURES
+from ..tasks.price_scores import PRIMARY, Interval
+from ..tasks.prices import CLASSES, FEATURES, TARGETS, WINDOW
 from . import prices as sc
 
-KINDS = ("fractal", "direction", "return")
+KINDS = tuple(TARGETS)
 TITLES = {
     "fractal": "fractal turning points (buy / sell / none)",
     "direction": "next-bar direction (up / down)",
     "return": "next-bar log return",
 }
-CLASSES = {"fractal": ("none", "buy", "sell"), "direction": ("down", "up")}
 METRICS = {
     "fractal": (
         "balanced_accuracy",
@@ -62,6 +63,7 @@ NAMES = {
 
 
 TRAIN_SIZE, TEST_SIZE, MIN_FOLDS, MAX_FOLDS = 2000, 250, 4, 12
+EPOCHS = 6  # per fit: every fold, model and seed
 WARMUP = 33  # bars before every indicator has its history (MACD's 26 + 9 - 2)
 
 
@@ -90,7 +92,7 @@ def _num(x: float, sign: bool = False) -> str:
     return f"{x:{plus}.3f}"
 
 
-def _iv(iv: sc.Interval, sign: bool = True) -> str:
+def _iv(iv: Interval, sign: bool = True) -> str:
     return f"{_num(iv.mean, sign)} [{_num(iv.low, sign)}, {_num(iv.high, sign)}]"
 
 
@@ -100,12 +102,12 @@ def run(
     *,
     source: str = "bars",
     kinds: Sequence[str] = KINDS,
-    models: Sequence[str] = tuple(sc.VARIANTS),
+    models: Sequence[str] | None = None,
     seeds: Sequence[int] = (0, 1, 2),
-    window: int = 20,
+    window: int = WINDOW,
     train_size: int | None = None,
     test_size: int | None = None,
-    epochs: int = 6,
+    epochs: int = EPOCHS,
     cost: float = 1e-4,
     level: float = 0.95,
     workers: int = 1,
@@ -120,6 +122,7 @@ def run(
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise ValueError(f"unknown targets {unknown}; expected some of {', '.join(KINDS)}")
+    models = list(sc.model_variants()) if models is None else list(models)
     if not models:
         raise ValueError("no models to compare")
     out = Path(out)
@@ -189,7 +192,7 @@ def run(
 
 
 def fold_sizes(
-    n: int, window: int = 20, train_size: int | None = None, test_size: int | None = None
+    n: int, window: int = WINDOW, train_size: int | None = None, test_size: int | None = None
 ) -> tuple[int, int]:
     """(training windows, test bars) per fold for ``n`` bars where not given: up to
     :data:`TRAIN_SIZE` training windows but no more than 40% of the bars, and test blocks of
@@ -230,7 +233,7 @@ def _summary(comparisons, claims, models, adjusted, level, family, source) -> li
         )
     lines.append("")
     for kind, comp in comparisons.items():
-        metric, _ = sc.PRIMARY[kind]
+        metric, _ = PRIMARY[kind]
         base, rich = comp.best_baseline, comp.best_pnl_baseline
         parts = []
         for m in attention or models[:1]:
@@ -275,7 +278,7 @@ def _setup(
 
 
 def _section(comp, kind, claims, adjusted, level, pictures) -> list[str]:
-    metric, _ = sc.PRIMARY[kind]
+    metric, _ = PRIMARY[kind]
     names = [*comp.models, *comp.baselines]
     keys = METRICS[kind]
     lines = [
@@ -319,7 +322,7 @@ def _write_json(path, comparisons, claims, adjusted, level, source, seconds) -> 
         "targets": {},
     }
     for kind, comp in comparisons.items():
-        metric, _ = sc.PRIMARY[kind]
+        metric, _ = PRIMARY[kind]
         names = [*comp.models, *comp.baselines]
         out["targets"][kind] = {
             "best_baseline": comp.best_baseline,
@@ -351,7 +354,7 @@ def _pictures(bars, comp, out: Path, kind: str) -> list[tuple[str, str]]:
     title = f"{TITLES[kind]}: equity over the test bars (models: mean of their seeds)"
     viz.save(viz.equity_figure(times, curves, comp.baselines, title), out / name)
     made.append(("Equity curves: every test bar traded, after costs; baselines dashed.", name))
-    if kind in CLASSES:
+    if CLASSES[kind]:
         matrices = {n: comp.confusion(n) for n in [*comp.models, comp.best_baseline]}
         name = f"confusion_{kind}.png"
         viz.save(viz.confusion_figure(matrices, CLASSES[kind], TITLES[kind]), out / name)
@@ -395,7 +398,7 @@ def _looked_at(models: dict, comp, bars, kind: str, count: int = 5):
         rows[name] = weights[-1][:, :, -1, :].mean(1).double().numpy()  # heads averaged
         if predicted is None:
             predicted = scores[:, 0].numpy() if kind == "return" else scores.argmax(1).numpy()
-    classes = CLASSES.get(kind)
+    classes = CLASSES[kind]
     labels = [
         f"{bars.index[e]:%Y-%m-%d %H:%M} -> "
         + (classes[int(p)] if classes else f"{float(p):+.2f} sd")

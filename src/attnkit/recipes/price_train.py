@@ -7,37 +7,33 @@ feature scaler is fit on the training windows' rows only and saved with the mode
 training labels' class counts (the majority baseline) and the return scale, so a reloaded
 checkpoint predicts new bars exactly as it predicted them when it was saved. The epoch with the
 lowest validation loss is kept; the test split is scored once, against the naive baselines.
-
-    >>> from attnkit.recipes import price_train
-    >>> price_train.split_ends(1000, start=40, window=20, horizon=2)
-    ((40, 680), (702, 839), (861, 998))
+The windows, the split and the trainer's data set and task are
+:mod:`attnkit.tasks.price_windows`; the models are the registry's "series" variants.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..models import build, entry
+from ..models import entry
+from ..tasks import price_scores as ps
+from ..tasks import price_windows as pw
 from ..tasks import prices as pr
 from ..train import CheckpointError, fit, load_model
-from ..train.devices import device_of, to_device
 from ..train.loop import SettingsError
 from . import base
-from . import prices as sc
 from .base import merge_settings, saved_settings
+from .prices import model_variants
 
-__all__ = ["MODELS", "PriceRun", "evaluate", "load", "load_bars", "predict", "split_ends", "train"]
+__all__ = ["MODELS", "PriceRun", "evaluate", "load", "load_bars", "predict", "train"]
 
-MODELS = tuple(sc.VARIANTS)
-CLASSES = {"fractal": pr.FRACTAL_CLASSES, "direction": ("down", "up")}
+MODELS = tuple(model_variants())
 DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 2e-3, "patience": 6}
 DATA_FIELDS = frozenset({"features", "window", "out"})  # set from the data
 
@@ -66,71 +62,9 @@ def load_bars(data: str | Path | None):
     return pr.read_ohlcv(data)
 
 
-def split_ends(
-    n: int, *, start: int, window: int, horizon: int, valid: float = 0.15, test: float = 0.15
-) -> tuple[tuple[int, int], ...]:
-    """(train, valid, test) ranges of window ends over bars ``start``..n - horizon - 1, in
-    time order, each separated from the next by a purge gap of window + horizon bars."""
-    gap = window + horizon
-    last = n - horizon
-    usable = last - start - 2 * gap
-    n_test, n_valid = math.floor(usable * test), math.floor(usable * valid)
-    n_train = usable - n_test - n_valid
-    if min(n_train, n_valid, n_test) < 1:
-        raise pr.PricesError(
-            f"{n} bars are too few to split into training, validation and test "
-            f"windows of {window} bars with purge gaps of {gap}"
-        )
-    a = (start, start + n_train)
-    b = (a[1] + gap, a[1] + gap + n_valid)
-    return a, b, (b[1] + gap, last)
-
-
-class _Windows:
-    """Windows ending at ``ends`` as the trainer's data set."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, kind: str, scale: float, weights) -> None:
-        self.x = torch.from_numpy(x)
-        if kind == "return":
-            self.y = torch.from_numpy((y / scale).astype(np.float32))
-        else:
-            self.y = torch.from_numpy(y.astype(np.int64))
-        self.weights = weights
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def batch(self, rows) -> SimpleNamespace:
-        return SimpleNamespace(x=self.x[rows], y=self.y[rows], class_weights=self.weights)
-
-
-class _Task:
-    """Validation loss selects the epoch (lower is better); the target's primary metric is
-    shown beside it."""
-
-    selection_metric = "valid_loss"
-    lower_is_better = True
-
-    def __init__(self, kind: str, truth: np.ndarray, next_returns: np.ndarray) -> None:
-        self.kind, self.truth, self.next_returns = kind, truth, next_returns
-
-    def evaluate(self, model: nn.Module, held: _Windows) -> dict[str, float]:
-        model.eval()
-        device = device_of(model)
-        with torch.no_grad():
-            loss = float(model.loss(to_device(held.batch(slice(None)), device)))
-            scores = model(held.x.to(device)).double().cpu()
-        model.train()
-        pred = scores[:, 0].numpy() if self.kind == "return" else torch.softmax(scores, -1).numpy()
-        metric = sc.PRIMARY[self.kind][0]
-        value = sc.metrics(self.kind, pred, self.truth, self.next_returns, 0.0)[metric]
-        return {"valid_loss": loss, metric: value}
-
-
-def _prepared(bars, kind: str, window: int):
-    feats, labels = pr.features(bars), pr.targets(bars, kind)
-    returns = np.r_[np.nan, np.diff(np.log(bars["close"].to_numpy(dtype=float)))]
-    return feats, labels, np.r_[returns[1:], np.nan]
+def _prepared(bars, kind: str):
+    """(features, labels of ``kind``, the log return of the bar after each bar)."""
+    return pr.features(bars), pr.targets(bars, kind), np.r_[pr.log_returns(bars)[1:], np.nan]
 
 
 def train(
@@ -139,7 +73,7 @@ def train(
     out: str | Path,
     kind: str = "fractal",
     model: str | None = None,
-    window: int = 20,
+    window: int = pr.WINDOW,
     resume: bool = False,
     overwrite: bool = False,
     threads: int | None = None,
@@ -148,10 +82,10 @@ def train(
     bars=None,
     **settings: Any,
 ) -> PriceRun:
-    """Train comparison model ``model`` (a name of :data:`~attnkit.recipes.prices.VARIANTS`,
-    default "attention") on bars from ``data`` (a series name or CSV file) or ``bars``, for
-    target ``kind``; keep the best epoch in ``out``. ``settings`` are fields of the model's
-    config or of TrainConfig (None: not given)."""
+    """Train comparison model ``model`` (a name of :data:`MODELS`, default "attention") on
+    bars from ``data`` (a series name or CSV file) or ``bars``, for target ``kind``; keep the
+    best epoch in ``out``. ``settings`` are fields of the model's config or of TrainConfig
+    (None: not given)."""
     if kind not in pr.TARGETS:
         raise SettingsError(f"unknown target {kind!r}; expected one of {', '.join(pr.TARGETS)}")
     resume, saved = base.begin(out, resume, overwrite, threads, log, "prices", "price-series")
@@ -160,34 +94,34 @@ def train(
         model = saved["task"]["variant"]
         settings = saved_settings(saved, settings, DATA_FIELDS | {"num_heads"})
         data = data or saved["data"]["source"]
-    model = model or "attention"
-    if model not in sc.VARIANTS:
+    model = model or MODELS[0]
+    if model not in MODELS:
         raise SettingsError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
-    registered, preset = sc.VARIANTS[model]
-    own = frozenset(f.name for f in _fields(registered)) - DATA_FIELDS
+    variant = model_variants()[model]
+    own = frozenset(f.name for f in _fields(variant.model)) - DATA_FIELDS
     model_kw, tcfg = merge_settings(
-        {**settings, "progress": progress}, model, own, DATA_FIELDS, {**DEFAULTS, **preset}
+        {**settings, "progress": progress},
+        model,
+        own,
+        DATA_FIELDS,
+        {**DEFAULTS, **variant.settings},
     )
     if bars is None:
         bars = load_bars(data)
     source = str(data) if data else "eurusd-h1"
-    feats, labels, nxt = _prepared(bars, kind, window)
-    horizon = pr.TARGETS[kind]
-    splits = split_ends(
-        len(bars), start=pr.first_valid(feats) + window - 1, window=window, horizon=horizon
+    feats, labels, nxt = _prepared(bars, kind)
+    splits = pw.split_ends(
+        len(bars), start=pr.first_end(feats, window), window=window, horizon=pr.TARGETS[kind]
     )
-    first = max(0, splits[0][0] - window + 1)
-    scaler = sc.fit_scaler(feats[first : splits[0][1]])
-    scaled = sc.standardise(feats, *scaler)
+    scaler = pw.fit_scaler(pw.scaler_rows(feats, splits[0], window))
+    scaled = pw.standardise(feats, *scaler)
     ends = [np.arange(*s) for s in splits]
-    y_train = labels[ends[0]]
-    classes = 1 if kind == "return" else len(CLASSES[kind])
-    scale = (float(np.std(y_train)) or 1.0) if kind == "return" else 1.0
-    weights = sc.class_weights(y_train, classes) if kind in sc.BALANCED else None
-    train_ds, valid_ds = (
-        _Windows(sc.windows(scaled, e, window), labels[e], kind, scale, weights) for e in ends[:2]
+    train_ds = pw.Windows.for_training(pw.windows(scaled, ends[0], window), labels[ends[0]], kind)
+    valid_ds = pw.Windows(
+        pw.windows(scaled, ends[1], window), labels[ends[1]], kind, train_ds.scale, train_ds.weights
     )
-    counts = [] if kind == "return" else np.bincount(y_train, minlength=classes).tolist()
+    classes = pr.outputs(kind)
+    counts = [] if kind == "return" else np.bincount(labels[ends[0]], minlength=classes).tolist()
     task_meta = {
         "name": "prices",
         "kind": kind,
@@ -196,7 +130,7 @@ def train(
         "features": list(pr.FEATURES),
         "mean": scaler[0].tolist(),
         "scale": scaler[1].tolist(),
-        "return_scale": scale,
+        "return_scale": train_ds.scale,
         "train_counts": counts,
         "splits": [list(s) for s in splits],
     }
@@ -210,21 +144,13 @@ def train(
         },
     }
     torch.manual_seed(tcfg.seed)
-    net = build(
-        registered,
-        {
-            "features": feats.shape[1],
-            "window": window,
-            "out": 1 if kind == "return" else classes,
-            **model_kw,
-        },
-    )
+    net = variant.build({"features": feats.shape[1], "window": window, "out": classes, **model_kw})
     params = sum(p.numel() for p in net.parameters())
     log(
         f"{source}: {len(bars):,} bars; {len(ends[0]):,} training windows, {len(ends[1]):,} "
         f"validation, {len(ends[2]):,} test; {model}, {params:,} parameters"
     )
-    task = _Task(kind, labels[ends[1]], nxt[ends[1]])
+    task = pw.PriceTask(kind, labels[ends[1]], nxt[ends[1]])
     state = fit(net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log)
     return base.finish(load, out, state)
 
@@ -263,15 +189,12 @@ def _scores(run: PriceRun, bars, ends: np.ndarray | None = None):
     window = task["window"]
     feats = pr.features(bars)
     if ends is None:
-        ends = np.arange(pr.first_valid(feats) + window - 1, len(bars))
+        ends = np.arange(pr.first_end(feats, window), len(bars))
     if not len(ends):
         raise pr.PricesError(f"{len(bars)} bars hold no full window of {window} valid bars")
-    scaled = sc.standardise(feats, np.asarray(task["mean"]), np.asarray(task["scale"]))
-    with torch.no_grad():
-        scores = run.model(torch.from_numpy(sc.windows(scaled, ends, window))).double()
-    if task["kind"] == "return":
-        return ends, scores[:, 0].numpy() * task["return_scale"]
-    return ends, torch.softmax(scores, -1).numpy()
+    scaled = pw.standardise(feats, np.asarray(task["mean"]), np.asarray(task["scale"]))
+    x = torch.from_numpy(pw.windows(scaled, ends, window))
+    return ends, pw.scores_of(run.model, x, task["kind"], task["return_scale"])
 
 
 def predict(run: PriceRun, bars):
@@ -286,9 +209,9 @@ def predict(run: PriceRun, bars):
         frame = pd.DataFrame({"return": pred}, index=bars.index[ends])
     else:
         frame = pd.DataFrame(
-            pred, index=bars.index[ends], columns=[f"p_{c}" for c in CLASSES[kind]]
+            pred, index=bars.index[ends], columns=[f"p_{c}" for c in pr.CLASSES[kind]]
         )
-    frame["position"] = sc.positions(kind, pred)
+    frame["position"] = ps.positions(kind, pred)
     return frame
 
 
@@ -307,20 +230,20 @@ def evaluate(run: PriceRun, bars=None, cost: float = 1e-4) -> dict[str, dict[str
         ends = np.arange(*task["splits"][2])
     else:
         feats = pr.features(bars)
-        ends = np.arange(pr.first_valid(feats) + window - 1, len(bars) - pr.TARGETS[kind])
+        ends = np.arange(pr.first_end(feats, window), len(bars) - pr.TARGETS[kind])
     ends, pred = _scores(run, bars, ends)
-    _, labels, nxt = _prepared(bars, kind, window)
-    classes = 1 if kind == "return" else len(CLASSES[kind])
+    _, labels, nxt = _prepared(bars, kind)
+    classes = pr.outputs(kind)
     counts = task["train_counts"]
     train_labels = np.repeat(np.arange(len(counts)), counts) if counts else np.array([])
     returns = np.r_[np.nan, nxt[:-1]]
-    out = {task["variant"]: sc.metrics(kind, pred, labels[ends], nxt[ends], cost)}
-    for name in sc.BASELINES[kind]:
-        naive = sc.baseline(name, kind, train_labels, returns[ends], classes)
-        out[name] = sc.metrics(kind, naive, labels[ends], nxt[ends], cost)
+    out = {task["variant"]: ps.metrics(kind, pred, labels[ends], nxt[ends], cost)}
+    for name in ps.BASELINES[kind]:
+        naive = ps.baseline(name, kind, train_labels, returns[ends], classes)
+        out[name] = ps.metrics(kind, naive, labels[ends], nxt[ends], cost)
     if kind == "fractal":
         rule = np.eye(classes)[pr.half_fractal(bars)[ends]]
-        out["half-fractal"] = sc.metrics(kind, rule, labels[ends], nxt[ends], cost)
+        out["half-fractal"] = ps.metrics(kind, rule, labels[ends], nxt[ends], cost)
     return out
 
 
@@ -360,10 +283,16 @@ class PriceRecipe(base.Recipe):
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
         model = model or MODELS[0]
-        registered, preset = sc.VARIANTS[model]
-        cfg = entry(registered).config_cls
-        values = base.resolved(cfg, dict(preset), base.TrainConfig(**DEFAULTS))
-        return {**values, "data": "eurusd-h1", "label": "fractal", "window": 20, "minutes": None}
+        variant = model_variants()[model]
+        cfg = entry(variant.model).config_cls
+        values = base.resolved(cfg, dict(variant.settings), base.TrainConfig(**DEFAULTS))
+        return {
+            **values,
+            "data": "eurusd-h1",
+            "label": "fractal",
+            "window": pr.WINDOW,
+            "minutes": None,
+        }
 
     def train(self, settings: PriceSettings, job: base.Job) -> PriceRun:
         kw = settings.given()
@@ -372,8 +301,8 @@ class PriceRecipe(base.Recipe):
         return train(
             data,
             kind=kw.pop("label", "fractal"),
-            model=kw.pop("model", None) or "attention",
-            window=kw.pop("window", 20),
+            model=kw.pop("model", None),
+            window=kw.pop("window", pr.WINDOW),
             **job.arguments(),
             bars=bars,
             **kw,

@@ -1,15 +1,11 @@
-"""Scoring a price-series experiment honestly: naive baselines, the metrics of each target, a
-long/short P&L with a cost per trade, and bootstrap confidence intervals of differences.
+"""The walk-forward comparison of a price-series experiment: every model variant of the
+"series" family (:func:`~attnkit.models.variants`) trained on each fold's training windows
+with several seeds by the one trainer (:func:`~attnkit.train.fit`, in memory), scored on the
+fold's test bars against the naive baselines, with bootstrap intervals of the differences.
 
-Predictions are numpy arrays aligned with the test bars of a fold:
-
-- classification targets (``fractal``: 0 none / 1 buy / 2 sell; ``direction``: 0 down / 1 up)
-  give class probabilities (n, classes);
-- the ``return`` target gives the predicted next-bar log return (n,).
-
-A prediction at bar t takes a position for bar t -> t + 1: fractal buy +1, sell -1, none 0;
-direction up +1, down -1; return its sign. The P&L of a bar is position x the next log return,
-less ``cost`` (a fraction of the price) for every unit the position changes.
+The windows, scalers and folds are :mod:`attnkit.tasks.price_windows` and
+:mod:`attnkit.tasks.prices`; the metrics, baselines and intervals
+:mod:`attnkit.tasks.price_scores`.
 """
 
 from __future__ import annotations
@@ -17,220 +13,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from types import SimpleNamespace
 
 import numpy as np
 
-BASELINES = {
-    "fractal": ("always-none", "majority"),
-    "direction": ("persistence", "majority"),
-    "return": ("persistence", "zero"),
-}
+from ..models import Variant, variants
+from ..tasks import price_windows as pw
+from ..tasks import prices as pr
+from ..tasks.price_scores import (
+    BASELINES,
+    PRIMARY,
+    Interval,
+    baseline,
+    bootstrap_interval,
+    metrics,
+    pnl,
+)
+from ..train import TrainConfig, fit
+
+FAMILY = "series"  # the models compared: the registry's variants of this family
 
 
-def baseline(
-    name: str, kind: str, train_labels: np.ndarray, last_returns: np.ndarray, classes: int
-) -> np.ndarray:
-    """A naive prediction for each test bar: ``last_returns`` (n,) are the log returns of the
-    bars themselves (known at prediction time); ``train_labels`` the fold's training labels.
-
-    - "always-none": probability 1 on class 0 (no turning point);
-    - "majority": the training labels' class frequencies, the same for every bar;
-    - "persistence": the last move repeated (direction: up if the bar rose; return: the bar's
-      own return);
-    - "zero": a return of 0 (the random-walk forecast).
-    """
-    if name not in BASELINES.get(kind, ()):
-        raise ValueError(f"baseline {name!r} is not one of {BASELINES.get(kind)} for {kind!r}")
-    n = len(last_returns)
-    if kind == "return":
-        return np.zeros(n) if name == "zero" else np.asarray(last_returns, dtype=float).copy()
-    probs = np.zeros((n, classes))
-    if name == "always-none":
-        probs[:, 0] = 1.0
-    elif name == "majority":
-        counts = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=classes)
-        probs[:] = counts / max(counts.sum(), 1)
-    else:  # persistence of the direction
-        probs[np.arange(n), (np.asarray(last_returns) > 0).astype(np.int64)] = 1.0
-    return probs
-
-
-def positions(kind: str, prediction: np.ndarray) -> np.ndarray:
-    """The position (-1, 0 or +1) each prediction takes for the next bar."""
-    if kind == "return":
-        return np.sign(prediction).astype(float)
-    chosen = prediction.argmax(1)
-    if kind == "direction":
-        return np.where(chosen == 1, 1.0, -1.0)
-    return np.select([chosen == 1, chosen == 2], [1.0, -1.0], 0.0)
-
-
-def pnl(kind: str, prediction: np.ndarray, next_returns: np.ndarray, cost: float) -> np.ndarray:
-    """Per-bar log P&L of trading every prediction, ``cost`` per unit of position change
-    (entering from flat before the first bar counts)."""
-    pos = positions(kind, prediction)
-    turnover = np.abs(np.diff(np.concatenate([[0.0], pos])))
-    return pos * np.asarray(next_returns, dtype=float) - cost * turnover
-
-
-def metrics(
-    kind: str, prediction: np.ndarray, truth: np.ndarray, next_returns: np.ndarray, cost: float
-) -> dict[str, float]:
-    """The metrics of one set of predictions against the true labels (and the P&L)."""
-    from sklearn import metrics as skm
-
-    out: dict[str, float] = {}
-    gains = pnl(kind, prediction, next_returns, cost)
-    out["pnl"] = float(gains.sum())
-    out["trades"] = float(
-        np.abs(np.diff(np.concatenate([[0.0], positions(kind, prediction)]))).sum()
-    )
-    if kind == "return":
-        truth = np.asarray(truth, dtype=float)
-        out["mse"] = float(np.mean((prediction - truth) ** 2))
-        out["mae"] = float(np.mean(np.abs(prediction - truth)))
-        moved = truth != 0
-        out["directional_accuracy"] = float(
-            np.mean(np.sign(prediction[moved]) == np.sign(truth[moved])) if moved.any() else np.nan
-        )
-        return out
-    classes = prediction.shape[1]
-    chosen = prediction.argmax(1)
-    labels = list(range(classes))
-    out["accuracy"] = float(skm.accuracy_score(truth, chosen))
-    out["balanced_accuracy"] = float(skm.balanced_accuracy_score(truth, chosen))
-    out["macro_f1"] = float(
-        skm.f1_score(truth, chosen, labels=labels, average="macro", zero_division=0)
-    )
-    out["auc"] = _auc(truth, prediction, labels)
-    if kind == "fractal":  # the article's hit rate: right among the signals given
-        signal, real = chosen != 0, truth != 0
-        out["hit_rate"] = (
-            float(np.mean(chosen[signal] == truth[signal])) if signal.any() else np.nan
-        )
-        out["missed_signals"] = (
-            float(np.mean(chosen[real] != truth[real])) if real.any() else np.nan
-        )
-    return out
-
-
-def _auc(truth: np.ndarray, probs: np.ndarray, labels: list[int]) -> float:
-    """ROC AUC (one-vs-rest, macro over the classes present); NaN where undefined (one class
-    only, or constant scores are fine: they give 0.5)."""
-    from sklearn.metrics import roc_auc_score
-
-    present = np.unique(truth)
-    if len(present) < 2:
-        return float("nan")
-    if len(labels) == 2:
-        return float(roc_auc_score(truth, probs[:, 1]))
-    scores = [roc_auc_score(truth == c, probs[:, c]) for c in present]
-    return float(np.mean(scores))
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A difference (model - baseline) of a metric: its mean over the units and a bootstrap
-    confidence interval of that mean."""
-
-    mean: float
-    low: float
-    high: float
-    level: float
-
-    @property
-    def excludes_zero(self) -> bool:
-        return self.low > 0 or self.high < 0
-
-
-def bootstrap_interval(
-    differences: Sequence[float], level: float = 0.95, draws: int = 2000, seed: int = 0
-) -> Interval:
-    """Percentile bootstrap of the mean of ``differences`` (one per fold and seed: the units
-    resampled with replacement)."""
-    d = np.asarray([x for x in differences if np.isfinite(x)], dtype=float)
-    if len(d) == 0:
-        return Interval(float("nan"), float("nan"), float("nan"), level)
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), size=(draws, len(d)))].mean(1)
-    tail = (1 - level) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return Interval(float(d.mean()), float(low), float(high), level)
-
-
-# ------------------------------------------------------------------------------ walk-forward
-
-
-def windows(feats: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
-    """(len(ends), window, F): the ``window`` feature rows ending at each bar of ``ends``."""
-    ends = np.asarray(ends, dtype=np.int64)
-    if len(ends) and ends.min() < window - 1:
-        raise ValueError(f"a window of {window} bars cannot end at bar {int(ends.min())}")
-    idx = ends[:, None] + np.arange(1 - window, 1)[None, :]
-    return feats[idx]
-
-
-def fit_scaler(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, scale) of each feature column over ``rows`` (scikit-learn's StandardScaler: a
-    constant column gets scale 1)."""
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(np.asarray(rows, dtype=np.float64))
-    return scaler.mean_, scaler.scale_
-
-
-def standardise(feats: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(feats - mean) / scale in float64, as float32: the same numbers wherever it runs."""
-    return ((np.asarray(feats, dtype=np.float64) - mean) / scale).astype(np.float32)
-
-
-@dataclass
-class FoldData:
-    """A fold's scaled training and test windows and their labels."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    test_ends: np.ndarray
-
-
-def fold_data(feats: np.ndarray, labels: np.ndarray, fold, window: int) -> FoldData:
-    """The windows of one :class:`~attnkit.tasks.prices.Fold`, standardised with the mean and
-    scale of the feature rows the training windows cover (never a test bar)."""
-    train_ends = np.arange(*fold.train)
-    test_ends = np.arange(*fold.test)
-    scaler = fit_scaler(feats[max(0, fold.train[0] - window + 1) : fold.train[1]])
-    scaled = standardise(feats[: fold.test[1]], *scaler)
-    return FoldData(
-        windows(scaled, train_ends, window),
-        labels[train_ends],
-        windows(scaled, test_ends, window),
-        labels[test_ends],
-        test_ends,
-    )
-
-
-# targets scored by balanced accuracy train with classes weighted inversely to their frequency:
-# a model fit to plain cross-entropy on 1 turning point in 6 bars learns to say "none"
-BALANCED = ("fractal",)
-
-
-def class_weights(labels: np.ndarray, classes: int):
-    """(classes,) float32 tensor: n / (classes x count) per class present, 0 for absent ones."""
-    import torch
-
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=classes).astype(float)
-    w = np.where(counts > 0, counts.sum() / (classes * np.maximum(counts, 1)), 0.0)
-    return torch.tensor(w, dtype=torch.float32)
+def model_variants() -> dict[str, Variant]:
+    """The models a comparison (and ``attnkit train prices --model``) can name."""
+    return variants(FAMILY)
 
 
 def fit_predict(
     name: str,
-    data: FoldData,
+    data: pw.FoldData,
     kind: str,
-    classes: int,
     *,
     epochs: int = 8,
     batch_size: int = 128,
@@ -238,52 +49,33 @@ def fit_predict(
     seed: int = 0,
     settings: dict | None = None,
 ):
-    """Train registered model ``name`` on the fold's training windows (Adam, cross-entropy,
-    class-weighted for the targets of :data:`BALANCED`, or MSE on returns in units of their
-    training standard deviation) and predict its test
-    windows: class probabilities (n, classes) or returns (n,). Returns (model, prediction)."""
+    """Train variant ``name`` on the fold's training windows with :func:`~attnkit.train.fit`
+    (no held-out set: all ``epochs``, nothing written; class-weighted cross-entropy for the
+    targets of :data:`~attnkit.tasks.price_windows.BALANCED`, or MSE on returns in units of
+    their training standard deviation) and predict its test windows: class probabilities
+    (n, classes) or returns (n,). ``settings`` change the variant's model config. Returns
+    (model, prediction)."""
     import torch
 
-    from ..models import build
-
     torch.manual_seed(seed)
-    features = data.x_train.shape[2]
-    out = 1 if kind == "return" else classes
-    model = build(
-        name,
-        {"features": features, "window": data.x_train.shape[1], "out": out, **(settings or {})},
+    sizes = {
+        "features": data.x_train.shape[2],
+        "window": data.x_train.shape[1],
+        "out": pr.outputs(kind),
+    }
+    model = model_variants()[name].build({**sizes, **(settings or {})})
+    train = pw.Windows.for_training(data.x_train, data.y_train, kind)
+    cfg = TrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=epochs, progress=False
     )
-    x = torch.from_numpy(data.x_train)
-    if kind == "return":
-        scale = float(np.std(data.y_train)) or 1.0
-        y = torch.from_numpy((data.y_train / scale).astype(np.float32))
-    else:
-        scale = 1.0
-        y = torch.from_numpy(data.y_train.astype(np.int64))
-    weights = class_weights(data.y_train, classes) if kind in BALANCED else None
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        for rows in torch.randperm(len(x), generator=gen).split(batch_size):
-            loss = model.loss(SimpleNamespace(x=x[rows], y=y[rows], class_weights=weights))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    with torch.no_grad():
-        scores = model(torch.from_numpy(data.x_test))
-    if kind == "return":
-        return model, scores[:, 0].double().numpy() * scale
-    return model, torch.softmax(scores.double(), -1).numpy()
+    fit(model, None, train, None, cfg, None, log=lambda _: None, device="cpu")
+    return model, pw.scores_of(model, torch.from_numpy(data.x_test), kind, train.scale)
 
 
 def _fit_job(job):
     """One model fit of a comparison: (the model where kept, else None; its predictions)."""
-    registered, data, kind, classes, epochs, seed, settings, keep = job
-    fitted, pred = fit_predict(
-        registered, data, kind, classes, epochs=epochs, seed=seed, settings=settings
-    )
+    name, data, kind, epochs, seed, keep = job
+    fitted, pred = fit_predict(name, data, kind, epochs=epochs, seed=seed)
     return (fitted if keep else None), pred
 
 
@@ -306,21 +98,6 @@ def fit_pool(workers: int):
 
 
 # ------------------------------------------------------------------------------ comparison
-
-# what each model of a comparison is: a registered name and its settings
-VARIANTS: dict[str, tuple[str, dict]] = {
-    "attention": ("series-attention", {"num_heads": 1}),  # the article's block
-    "attention-4h": ("series-attention", {"num_heads": 4}),
-    "lstm": ("series-lstm", {}),
-    "cnn": ("series-cnn", {}),
-    "mlp": ("series-mlp", {}),
-    "dlinear": ("series-linear", {}),
-}
-PRIMARY = {
-    "fractal": ("balanced_accuracy", 1),
-    "direction": ("accuracy", 1),
-    "return": ("mse", -1),
-}  # metric, +1 higher is better / -1 lower
 
 
 @dataclass
@@ -440,9 +217,9 @@ def compare(
     folds,
     kind: str,
     *,
-    models: Sequence[str] = tuple(VARIANTS),
+    models: Sequence[str] | None = None,
     seeds: Sequence[int] = (0, 1, 2),
-    window: int = 20,
+    window: int = pr.WINDOW,
     epochs: int = 8,
     cost: float = 0.0,
     level: float = 0.95,
@@ -452,17 +229,19 @@ def compare(
     executor=None,
 ) -> Comparison:
     """Walk-forward comparison: for each fold, the baselines once and every model of
-    :data:`VARIANTS` named in ``models`` once per seed. ``returns[t]`` is the log return of
-    bar t (close t-1 -> t); the next bar's return scores the P&L. ``rules`` are more naive
-    baselines: a class per bar known at that bar (for the fractal target,
+    :func:`model_variants` named in ``models`` (default: all) once per seed. ``returns[t]`` is
+    the log return of bar t (close t-1 -> t); the next bar's return scores the P&L. ``rules`` are
+    more naive baselines: a class per bar known at that bar (for the fractal target,
     :func:`~attnkit.tasks.prices.half_fractal`), scored like the others. ``keep_models``
     keeps each model trained on the last fold with the first seed (for pictures).
     ``executor`` (a ``concurrent.futures`` executor, see :func:`fit_pool`) runs the fits in
     other processes; the results are the same as in this one, in the same order."""
-    classes = {"fractal": 3, "direction": 2, "return": 1}[kind]
-    unknown = [m for m in models if m not in VARIANTS]
+    classes = pr.outputs(kind)
+    known = model_variants()
+    models = list(known) if models is None else list(models)
+    unknown = [m for m in models if m not in known]
     if unknown:
-        raise ValueError(f"unknown models {unknown}; expected some of {', '.join(VARIANTS)}")
+        raise ValueError(f"unknown models {unknown}; expected some of {', '.join(known)}")
     if not seeds:
         raise ValueError("at least one seed is needed")
     folds = list(folds)
@@ -478,7 +257,7 @@ def compare(
         result.units.setdefault(name, []).append((f, seed))
         result.predictions.setdefault(name, []).append(pred)
 
-    datas = [fold_data(feats, labels, fold, window) for fold in folds]
+    datas = [pw.fold_data(feats, labels, fold, window) for fold in folds]
     for f, data in enumerate(datas):
         ends = data.test_ends
         result.folds.append(FoldScores(ends, data.y_test, nxt[ends]))
@@ -493,16 +272,7 @@ def compare(
     last = len(datas) - 1
     units = [(f, model, seed) for f in range(len(datas)) for model in models for seed in seeds]
     jobs = [
-        (
-            VARIANTS[m][0],
-            datas[f],
-            kind,
-            classes,
-            epochs,
-            seed,
-            VARIANTS[m][1],
-            keep_models and f == last and seed == seeds[0],
-        )
+        (m, datas[f], kind, epochs, seed, keep_models and f == last and seed == seeds[0])
         for f, m, seed in units
     ]
     done = executor.map(_fit_job, jobs) if executor is not None else map(_fit_job, jobs)
@@ -538,7 +308,7 @@ def experiment(
     bars,
     kind: str,
     *,
-    window: int = 20,
+    window: int = pr.WINDOW,
     train_size: int = 2000,
     test_size: int = 500,
     expanding: bool = False,
@@ -548,12 +318,11 @@ def experiment(
     half-fractal rule."""
     from ..tasks import prices as pr
 
-    feats, labels = pr.features(bars), pr.targets(bars, kind)
-    returns = np.r_[np.nan, np.diff(np.log(bars["close"].to_numpy(dtype=float)))]
+    feats, labels, returns = pr.features(bars), pr.targets(bars, kind), pr.log_returns(bars)
     folds = list(
         pr.walk_forward(
             len(bars),
-            start=pr.first_valid(feats) + window - 1,
+            start=pr.first_end(feats, window),
             window=window,
             horizon=pr.TARGETS[kind],
             train_size=train_size,
@@ -569,7 +338,7 @@ def compare_bars(
     bars,
     kind: str = "fractal",
     *,
-    window: int = 20,
+    window: int = pr.WINDOW,
     train_size: int = 2000,
     test_size: int = 500,
     expanding: bool = False,

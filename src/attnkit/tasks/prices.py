@@ -31,14 +31,19 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CLASSES",
     "COLUMNS",
     "FEATURES",
     "SERIES",
     "TARGETS",
+    "WINDOW",
     "Fold",
     "PricesError",
     "features",
+    "first_end",
     "load_series",
+    "log_returns",
+    "outputs",
     "read_ohlcv",
     "targets",
     "walk_forward",
@@ -85,6 +90,15 @@ FEATURES = (
 )
 TARGETS = {"fractal": 2, "direction": 1, "return": 1}  # name: bars the label looks ahead
 FRACTAL_CLASSES = ("none", "buy", "sell")  # buy: a down fractal (a low), sell: an up fractal
+CLASSES = {"fractal": FRACTAL_CLASSES, "direction": ("down", "up"), "return": ()}  # () regression
+WINDOW = 20  # bars per window: the default of `attnkit train prices` and of the report
+
+
+def outputs(kind: str) -> int:
+    """The scores a model of target ``kind`` gives per window: its classes, or 1 (a return)."""
+    if kind not in TARGETS:
+        raise PricesError(f"unknown target {kind!r}; expected one of {', '.join(TARGETS)}")
+    return len(CLASSES[kind]) or 1
 
 
 class PricesError(ValueError):
@@ -327,6 +341,16 @@ def targets(bars, kind: str = "fractal") -> np.ndarray:
         down = all(low[t] < low[i] for i in around)
         out[t] = 1 if down and not up else 2 if up and not down else 0
     return out
+
+
+def log_returns(bars) -> np.ndarray:
+    """(n,) the log return of each bar, close t-1 -> t (NaN for the first bar)."""
+    return np.r_[np.nan, np.diff(np.log(bars["close"].to_numpy(dtype=float)))]
+
+
+def first_end(feats: np.ndarray, window: int) -> int:
+    """The first bar a window of ``window`` bars with every feature valid can end at."""
+    return first_valid(feats) + window - 1
 
 
 def half_fractal(bars) -> np.ndarray:

@@ -110,11 +110,11 @@ def shuffled(seed: int) -> Sampler:
 
 def fit(
     model: nn.Module,
-    task: Task,
+    task: Task | None,
     train: Data,
-    held_out: Data,
+    held_out: Data | None,
     cfg: TrainConfig,
-    out: str | Path,
+    out: str | Path | None,
     meta: dict | None = None,
     *,
     resume: bool = False,
@@ -130,9 +130,17 @@ def fit(
     dropout are seeded per epoch, ends exactly where an uninterrupted run would. ``meta`` is
     stored in config.json beside the model (the task's description, the data's origin).
     Returns the trainer state: history of metrics and wall times, best score, epoch.
+
+    Without ``held_out`` (and ``task``) nothing selects an epoch: every one of ``cfg.epochs``
+    trains and the model ends as the last left it. With ``out`` None nothing is written and
+    nothing can be resumed: the small fits of a walk-forward comparison, kept in memory.
     """
-    metric = task.selection_metric
-    sign = -1.0 if getattr(task, "lower_is_better", False) else 1.0
+    if (task is None) != (held_out is None):
+        raise ValueError("give both a task and held-out data, or neither")
+    if out is None and resume:
+        raise ValueError("a run without a checkpoint directory cannot be resumed")
+    metric = task.selection_metric if task is not None else "loss"
+    sign = -1.0 if task is None or getattr(task, "lower_is_better", False) else 1.0
     sampler = sampler or shuffled(cfg.seed)
     ctx = distributed.context()
     if ctx.distributed:
@@ -156,9 +164,11 @@ def fit(
     if cfg.time_limit is not None:
         factor = _by_time(factor, steps, cfg, clock)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    if writer:
+    if out is None:
+        writer = False
+    elif writer:
         checkpoint.remove_temp_files(out)  # left by a run that was killed while writing
-    saved = checkpoint.load_trainer(out) if resume else None
+    saved = checkpoint.load_trainer(out) if resume and out is not None else None
     if saved is not None:
         _restore(model, opt, sched, saved, out)
         state = {k: saved[k] for k in state}
@@ -179,7 +189,7 @@ def fit(
             model, train, batches, opt, sched, cfg, epoch, deadline, ddp, place
         )
         loss = sum(steps_done) / max(len(steps_done), 1)
-        metrics = _evaluate(task, model, held_out, ctx)
+        metrics = {} if task is None else _evaluate(task, model, held_out, ctx)
         state["elapsed"] = time.perf_counter() - started
         state["epoch"] = epoch
         state["history"].append(
@@ -191,12 +201,13 @@ def fit(
                 "step_losses": steps_done,
             }
         )
-        improved = sign * metrics[metric] > sign * state["best"]
+        score = metrics[metric] if task is not None else loss  # no held-out set: the last epoch
+        improved = task is None or sign * score > sign * state["best"]
         if improved:
-            state["best"], state["bad_epochs"] = metrics[metric], 0
+            state["best"], state["bad_epochs"] = score, 0
         else:
             state["bad_epochs"] += 1
-        if writer:
+        if writer and out is not None:
             if improved:
                 info = {"metrics": metrics, "epoch": epoch, "train_config": asdict(cfg)}
                 checkpoint.save_model(out, model, {**(meta or {}), **info})
