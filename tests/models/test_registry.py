@@ -210,3 +210,17 @@ def test_registry_errors():
         )
     with pytest.raises(ValueError, match="already registered"):
         models.register("seq2seq", models.Seq2SeqConfig)(torch.nn.Linear)
+
+
+def test_variants_name_settings_of_registered_models():
+    from attnkit.models import register_variant, variants
+
+    series = variants("series")
+    assert list(series)[:2] == ["attention", "attention-4h"]
+    assert series["attention-4h"].model == "series-attention"
+    model = series["attention-4h"].build({"features": 5, "window": 8, "out": 2})
+    assert model.cfg.num_heads == 4 and model.cfg.window == 8
+    with pytest.raises(ValueError, match="unknown series-mlp config fields: heads"):
+        register_variant("series", "bad", "series-mlp", heads=2)
+    with pytest.raises(ValueError, match="no model variants of 'nothing'"):
+        variants("nothing")

@@ -1,5 +1,6 @@
-"""Checkpoints for the explorer's tests: a times RNN, a times Transformer, a classifier and a
-captioner, all tiny (they need to run, not to be good)."""
+"""Checkpoints for the explorer's tests: a times RNN, a times Transformer, a classifier, a
+captioner, an image classifier with CBAM and a price model on a CSV of bars, all tiny (they
+need to run, not to be good)."""
 
 import csv
 import random
@@ -8,6 +9,7 @@ import pytest
 
 from attnkit.cli import main
 from attnkit.serve import load_served
+from reference import random_walk_bars
 
 
 @pytest.fixture(scope="session")
@@ -85,10 +87,17 @@ def checkpoints(tmp_path_factory):
         )
         == 0
     )
+    one_epoch = ["--epochs", "1", "--threads", "1"]
+    assert (
+        main(["train", "vision", "--block", "cbam", "--out", str(root / "cbam"), *one_epoch]) == 0
+    )
+    random_walk_bars(700, seed=4).to_csv(root / "bars.csv", index_label="Date")
+    prices = ["train", "prices", "--data", str(root / "bars.csv"), "--out", str(root / "bars")]
+    assert main([*prices, "--d-model", "16", "--heads", "2", *one_epoch]) == 0
     return root
 
 
 @pytest.fixture(scope="session")
 def served(checkpoints):
-    names = ("times-rnn", "times-transformer", "reviews", "digits-caption")
+    names = ("times-rnn", "times-transformer", "reviews", "digits-caption", "cbam", "bars")
     return {n: load_served(checkpoints / n, n) for n in names}

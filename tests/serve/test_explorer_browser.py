@@ -110,6 +110,13 @@ def _ask(browser, url, model, text, compare=""):
     assert not error.is_displayed(), error.text
 
 
+def _shown(server, browser, model, text):
+    """Ask the page for ``model``'s prediction of ``text``; the API's answer to the same."""
+    url, client = server
+    _ask(browser, url, model, text)
+    return client.post("/api/predict", json={"model": model, "text": text}).json()
+
+
 def _pixels(browser, canvas):
     """The colour at every cell's centre, and the canvas's geometry."""
     return browser.execute_script(
@@ -131,17 +138,23 @@ def _shot(browser, name):
     browser.save_screenshot(str(ARTIFACTS / f"explorer-{name}.png"))
 
 
+def _drawn_as(browser, canvas, weights):
+    """The heatmap ``canvas`` shows ``weights`` (rows x cols) cell by cell."""
+    got = _pixels(browser, canvas)
+    assert len(got["pixels"]) == len(weights) and len(got["pixels"][0]) == len(weights[0])
+    for row, expected in zip(got["pixels"], weights, strict=True):
+        for pixel, w in zip(row, expected, strict=True):
+            assert all(abs(a - b) <= 1 for a, b in zip(pixel, colour(w), strict=True)), (pixel, w)
+    return got
+
+
 def test_the_rnn_heatmap_is_drawn_with_the_apis_weights(server, browser):
     url, client = server
     _ask(browser, url, "times-rnn", "7:45 pm")
     weights = client.post("/api/predict", json={"model": "times-rnn", "text": "7:45 pm"})
     weights = weights.json()["weights"]
     canvas = browser.find_element(By.CSS_SELECTOR, ".panel canvas.heatmap")
-    got = _pixels(browser, canvas)
-    assert len(got["pixels"]) == len(weights) and len(got["pixels"][0]) == len(weights[0])
-    for row, expected in zip(got["pixels"], weights, strict=True):
-        for pixel, w in zip(row, expected, strict=True):
-            assert all(abs(a - b) <= 1 for a, b in zip(pixel, colour(w), strict=True)), (pixel, w)
+    got = _drawn_as(browser, canvas, weights)
     # hover the cell of the largest weight in the first row: the tooltip gives its value
     j = max(range(len(weights[0])), key=weights[0].__getitem__)
     x = got["left"] + j * got["cell"] + got["cell"] / 2 - got["width"] / 2
@@ -189,9 +202,7 @@ def test_classifier_words_are_highlighted_by_weight(server, browser):
 
 
 def test_captioner_steps_are_drawn_over_the_image(server, browser):
-    url, client = server
-    _ask(browser, url, "digits-caption", "5")
-    data = client.post("/api/predict", json={"model": "digits-caption", "text": "5"}).json()
+    data = _shown(server, browser, "digits-caption", "5")
     canvases = browser.find_elements(By.CSS_SELECTOR, ".caption-steps canvas")
     assert len(canvases) == 1 + len(data["output_tokens"])  # the image, then one per token
     for k, canvas in enumerate(canvases[1:]):
@@ -200,6 +211,31 @@ def test_captioner_steps_are_drawn_over_the_image(server, browser):
     text = browser.find_element(By.CSS_SELECTOR, ".output").text
     assert f"truth {data['truth']}" in text
     _shot(browser, "captioner")
+
+
+def test_a_price_windows_attention_over_its_bars_is_drawn(server, browser):
+    data = _shown(server, browser, "bars", "3")
+    _drawn_as(
+        browser, browser.find_element(By.CSS_SELECTOR, "canvas.bars-attention"), data["weights"]
+    )
+    assert browser.find_element(By.CSS_SELECTOR, "canvas.closes").is_displayed()
+    text = browser.find_element(By.CSS_SELECTOR, ".output").text
+    assert data["time"] in text and f"truth {data['truth']}" in text
+    _shot(browser, "prices")
+
+
+def test_an_image_classifiers_maps_are_drawn_over_the_image(server, browser):
+    data = _shown(server, browser, "cbam", "4")
+    spatial = browser.find_elements(By.CSS_SELECTOR, ".image-maps canvas[data-stage]")
+    assert [json.loads(c.get_attribute("data-weights")) for c in spatial] == [
+        s["spatial"] for s in data["stages"]
+    ]
+    rows = browser.find_elements(By.CSS_SELECTOR, ".image-maps canvas.channels")
+    for canvas, stage in zip(rows, data["stages"], strict=True):
+        top = max(stage["channels"])
+        _drawn_as(browser, canvas, [[w / top for w in stage["channels"]]])
+    assert f"truth {data['truth']}" in browser.find_element(By.CSS_SELECTOR, ".output").text
+    _shot(browser, "image-classifier")
 
 
 def test_an_error_is_shown_on_the_page(server, browser):

@@ -28,9 +28,11 @@ def test_models_and_cards(client):
         "times-transformer",
         "reviews",
         "digits-caption",
+        "cbam",
+        "bars",
     ]
-    assert [m["transformer"] for m in listed] == [False, True, False, False]
-    assert [m["kind"] for m in listed][-1] == "captioner"
+    assert [m["transformer"] for m in listed] == [False, True, False, False, False, False]
+    assert [m["kind"] for m in listed][-3:] == ["captioner", "image-classifier", "prices"]
     card = client.get("/api/models/times-transformer").json()
     assert card["layers"] == 2 and card["heads"] == 2 and card["model"] == "transformer"
     assert "vocab" not in client.get("/api/models/reviews").json()["task"]
@@ -81,6 +83,54 @@ def test_captioner_predictions_are_the_recipes_own(client, served):
     )
     assert data["output_tokens"] == tokens and len(tokens) == len(weights)
     assert data["boxes"] == [list(b) for b in test.captions.boxes[3]]
+
+
+@pytest.mark.reference
+def test_image_classifier_predictions_are_the_recipes_own(client, served):
+    from attnkit.recipes import vision
+
+    run = served["cbam"].run
+    test = vision.dataset("digits").test
+    probs, stages = vision.maps(run, test.x[7:8])
+    data = client.post("/api/predict", json={"model": "cbam", "text": "7"}).json()
+    classes = run.config["task"]["classes"]
+    assert data["output"] == classes[int(probs[0].argmax())]
+    assert data["truth"] == classes[int(test.y[7])]
+    assert list(data["probabilities"].values()) == pytest.approx(probs[0].tolist(), abs=1e-5)
+    torch.testing.assert_close(torch.tensor(data["image"]), test.x[7, 0], atol=1e-4, rtol=0)
+    assert len(data["stages"]) == len(stages)
+    for got, (channel, spatial) in zip(data["stages"], stages, strict=True):
+        torch.testing.assert_close(torch.tensor(got["spatial"]), spatial[0, 0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            torch.tensor(got["channels"]), channel[0].flatten(), atol=1e-5, rtol=0
+        )
+
+
+@pytest.mark.reference
+def test_price_predictions_are_the_recipes_own(client, served, checkpoints):
+    import numpy as np
+
+    from attnkit.recipes import price_train
+    from attnkit.tasks import prices as pr
+
+    run = served["bars"].run
+    bars = pr.read_ohlcv(checkpoints / "bars.csv")
+    frame = price_train.predict(run, bars)
+    ends = np.arange(*run.task["splits"][2])
+    data = client.post("/api/predict", json={"model": "bars", "text": "5"}).json()
+    row = frame.loc[bars.index[ends[5]]]
+    assert data["time"] == str(bars.index[ends[5]]) and data["test_windows"] == len(ends)
+    assert list(data["probabilities"].values()) == pytest.approx(
+        [row["p_none"], row["p_buy"], row["p_sell"]], abs=1e-5
+    )
+    assert data["position"] == row["position"]
+    assert data["truth"] == pr.FRACTAL_CLASSES[int(pr.targets(bars, "fractal")[ends[5]])]
+    assert data["closes"] == pytest.approx(bars["close"].iloc[ends[5] - 19 : ends[5] + 1].tolist())
+    weights = torch.tensor(data["weights"])  # (heads, window): the last bar's distribution
+    assert weights.shape == (2, 20) and (weights >= 0).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2), atol=1e-4, rtol=0)
+    far = client.post("/api/predict", json={"model": "bars", "text": str(len(ends))})
+    assert far.status_code == 422 and "a window of its test split" in far.json()["error"]
 
 
 @pytest.mark.bad_input

@@ -171,3 +171,13 @@ def test_tsv(tmp_path):
         read_tsv(path)
     with pytest.raises(ValueError, match="no such data file"):
         read_tsv(tmp_path / "missing.tsv")
+
+
+def test_every_task_of_the_trainer_is_registered_whatever_its_batch():
+    from attnkit.tasks import get
+
+    for name in ("dates", "times", "translate", "lm", "classify", "caption"):
+        assert get(name).name == name
+    for name, metric in (("prices", "valid_loss"), ("vision", "accuracy")):
+        assert get(name).selection_metric == metric
+    assert get("longmemory").selection_metric == "correct"

@@ -1,3 +1,5 @@
+import copy
+import dataclasses
 import json
 
 import pytest
@@ -262,3 +264,24 @@ def test_the_schedule_warms_up_linearly_then_decays_by_cosine():
     assert all(warm(s) >= warm(s + 1) for s in range(10, 100))
     with pytest.raises(ValueError, match="warmup must be in"):
         TrainConfig(warmup=1.0)
+
+
+def test_a_fit_without_held_out_data_or_directory_trains_every_epoch_in_memory(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    model, task, train, held = setup(200)
+    twin = copy.deepcopy(model)
+    cfg = TrainConfig(epochs=3, batch_size=32, patience=1, progress=False)
+    state = fit(model, None, train, None, cfg, None, log=lambda s: None)
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3]  # patience does not stop it
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    patient = dataclasses.replace(cfg, patience=10)
+    kept = fit(twin, task, train, held, patient, tmp_path / "run", log=lambda s: None)
+    assert kept["epoch"] == 3  # the same steps, with or without a held-out set and a checkpoint
+    for a, b in zip(model.state_dict().values(), twin.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="both a task and held-out data"):
+        fit(model, task, train, None, cfg, None)
+    with pytest.raises(ValueError, match="cannot be resumed"):
+        fit(model, None, train, None, cfg, None, resume=True)

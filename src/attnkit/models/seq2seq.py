@@ -119,6 +119,20 @@ class Seq2SeqConfig:
         return asdict(self)
 
 
+# the fields of a sequence-to-sequence model's config (this one's and the Transformer's) that
+# are set from the task's data (vocabularies, special ids, lengths), never by the user
+DATA_FIELDS = frozenset(
+    {
+        "src_vocab_size",
+        "tgt_vocab_size",
+        "max_output_len",
+        "pad_id",
+        "bos_id",
+        "eos_id",
+        "max_source_len",
+        "max_len",
+    }
+)
 PRESETS = {
     "tiny": dict(embed_dim=16, hidden_dim=32, attn_dim=16),  # for tests: a model in a blink
 }

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import build, entry
@@ -36,7 +35,6 @@ from ..models.classifier import CLASSIFIER_POOLINGS
 from ..tasks import classify as tc
 from ..tasks.classify import LabelledText, TextCorpus, TextDataset, TextTask
 from ..train import CheckpointError, fit, load_model
-from ..train.devices import device_of, to_device
 from ..train.loop import SettingsError
 from ..train.samplers import length_batches
 from . import base
@@ -86,56 +84,6 @@ def corpus_of(data: str | Path | None, documents: bool = False) -> TextCorpus:
     if not Path(data).is_file():
         raise SettingsError(f"no file {data!r}, and it is not a corpus of {', '.join(tc.CORPORA)}")
     return tc.read_labelled(data, documents)
-
-
-def scores(model: nn.Module, data: TextDataset, batch_size: int = 256, rows=None) -> Tensor:
-    """(N, classes) probabilities of every example (or of ``rows``), in order (batched by
-    length)."""
-    model.eval()
-    device = device_of(model)
-    rows = torch.arange(len(data)) if rows is None else torch.as_tensor(list(rows))
-    order = torch.argsort(data.sizes[rows], stable=True)
-    out = torch.empty(len(rows), int(model.cfg.classes))
-    with torch.no_grad():
-        for at in order.split(batch_size):
-            b = to_device(data.batch(rows[at]), device)
-            out[at] = torch.softmax(model(b.ids, b.lengths).float(), -1).cpu()
-    return out
-
-
-def _metrics(probs: Tensor, y: Tensor, classes: int) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    pred = probs.argmax(-1).numpy()
-    truth = y.numpy()
-    return {
-        "accuracy": float(accuracy_score(truth, pred)),
-        "macro_f1": float(
-            f1_score(truth, pred, average="macro", labels=list(range(classes)), zero_division=0)
-        ),
-    }
-
-
-class _Task:
-    """Validation macro-F1 selects the epoch; accuracy and loss are shown beside it."""
-
-    selection_metric = "macro_f1"
-
-    def __init__(self, classes: int) -> None:
-        self.classes = classes
-
-    def evaluate(self, model: nn.Module, held: TextDataset) -> dict[str, float]:
-        return self.score(held, self.predict_rows(model, held, range(len(held))))
-
-    def predict_rows(self, model: nn.Module, held: TextDataset, rows) -> list:
-        probs = scores(model, held, rows=rows)
-        model.train()
-        return list(probs)
-
-    def score(self, held: TextDataset, probs: list) -> dict[str, float]:
-        probs = torch.stack(probs) if probs else torch.empty(0, self.classes)
-        loss = float(F.nll_loss(probs.clamp_min(1e-12).log(), held.y))
-        return {**_metrics(probs, held.y, self.classes), "valid_loss": loss}
 
 
 def train(
@@ -200,7 +148,7 @@ def train(
     meta = {"task": task.to_config(), "data": source}
     state = fit(
         net,
-        _Task(len(task.classes)),
+        tc.Classification(len(task.classes)),
         train_ds,
         valid_ds,
         tcfg,
@@ -240,7 +188,7 @@ def held_out(run: ClassifyRun, split: str = "test") -> list[LabelledText]:
 def predict(run: ClassifyRun, texts: list) -> Tensor:
     """(N, classes) probabilities of ``texts`` (strings; documents may be lists of sentences)."""
     data = TextDataset([run.task.encode(t) for t in texts], [0] * len(texts), run.task.documents)
-    return scores(run.model, data)
+    return tc.scores(run.model, data)
 
 
 def evaluate(run: ClassifyRun, examples: list[LabelledText]) -> dict[str, float]:
@@ -248,7 +196,10 @@ def evaluate(run: ClassifyRun, examples: list[LabelledText]) -> dict[str, float]
     if not examples:
         raise ValueError("no examples to evaluate")
     data = run.task.dataset(examples)
-    return {**_metrics(scores(run.model, data), data.y, len(run.task.classes)), "n": len(examples)}
+    return {
+        **tc.classification_metrics(tc.scores(run.model, data), data.y, len(run.task.classes)),
+        "n": len(examples),
+    }
 
 
 def baseline(corpus: TextCorpus, split: str = "test", cs=(0.25, 1.0, 4.0, 16.0)) -> dict:
@@ -275,7 +226,7 @@ def baseline(corpus: TextCorpus, split: str = "test", cs=(0.25, 1.0, 4.0, 16.0))
     probs = torch.from_numpy(lr.predict_proba(vec.transform([ex.flat() for ex in held])))
     y = torch.tensor([ex.label for ex in held])
     return {
-        **_metrics(probs, y, len(corpus.classes)),
+        **tc.classification_metrics(probs, y, len(corpus.classes)),
         "C": c,
         "n": len(held),
         "seconds": time.perf_counter() - started,

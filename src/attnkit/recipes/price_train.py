@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models import entry
+from ..models import SeriesAttention, entry
 from ..tasks import price_scores as ps
 from ..tasks import price_windows as pw
 from ..tasks import prices as pr
@@ -45,6 +45,7 @@ class PriceRun:
 
     model: nn.Module
     config: dict[str, Any]
+    served: Any = None  # the explorer's bars and scaled features, read on first use
 
     @property
     def task(self) -> dict[str, Any]:
@@ -215,18 +216,25 @@ def predict(run: PriceRun, bars):
     return frame
 
 
+def own_bars(run: PriceRun):
+    """The bars the run was trained on, read again from their source; PricesError if they
+    have changed since (the splits would no longer be the run's)."""
+    data = run.config["data"]
+    bars = load_bars(data["source"])
+    if len(bars) != data["bars"]:
+        raise pr.PricesError(
+            f"{data['source']} has changed since training: {len(bars)} bars, not {data['bars']}"
+        )
+    return bars
+
+
 def evaluate(run: PriceRun, bars=None, cost: float = 1e-4) -> dict[str, dict[str, float]]:
     """Metrics of the model and of each naive baseline: on the test split of the run's own
     data (``bars`` None), or on every labelled bar of ``bars``."""
     task = run.task
     kind, window = task["kind"], task["window"]
     if bars is None:
-        bars = load_bars(run.config["data"]["source"])
-        if len(bars) != run.config["data"]["bars"]:
-            raise pr.PricesError(
-                f"{run.config['data']['source']} has changed since training: "
-                f"{len(bars)} bars, not {run.config['data']['bars']}"
-            )
+        bars = own_bars(run)
         ends = np.arange(*task["splits"][2])
     else:
         feats = pr.features(bars)
@@ -344,3 +352,48 @@ class PriceRecipe(base.Recipe):
         if out:
             out[0].line = "\n".join([*table[:head], out[0].line])  # the header above row 1
         return out
+
+    def serve_card(self, run: PriceRun) -> dict[str, Any]:
+        return {**super().serve_card(run), "kind": "prices", "transformer": False}
+
+    def serve_predict(self, run: PriceRun, text: str, beam: int = 1) -> dict[str, Any]:
+        """Window ``text`` (an index into the run's test split): its bars' times and closes,
+        the prediction and the truth, and for an attention model the last layer's weights of
+        the window's last bar over every bar of the window, one row per head."""
+        from ..tasks.images import test_index
+
+        if run.served is None:
+            bars = own_bars(run)
+            task = run.task
+            scaled = pw.standardise(pr.features(bars), np.asarray(task["mean"]), task["scale"])
+            run.served = (bars, scaled, np.arange(*task["splits"][2]))
+        bars, scaled, ends = run.served
+        kind, window = run.task["kind"], run.task["window"]
+        i = test_index(text, len(ends), "a price model", "a window of its test split")
+        end = int(ends[i])
+        x = torch.from_numpy(pw.windows(scaled, np.array([end]), window))
+        weights = None
+        if isinstance(run.model, SeriesAttention):  # the models without weights show none
+            run.model.eval()
+            with torch.no_grad():
+                _, layers = run.model(x, return_weights=True)
+            weights = base.rounded(layers[-1][0, :, -1, :])  # (heads, window)
+        pred = np.asarray(pw.scores_of(run.model, x, kind, run.task["return_scale"])[0])
+        truth = pr.targets(bars, kind)[end]
+        classes = pr.CLASSES[kind]
+        span = bars.iloc[end - window + 1 : end + 1]
+        return {
+            "kind": "prices",
+            "input": str(i),
+            "time": str(bars.index[end]),
+            "output": classes[int(pred.argmax())] if classes else f"{float(pred):+.3g}",
+            "truth": classes[int(truth)] if classes else f"{float(truth):+.3g}",
+            "probabilities": (
+                dict(zip(classes, np.round(pred, 5).tolist(), strict=True)) if classes else None
+            ),
+            "position": float(ps.positions(kind, pred[None])[0]),
+            "times": [str(t) for t in span.index],
+            "closes": span["close"].astype(float).round(6).tolist(),
+            "weights": weights,
+            "test_windows": len(ends),
+        }

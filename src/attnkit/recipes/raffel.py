@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models import RaffelConfig, RaffelEllis
-from ..tasks.longmemory import PROBLEMS, TOLERANCE, make_batch
+from ..tasks.longmemory import PROBLEMS, TOLERANCE, LongMemoryTask, Sequences, make_batch
 
 __all__ = ["Result", "solve", "table"]
 
@@ -112,15 +112,10 @@ def solve(
 def _test(model, problem, length, size, gen) -> tuple[float, float]:
     """(worst absolute error, share below the tolerance) on ``size`` fresh sequences, scored
     in chunks of a training batch."""
-    model.eval()
-    errors = []
-    with torch.no_grad():
-        for start in range(0, size, BATCH):
-            batch = make_batch(problem, min(BATCH, size - start), length, generator=gen)
-            errors.append((model(batch.x, batch.lengths) - batch.y).abs())
-    model.train()
-    err = torch.cat(errors)
-    return float(err.max()), float((err < TOLERANCE).float().mean())
+    scores = LongMemoryTask().evaluate(
+        model, Sequences(problem, size, length, chunk=BATCH, generator=gen)
+    )
+    return scores["worst_error"], scores["correct"]
 
 
 def table(results: Sequence[Result]) -> str:

@@ -19,6 +19,7 @@ from torch import nn
 
 from .. import tasks
 from ..models import ATTENTIONS, Seq2SeqConfig, build, entry
+from ..models.seq2seq import DATA_FIELDS
 from ..models.transformer import POSITIONS
 from ..tasks import PairDataset, PairTask, read_pairs, split
 from ..train import CheckpointError, TrainConfig, fit, load_model
@@ -66,19 +67,6 @@ MODEL_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 DATA_SCALE: dict[str, float] = {"seq2seq": 1.0, "transformer": 2.5}
 # what a resumed run must keep besides its model's config: what decides batches and schedule
 SCHEDULE_FIELDS = frozenset({"epochs", "batch_size", "lr", "seed", "clip"})
-# set from the data, never by the user
-DATA_FIELDS = frozenset(
-    {
-        "src_vocab_size",
-        "tgt_vocab_size",
-        "max_output_len",
-        "pad_id",
-        "bos_id",
-        "eos_id",
-        "max_source_len",
-        "max_len",
-    }
-)
 
 
 def model_fields(model: str = "seq2seq") -> frozenset[str]:

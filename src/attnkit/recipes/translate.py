@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models import ATTENTIONS, build, entry
+from ..models.seq2seq import DATA_FIELDS
 from ..models.transformer import POSITIONS
 from ..tasks import translation as tr
 from ..tasks.translation import ParallelCorpus, TranslationTask
@@ -88,18 +89,6 @@ JOINED = 0.5  # extra training pairs of two consecutive verses, per training ver
 BATCH_BY = "tokens"  # training batches of about equal subwords ("verses": equal verses)
 BATCH_CHOICES = ("tokens", "verses")
 MAX_TRAIN_SUBWORDS = 160  # longer training verses are left out (a few dozen); tests keep all
-DATA_FIELDS = frozenset(
-    {
-        "src_vocab_size",
-        "tgt_vocab_size",
-        "max_output_len",
-        "pad_id",
-        "bos_id",
-        "eos_id",
-        "max_source_len",
-        "max_len",
-    }
-)
 
 
 @dataclass

@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import build, entry
 from ..models.vision import BLOCKS
 from ..tasks import images as ti
 from ..train import CheckpointError, fit, load_model
-from ..train.devices import device_of
 from ..train.loop import SettingsError
 from . import base
 from .base import merge_settings, saved_settings
@@ -37,23 +35,7 @@ DATASETS = {"digits": ti.digits, "fashion-mnist": ti.fashion_mnist}
 class VisionRun:
     model: nn.Module
     config: dict[str, Any]
-
-
-class _Task:
-    """Validation accuracy selects the epoch; the loss is shown beside it."""
-
-    selection_metric = "accuracy"
-
-    def evaluate(self, model: nn.Module, held: ti.Images) -> dict[str, float]:
-        model.eval()
-        device = device_of(model)
-        with torch.no_grad():
-            logits = torch.cat([model(x.to(device)).cpu() for x in held.x.split(1000)])
-        model.train()
-        return {
-            "accuracy": float((logits.argmax(-1) == held.y).float().mean()),
-            "valid_loss": float(F.cross_entropy(logits, held.y)),
-        }
+    served_test: ti.Images | None = None  # the test split, read on first use by show / serve
 
 
 def dataset(name: str) -> ti.ImageSet:
@@ -106,7 +88,9 @@ def train(
         f"block {block}, {params:,} parameters"
     )
     meta = {"task": {"name": "vision", "data": data, "classes": list(images.classes)}}
-    state = fit(net, _Task(), images.train, images.valid, tcfg, out, meta, resume=resume, log=log)
+    state = fit(
+        net, ti.ImageTask(), images.train, images.valid, tcfg, out, meta, resume=resume, log=log
+    )
     return base.finish(load, out, state)
 
 
@@ -123,7 +107,7 @@ def evaluate(run: VisionRun, split: str = "test") -> dict[str, float]:
     """Accuracy of the run on its data's ``split``."""
     images = dataset(run.config["task"]["data"])
     held = getattr(images, split)
-    return {**_Task().evaluate(run.model, held), "n": len(held)}
+    return {**ti.ImageTask().evaluate(run.model, held), "n": len(held)}
 
 
 def maps(run: VisionRun, x: Tensor) -> tuple[Tensor, list]:
@@ -185,18 +169,50 @@ class VisionRecipe(base.Recipe):
     def evaluate(self, run: VisionRun, options: base.Options) -> dict[str, Any]:
         return evaluate(run)
 
+    def _test_image(self, run: VisionRun, text: str):
+        """(index, image (C, H, W), probabilities (classes,), the stages' maps, label, truth)
+        of the test image whose index is ``text``; the test split is read once per run."""
+        if run.served_test is None:
+            run.served_test = dataset(run.config["task"]["data"]).test
+        test = run.served_test
+        i = ti.test_index(text, len(test), "an image classifier")
+        probs, stages = maps(run, test.x[i : i + 1])
+        classes = run.config["task"]["classes"]
+        one = [(None if c is None else c[0], None if s is None else s[0]) for c, s in stages]
+        label, truth = classes[int(probs[0].argmax())], classes[int(test.y[i])]
+        return i, test.x[i], probs[0], one, label, truth
+
     def show(self, run: VisionRun, options: base.Options, png: Path) -> list[str]:
         """``text`` is the index of a test image: its prediction, and its maps as a PNG."""
         from ..viz.images import save_image_maps
 
-        test = dataset(run.config["task"]["data"]).test
-        i = ti.test_index(
-            options.texts[0] if options.texts else "", len(test), "an image classifier"
-        )
-        probs, stages = maps(run, test.x[i : i + 1])
-        classes = run.config["task"]["classes"]
-        label, truth = classes[int(probs[0].argmax())], classes[int(test.y[i])]
-        one = [(None if c is None else c[0], None if s is None else s[0]) for c, s in stages]
-        title = f"test image {i}: predicted {label} ({float(probs[0].max()):.2f}), truth {truth}"
-        path = save_image_maps(test.x[i], one, png, title)
+        text = options.texts[0] if options.texts else ""
+        i, image, probs, stages, label, truth = self._test_image(run, text)
+        title = f"test image {i}: predicted {label} ({float(probs.max()):.2f}), truth {truth}"
+        path = save_image_maps(image, stages, png, title)
         return [title, f"maps written to {path}"]
+
+    def serve_card(self, run: VisionRun) -> dict[str, Any]:
+        return {**super().serve_card(run), "kind": "image-classifier", "transformer": False}
+
+    def serve_predict(self, run: VisionRun, text: str, beam: int = 1) -> dict[str, Any]:
+        """The test image ``text`` (an index): its pixels (channel 0), the label, the truth, the
+        class probabilities and, per stage with a block, its spatial map (h, w) and channel
+        weights (C,), or None where the block has none."""
+        i, image, probs, stages, label, truth = self._test_image(run, text)
+        classes = run.config["task"]["classes"]
+        return {
+            "kind": "image-classifier",
+            "input": str(i),
+            "output": label,
+            "truth": truth,
+            "probabilities": dict(zip(classes, base.rounded(probs), strict=True)),
+            "image": base.rounded(image[0], 4),
+            "stages": [
+                {
+                    "spatial": None if s is None else base.rounded(s[0]),
+                    "channels": None if c is None else base.rounded(c.flatten()),
+                }
+                for c, s in stages
+            ],
+        }

@@ -11,6 +11,13 @@ safetensors weights and JSON, never a pickle. The built-in kinds:
 - ``captioner``: the Show, Attend and Tell captioner. The input is the index of one of its test
   images; a prediction is the image's pixels, the string written, the truth, and each output
   token's attention over the feature grid.
+- ``image-classifier``: the CNNs with SE or CBAM blocks. The input is the index of a test image;
+  a prediction is its pixels, the label, the truth, the class probabilities and each stage's
+  spatial map and channel weights.
+- ``prices``: price-series models. The input is the index of a window of the checkpoint's test
+  split; a prediction is the window's times and closes, the predicted class (or return), the
+  truth, the position taken and, for the attention model, the last bar's weights over the
+  window's bars per head.
 """
 
 from __future__ import annotations

@@ -4,7 +4,17 @@
 ("dates", "times"); ``PairTask`` serves any list of string pairs (a TSV, CSV or JSON file).
 """
 
-from . import captions, classify, dates, lm, times, translation  # noqa: F401  (registers the tasks)
+from . import (  # noqa: F401  (registers the tasks)
+    captions,
+    classify,
+    dates,
+    images,
+    lm,
+    longmemory,
+    price_windows,
+    times,
+    translation,
+)
 from .base import PairTask, from_config, get, names, register
 from .metrics import char_accuracy, exact_match
 from .normalize import Normalizer

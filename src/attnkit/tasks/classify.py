@@ -38,6 +38,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from .base import register
 from .subword import SubwordVocab
@@ -45,14 +47,17 @@ from .subword import SubwordVocab
 __all__ = [
     "CORPORA",
     "DIVISIONS",
+    "Classification",
     "LabelledText",
     "TextCorpus",
     "TextDataset",
     "TextTask",
     "bible_genres",
+    "classification_metrics",
     "load_corpus",
     "read_labelled",
     "rotten_tomatoes",
+    "scores",
     "sentences",
 ]
 
@@ -371,3 +376,61 @@ class TextTask:
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise ValueError("the classifier's classes must be a list of names")
         return cls(vocab, classes, bool(documents))
+
+
+def scores(model: nn.Module, data: TextDataset, batch_size: int = 256, rows=None) -> Tensor:
+    """(N, classes) probabilities of every example (or of ``rows``), in order (batched by
+    length)."""
+    from ..train.devices import device_of, to_device  # the trainer's extras: only when used
+
+    model.eval()
+    device = device_of(model)
+    rows = torch.arange(len(data)) if rows is None else torch.as_tensor(list(rows))
+    order = torch.argsort(data.sizes[rows], stable=True)
+    out = torch.empty(len(rows), int(model.cfg.classes))
+    with torch.no_grad():
+        for at in order.split(batch_size):
+            b = to_device(data.batch(rows[at]), device)
+            out[at] = torch.softmax(model(b.ids, b.lengths).float(), -1).cpu()
+    return out
+
+
+def classification_metrics(probs: Tensor, y: Tensor, classes: int) -> dict[str, float]:
+    """Accuracy and macro-F1 (over all ``classes``, present or not) of (N, classes) ``probs``."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    pred = probs.argmax(-1).numpy()
+    truth = y.numpy()
+    return {
+        "accuracy": float(accuracy_score(truth, pred)),
+        "macro_f1": float(
+            f1_score(truth, pred, average="macro", labels=list(range(classes)), zero_division=0)
+        ),
+    }
+
+
+class Classification:
+    """The trainer's task of a text classifier: validation macro-F1 selects the epoch;
+    accuracy and loss are shown beside it. Under data parallelism each rank predicts its rows
+    (``predict_rows``) and the scores are taken over all of them (``score``)."""
+
+    selection_metric = "macro_f1"
+
+    def __init__(self, classes: int) -> None:
+        self.classes = classes
+
+    def evaluate(self, model: nn.Module, held: TextDataset) -> dict[str, float]:
+        return self.score(held, self.predict_rows(model, held, range(len(held))))
+
+    def predict_rows(self, model: nn.Module, held: TextDataset, rows) -> list:
+        probs = scores(model, held, rows=rows)
+        model.train()
+        return list(probs)
+
+    def score(self, held: TextDataset, probs: list) -> dict[str, float]:
+        probs = torch.stack(probs) if probs else torch.empty(0, self.classes)
+        loss = float(F.nll_loss(probs.clamp_min(1e-12).log(), held.y))
+        return {
+            **classification_metrics(probs, held.y, self.classes),
+            "valid_loss": loss,
+        }

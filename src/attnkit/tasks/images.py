@@ -19,9 +19,21 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
-__all__ = ["FASHION", "ImageSet", "Images", "digits", "fashion_mnist", "read_idx", "test_index"]
+from .base import register
+
+__all__ = [
+    "FASHION",
+    "ImageSet",
+    "ImageTask",
+    "Images",
+    "digits",
+    "fashion_mnist",
+    "read_idx",
+    "test_index",
+]
 
 FASHION = (
     "T-shirt/top",
@@ -65,12 +77,33 @@ class ImageSet:
     test: Images
 
 
-def test_index(text: str, n: int, what: str) -> int:
-    """The index in ``text`` of one of ``n`` test images; ValueError naming the range
-    otherwise (``what`` reads it: "a captioner")."""
+@register("vision")
+class ImageTask:
+    """The trainer's task of an image classifier: validation accuracy selects the epoch; the
+    loss is shown beside it."""
+
+    selection_metric = "accuracy"
+
+    def evaluate(self, model: nn.Module, held: Images) -> dict[str, float]:
+        from ..train.devices import device_of  # the trainer's extras: only when training
+
+        model.eval()
+        device = device_of(model)
+        with torch.no_grad():
+            logits = torch.cat([model(x.to(device)).cpu() for x in held.x.split(1000)])
+        model.train()
+        return {
+            "accuracy": float((logits.argmax(-1) == held.y).float().mean()),
+            "valid_loss": float(F.cross_entropy(logits, held.y)),
+        }
+
+
+def test_index(text: str, n: int, what: str, item: str = "a test image") -> int:
+    """The index in ``text`` of one of ``n`` test images (or other ``item``); ValueError naming
+    the range otherwise (``what`` reads it: "a captioner")."""
     text = text.strip()
     if not text.isdigit() or int(text) >= n:
-        raise ValueError(f"{what} takes the index of a test image: 0..{n - 1}")
+        raise ValueError(f"{what} takes the index of {item}: 0..{n - 1}")
     return int(text)
 
 

@@ -22,9 +22,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["PROBLEMS", "TOLERANCE", "LongMemoryBatch", "make_batch"]
+from .base import register
+
+__all__ = [
+    "PROBLEMS",
+    "TOLERANCE",
+    "LongMemoryBatch",
+    "LongMemoryTask",
+    "Sequences",
+    "make_batch",
+]
 
 PROBLEMS = ("add", "multiply")
 TOLERANCE = 0.04  # |error| below this counts as correct (Raffel & Ellis, after Hochreiter)
@@ -74,3 +83,61 @@ def make_batch(
     y = 0.5 + (x1 + x2) / 4 if problem == "add" else x1 * x2
     x = torch.stack([values, markers], -1)
     return LongMemoryBatch(x, lengths, y, torch.stack([first, second], 1))
+
+
+class Sequences:
+    """A fixed set of sequences as the trainer's data set (``len``, ``batch``): generated in
+    chunks of ``chunk`` by :func:`make_batch`, so a set drawn from a generator holds the same
+    sequences as the chunks drawn from it one by one."""
+
+    def __init__(
+        self,
+        problem: str,
+        n: int,
+        length: int,
+        *,
+        chunk: int = 100,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if n < 1 or chunk < 1:
+            raise ValueError(f"need n >= 1 and chunk >= 1, got {n} and {chunk}")
+        parts = [
+            make_batch(problem, min(chunk, n - start), length, generator=generator)
+            for start in range(0, n, chunk)
+        ]
+        longest = max(p.x.shape[1] for p in parts)
+        pad = lambda x: nn.functional.pad(x, (0, 0, 0, longest - x.shape[1]))  # noqa: E731
+        self.problem, self.chunk = problem, chunk
+        self.x = torch.cat([pad(p.x) for p in parts])  # (n, longest, 2), zeros past each end
+        self.lengths = torch.cat([p.lengths for p in parts])
+        self.y = torch.cat([p.y for p in parts])
+        self.marked = torch.cat([p.marked for p in parts])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batch(self, rows) -> LongMemoryBatch:
+        """The sequences ``rows``, padded to the longest of them only."""
+        lengths = self.lengths[rows]
+        longest = int(lengths.max())
+        return LongMemoryBatch(self.x[rows, :longest], lengths, self.y[rows], self.marked[rows])
+
+
+@register("longmemory")
+class LongMemoryTask:
+    """The trainer's task of a long-memory problem: the share of held-out sequences answered
+    within :data:`TOLERANCE` selects (``correct``, 1.0 solves the problem); the worst absolute
+    error is shown beside it. Scored in the set's chunks, as they were drawn."""
+
+    selection_metric = "correct"
+
+    def evaluate(self, model: nn.Module, held: Sequences) -> dict[str, float]:
+        model.eval()
+        errors = []
+        with torch.no_grad():
+            for rows in torch.arange(len(held)).split(held.chunk):
+                b = held.batch(rows)
+                errors.append((model(b.x, b.lengths) - b.y).abs())
+        model.train()
+        err = torch.cat(errors)
+        return {"correct": float((err < TOLERANCE).float().mean()), "worst_error": float(err.max())}

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..train.devices import device_of, to_device
 from . import price_scores as ps
 from .base import register
 from .prices import Fold, PricesError, outputs
@@ -172,6 +171,8 @@ def return_scale(returns: np.ndarray) -> float:
 def scores_of(model: nn.Module, x: torch.Tensor, kind: str, scale: float = 1.0) -> np.ndarray:
     """A model's predictions of windows ``x``: class probabilities (n, classes) or returns (n,)
     in the series' own units, in float64."""
+    from ..train.devices import device_of  # the trainer's extras: only when used
+
     model.eval()
     with torch.no_grad():
         scores = model(x.to(device_of(model))).double().cpu()
@@ -193,6 +194,8 @@ class PriceTask:
         self.kind, self.truth, self.next_returns = kind, truth, next_returns
 
     def evaluate(self, model: nn.Module, held: Windows) -> dict[str, float]:
+        from ..train.devices import device_of, to_device
+
         model.eval()
         with torch.no_grad():
             loss = float(model.loss(to_device(held.batch(slice(None)), device_of(model))))

@@ -164,11 +164,16 @@ function wordSpans(sentence, key, signed, top) {
   });
 }
 
-function classifierPanel(panel, result, card) {
+function probTable(probabilities) {
   const probs = el("table", {class: "probs"});
-  Object.entries(result.probabilities).sort((a, b) => b[1] - a[1]).forEach(([c, p]) =>
+  Object.entries(probabilities).sort((a, b) => b[1] - a[1]).forEach(([c, p]) =>
     probs.append(el("tr", {}, el("td", {text: c}), el("td", {text: p.toFixed(3)}))));
-  panel.append(el("div", {class: "output", text: `prediction: ${result.label}`}), probs);
+  return probs;
+}
+
+function classifierPanel(panel, result, card) {
+  panel.append(el("div", {class: "output", text: `prediction: ${result.label}`}),
+               probTable(result.probabilities));
   const words = result.sentences.flat();
   const rows = [["weight", false, "attention weight"], ["attribution", true,
                 "integrated gradients (green: for the prediction, red: against)"]];
@@ -237,6 +242,81 @@ function captionerPanel(panel, result) {
   panel.append(steps, downloads(result, null, `caption-${result.input}`));
 }
 
+// An image classifier's test image, then each stage's spatial map drawn over it (scaled by
+// the stage's largest weight) and its channel weights as one row of cells.
+function imagePanel(panel, result) {
+  panel.append(el("div", {class: "output",
+    text: `test image ${result.input} → ${result.output} (truth ${result.truth})`}),
+    probTable(result.probabilities));
+  const maps = el("div", {class: "image-maps"},
+    el("figure", {}, captionCanvas(result.image, null, 1), el("figcaption", {text: "image"})));
+  result.stages.forEach((stage, k) => {
+    if (stage.spatial) {
+      const canvas = captionCanvas(result.image, stage.spatial, Math.max(...stage.spatial.flat(), 1e-9));
+      canvas.dataset.stage = k;
+      canvas.dataset.weights = JSON.stringify(stage.spatial);
+      maps.append(el("figure", {}, canvas, el("figcaption", {text: `stage ${k}: spatial map`})));
+    }
+    if (stage.channels) {
+      const top = Math.max(...stage.channels, 1e-9);
+      const row = heatmap([stage.channels.map((w) => w / top)], [`stage ${k}`],
+        stage.channels.map((_, c) => String(c)), SMALL, false);
+      row.classList.add("channels");
+      maps.append(el("figure", {}, row, el("figcaption", {text: `stage ${k}: channel weights`})));
+    }
+  });
+  if (maps.children.length === 1) {
+    maps.append(el("p", {class: "note", text: "this model has no attention block"}));
+  }
+  panel.append(maps, downloads(result, null, `image-${result.input}`));
+}
+
+// A price model's test window: the closes of its bars as a line, and for an attention model
+// the last bar's weights over the window's bars, one row per head (last layer).
+function closesChart(closes) {
+  const canvas = el("canvas", {class: "closes"});
+  canvas.width = LABEL + closes.length * CELL;
+  canvas.height = 120;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  const low = Math.min(...closes), high = Math.max(...closes), span = high - low || 1;
+  ctx.strokeStyle = "#08306b";
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  closes.forEach((c, j) => {
+    const x = LABEL + j * CELL + CELL / 2, y = 110 - ((c - low) / span) * 100;
+    if (j) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+  });
+  ctx.stroke();
+  ctx.fillStyle = "#111";
+  ctx.font = "12px ui-monospace, monospace";
+  ctx.textAlign = "right";
+  ctx.fillText(high.toPrecision(6), LABEL - 4, 14);
+  ctx.fillText(low.toPrecision(6), LABEL - 4, 112);
+  return canvas;
+}
+
+function pricesPanel(panel, result) {
+  const position = {"1": "long", "-1": "short", "0": "flat"}[String(result.position)];
+  panel.append(el("div", {class: "output", text: `window ${result.input} of ` +
+    `${result.test_windows}, ending ${result.time} → ${result.output} (truth ${result.truth}; ` +
+    `${position} for the next bar)`}));
+  if (result.probabilities) panel.append(probTable(result.probabilities));
+  const n = result.closes.length;
+  const offsets = result.closes.map((_, j) => (j === n - 1 ? "t" : `t-${n - 1 - j}`));
+  panel.append(closesChart(result.closes));
+  if (result.weights) {
+    panel.append(el("div", {class: "row-label", text: "attention of the last bar over the window"}));
+    const map = heatmap(result.weights, result.weights.map((_, h) => `head ${h}`), offsets);
+    map.classList.add("bars-attention");
+    panel.append(map);
+  } else {
+    panel.append(el("p", {class: "note", text: "this model has no attention weights"}));
+  }
+  panel.append(downloads(result, null, `window-${result.input}`));
+}
+
 async function api(path, body) {
   const response = await fetch(path, body === undefined ? {} : {
     method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
@@ -263,6 +343,8 @@ async function explain(event) {
         el("h2", {text: `${name} (${card.model})`}));
       if (result.kind === "classifier") classifierPanel(panel, result, card);
       else if (result.kind === "captioner") captionerPanel(panel, result);
+      else if (result.kind === "image-classifier") imagePanel(panel, result);
+      else if (result.kind === "prices") pricesPanel(panel, result);
       else seq2seqPanel(panel, result, card);
       panels.append(panel);
     }
