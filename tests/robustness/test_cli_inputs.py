@@ -206,7 +206,7 @@ def test_a_byte_order_mark_is_not_data(tmp_path, capsys):
     assert code == 0 and json.loads(out_text)["unreadable"] == 0
 
 
-def test_overwrite_replaces_and_resume_into_nothing_starts_afresh(ckpt, tmp_path, capsys):
+def test_overwrite_replaces_and_resume_into_nothing_is_refused(ckpt, tmp_path, capsys):
     copy = tmp_path / "copy"
     copy.mkdir()
     for name in ("model.safetensors", "config.json", "trainer.pt"):
@@ -215,6 +215,8 @@ def test_overwrite_replaces_and_resume_into_nothing_starts_afresh(ckpt, tmp_path
     code, _, err = run([*args, "--out", str(copy), "--overwrite", "--seed", "1"], capsys)
     assert code == 0, err
     assert json.loads((copy / "config.json").read_text())["train_config"]["seed"] == 1
-    code, out, err = run([*args, "--out", str(tmp_path / "fresh"), "--resume"], capsys)
-    assert code == 0, err
-    assert "nothing to resume" in out
+    (tmp_path / "killed").mkdir()  # what a run killed before its first epoch ended leaves
+    for where in (tmp_path / "fresh", tmp_path / "killed"):
+        code, out, err = run([*args, "--out", str(where), "--resume"], capsys)
+        assert code == 2 and "nothing to resume in" in err and "without --resume" in err, err
+        assert not (where / "config.json").exists()

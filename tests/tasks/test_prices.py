@@ -180,12 +180,45 @@ def test_read_ohlcv_recognises_columns_and_split_times():
     [
         ("Date,Open,High,Low\n2024-01-01,1,2,0\n2024-01-02,1,2,0\n", "no 'close' column"),
         ("Open,High,Low,Close\n1,2,0,1\n1,2,0,1\n", "no time column"),
-        ("Date,Open,High,Low,Close\n2024-01-01,1,2,0,x\n2024-01-02,1,2,0,1\n", "not a number"),
-        ("Date,Open,High,Low,Close\n2024-01-01,1,2,0,1\n2024-01-01,1,2,0,1\n", "repeated time"),
-        ("Date,Open,High,Low,Close\n2024-01-01,1,0,2,1\n2024-01-02,1,2,0,1\n", "high below low"),
-        ("Date,Open,High,Low,Close\n2024-01-01,1,2,0,1\n", "need at least 2"),
+        ("Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,x\n2024-01-02,1,2,0.5,1\n", "not a number"),
+        ("Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,1\n2024-01-01,1,2,0.5,1\n", "repeated time"),
         (
-            "Date,Open,High,Low,Close\nnot a date,1,2,0,1\n2024-01-02,1,2,0,1\n",
+            "Date,Open,High,Low,Close\n2024-01-01,1,0.5,2,1\n2024-01-02,1,2,0.5,1\n",
+            "high below low",
+        ),
+        ("Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,1\n", "need at least 2"),
+        (
+            "Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,1\n2024-01-02,1,2,0,1\n",
+            "low is 0 at row 2",
+        ),
+        (
+            "Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,-1\n2024-01-02,1,2,.5,1\n",
+            "close is -1 at row 1",
+        ),
+        (
+            "Date,Open,High,Low,Close,Volume\n2024-01-01,1,2,.5,1,-3\n2024-01-02,1,2,.5,1,1\n",
+            "volume is -3",
+        ),
+        (
+            "Date,Open,High,Low,Close\n2024-01-01,3,2,0.5,1\n2024-01-02,1,2,.5,1\n",
+            "open 3 lies outside",
+        ),
+        (
+            "Date,Open,High,Low,Close\n2024-01-01,1,2,0.5,0.4\n2024-01-02,1,2,.5,1\n",
+            "close 0.4 lies outside",
+        ),
+        ("Date,Open,High,Low,Close\n", "no bars"),
+        (
+            "Date,Open,High,Low,Close\n2024-01-31,1,2,.5,1\n01/02/2024,1,2,.5,1\n",
+            "more than one layout",
+        ),
+        ("Date,Open,High,Low,Close\n13/01/2024,1,2,.5,1\n01/14/2024,1,2,.5,1\n", "disagree"),
+        (
+            "Date,Open,High,Low,Close\n01/02/2024,1,2,.5,1\n02/01/2024,1,2,.5,1\n",
+            "day-first or month-first alike",
+        ),
+        (
+            "Date,Open,High,Low,Close\nnot a date,1,2,0.5,1\n2024-01-02,1,2,0.5,1\n",
             "cannot read the times",
         ),
     ],
@@ -235,3 +268,33 @@ def test_packaged_series_with_an_unnamed_time_index_are_read(monkeypatch):
     bars = P.load_series("eurusd-h1")
     assert list(bars.columns) == list(P.COLUMNS) and (bars.index == idx).all()
     assert bars["close"].tolist() == [1.1] * 5
+
+
+@pytest.mark.parametrize(
+    "stamps, first",
+    [
+        ([f"{d:02d}/01/2024 {h:02d}:00" for d in range(10, 15) for h in (6, 18)], 10),
+        ([f"01/{d:02d}/2024 {h:02d}:00" for d in range(10, 15) for h in (6, 18)], 10),
+        ([f"{d:02d}.01.2024 {h:02d}:00:00.000" for d in range(10, 15) for h in (6, 18)], 10),
+        ([f"{d:02d}/01/2024 {h:02d}:00" for d in range(1, 14) for h in (6, 18)], 1),
+    ],
+    ids=["day-first", "month-first", "dotted", "from-the-first"],
+)
+def test_dates_are_read_in_the_one_layout_the_column_uses(stamps, first):
+    rows = "".join(f"{t},1,2,0.5,1\n" for t in stamps)
+    bars = P.read_ohlcv(io.StringIO("Date,Open,High,Low,Close\n" + rows))
+    assert bars.index.month.unique().tolist() == [1]  # all of January, none misread as a month
+    assert bars.index.is_monotonic_increasing and len(bars) == len(stamps)
+    assert bars.index[0].day == first
+
+
+def test_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text(CSV, encoding="utf-8-sig")
+    assert P.read_ohlcv(path)["close"].tolist() == [1.10, 1.11, 1.12]
+
+
+def test_where_every_field_is_12_or_less_the_time_order_decides_the_layout():
+    rows = "".join(f"{d},1,2,0.5,1\n" for d in ("11/01/2024", "12/01/2024", "01/02/2024"))
+    bars = P.read_ohlcv(io.StringIO("Date,Open,High,Low,Close\n" + rows))
+    assert [t.strftime("%m-%d") for t in bars.index] == ["01-11", "01-12", "02-01"]

@@ -60,6 +60,16 @@ def without_digest(directory):
     save_file(load_file(path), path)
 
 
+def resigned(directory):
+    """The weights rewritten with the digest of the config.json beside them: a checkpoint whose
+    two files agree, so only the checks behind the digest can refuse what it says."""
+    from attnkit.train.checkpoint import DIGEST, config_digest
+
+    path = directory / "model.safetensors"
+    config = json.loads((directory / "config.json").read_text())
+    save_file(load_file(path), path, metadata={DIGEST: config_digest(config)})
+
+
 @pytest.mark.bad_input
 def test_corrupt_checkpoints_raise_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint directory"):
@@ -79,7 +89,7 @@ def test_corrupt_checkpoints_raise_checkpoint_error(tmp_path):
         (tmp_path / "config.json").write_text(json.dumps(bad))
         with pytest.raises(CheckpointError, match="was edited"):  # the digest catches it first
             load_model(tmp_path)
-        without_digest(tmp_path)  # an old checkpoint: the schema and the shapes catch it
+        resigned(tmp_path)  # both files agree: the schema and the shapes catch it
         with pytest.raises(CheckpointError, match=message):
             load_model(tmp_path)
         save_model(tmp_path, model, {"task": task.to_config()})
@@ -92,7 +102,7 @@ def test_corrupt_checkpoints_raise_checkpoint_error(tmp_path):
         (tmp_path / "config.json").write_text(
             json.dumps({**config, "task": {**config["task"], "src_vocab": bad_vocab}})
         )
-        without_digest(tmp_path)
+        resigned(tmp_path)
         with pytest.raises(CheckpointError, match=message):
             recipe.load(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"not a tensor file")
@@ -285,3 +295,34 @@ def test_a_fit_without_held_out_data_or_directory_trains_every_epoch_in_memory(
         fit(model, task, train, None, cfg, None)
     with pytest.raises(ValueError, match="cannot be resumed"):
         fit(model, None, train, None, cfg, None, resume=True)
+
+
+@pytest.mark.bad_input
+def test_a_stripped_digest_non_finite_weights_and_a_pickle_trainer_are_refused(tmp_path):
+    model, task, _, _ = setup()
+    save_model(tmp_path, model, {"task": task.to_config()})
+    config = json.loads((tmp_path / "config.json").read_text())
+    vocab = config["task"]["tgt_vocab"]
+    swapped = [vocab[0], vocab[2], vocab[1], *vocab[3:]]  # same sizes: only the digest can tell
+    (tmp_path / "config.json").write_text(
+        json.dumps({**config, "task": {**config["task"], "tgt_vocab": swapped}})
+    )
+    without_digest(tmp_path)
+    with pytest.raises(CheckpointError, match="carries no digest of its config"):
+        load_model(tmp_path)
+    for bad in (float("nan"), float("inf")):
+        broken = copy.deepcopy(model)
+        with torch.no_grad():
+            next(broken.parameters()).view(-1)[3] = bad
+        save_model(tmp_path, broken, {"task": task.to_config()})
+        with pytest.raises(CheckpointError, match=r"not finite \(NaN or inf\) in 1 tensor"):
+            load_model(tmp_path)
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    torch.save({"epoch": Payload()}, tmp_path / "trainer.pt")
+    with pytest.raises(CheckpointError, match="not a trainer state attnkit wrote") as err:
+        load_trainer(tmp_path)
+    assert "\n" not in str(err.value)

@@ -28,7 +28,7 @@ def _directories(args: argparse.Namespace) -> list[Path]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import torch
 
-    from ..serve import create_app, load_served
+    from ..serve import load_served, server
     from ..serve.models import served_name
     from ..train import CheckpointError
 
@@ -50,11 +50,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"attnkit serve: listening on {args.host}: anyone who can reach it can use the models",
             file=sys.stderr,
         )
-    import uvicorn
-
     names = ", ".join(f"{n} ({m.kind})" for n, m in models.items())
     print(f"serving {names} on http://{args.host}:{args.port}/", file=sys.stderr)
-    uvicorn.run(create_app(models), host=args.host, port=args.port, log_level="warning")
+    server(models, args.host, args.port).run()
     return 0
 
 

@@ -408,7 +408,49 @@ def begin(
     saved = read_config(out)
     if saved is not None and task is not None and (saved.get("task") or {}).get("name") != task:
         raise SettingsError(f"{out} holds no {what or task} run")
+    if saved is not None:
+        check_data_unchanged(saved.get("data"), out)
     return True, saved
+
+
+DATA_FILE_KEYS = ("file", "path", "source")  # where a run's data description names a file
+
+
+def with_digest(source: dict[str, Any]) -> dict[str, Any]:
+    """A run's data description with the SHA-256 of the file it names (if it names one), so a
+    resumed run can tell that the file changed."""
+    for key in DATA_FILE_KEYS:
+        value = source.get(key)
+        if isinstance(value, str) and Path(value).is_file():
+            return {**source, "sha256": file_digest(value)}
+    return source
+
+
+def file_digest(path: str | Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_data_unchanged(source: Any, out: str | Path) -> None:
+    """SettingsError if the data file a run was trained on has changed since (a resumed run
+    would train on other rows than the epochs before)."""
+    if not isinstance(source, dict) or "sha256" not in source:
+        return
+    path = next((source[k] for k in DATA_FILE_KEYS if isinstance(source.get(k), str)), None)
+    if path is None:
+        return
+    if not Path(path).is_file():
+        raise SettingsError(f"{out} was trained on {path}, which is no longer there")
+    if file_digest(path) != source["sha256"]:
+        raise SettingsError(
+            f"{path} has changed since the run in {out} began (its SHA-256 differs): resume "
+            "with the same file, or start afresh with --overwrite"
+        )
 
 
 def finish(load: Callable[[str | Path], Any], out: str | Path, state: dict[str, Any]) -> Any:

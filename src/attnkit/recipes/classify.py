@@ -145,7 +145,7 @@ def train(
         f"{len(valid_ds):,} validation; {len(task.classes)} classes; pooling {pooling}, "
         f"{params:,} parameters"
     )
-    meta = {"task": task.to_config(), "data": source}
+    meta = {"task": task.to_config(), "data": base.with_digest(source)}
     state = fit(
         net,
         tc.Classification(len(task.classes)),

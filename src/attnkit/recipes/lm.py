@@ -152,7 +152,7 @@ def train(
         f"{len(corpus.train):,} training characters, {len(corpus.valid):,} validation; "
         f"{model}, {params:,} parameters, context {context}"
     )
-    meta = {"task": task.to_config(), "data": corpus.source}
+    meta = {"task": task.to_config(), "data": base.with_digest(corpus.source)}
     state = fit(
         net,
         task,

@@ -137,12 +137,14 @@ def train(
     }
     meta = {
         "task": task_meta,
-        "data": {
-            "source": source,
-            "bars": len(bars),
-            "first": str(bars.index[0]),
-            "last": str(bars.index[-1]),
-        },
+        "data": base.with_digest(
+            {
+                "source": source,
+                "bars": len(bars),
+                "first": str(bars.index[0]),
+                "last": str(bars.index[-1]),
+            }
+        ),
     }
     torch.manual_seed(tcfg.seed)
     net = variant.build({"features": feats.shape[1], "window": window, "out": classes, **model_kw})

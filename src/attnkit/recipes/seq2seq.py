@@ -243,7 +243,7 @@ def train(
     held_ds = the_task.dataset(held)
     kind = f"attention {cfg.attention}" if model == "seq2seq" else "transformer"
     log(f"{len(train_pairs)} training pairs, {len(held)} held out; {kind}")
-    meta = {"task": the_task.to_config(), "data": source}
+    meta = {"task": the_task.to_config(), "data": base.with_digest(source)}
     train_ds = the_task.dataset(train_pairs, train=True)
     state = fit(net, the_task, train_ds, held_ds, tcfg, out, meta, resume=resume, log=log)
     best = base.finish(load, out, state)

@@ -4,7 +4,7 @@
 else in attnkit imports this package.
 """
 
-from .app import create_app
+from .app import create_app, server
 from .models import Served, load_served
 
-__all__ = ["Served", "create_app", "load_served"]
+__all__ = ["Served", "create_app", "load_served", "server"]

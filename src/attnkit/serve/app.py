@@ -7,8 +7,12 @@ API (every error is JSON ``{"error": "..."}`` with a 4xx status):
 - ``POST /api/predict`` with ``{"model": name, "text": "...", "beam": 1}``: the prediction
   and its attention (see :mod:`attnkit.serve.models` for the fields of each kind).
 
-Limits: bodies over :data:`MAX_BODY` bytes are refused (413), inputs over
-:data:`~attnkit.serve.models.MAX_INPUT` characters (422); the client names models, never paths.
+Limits: bodies over :data:`MAX_BODY` bytes are refused (413) by counting the bytes received,
+whatever the framing (a Content-Length, chunked, or none), and a request that carries both a
+Content-Length and a Transfer-Encoding is refused (400: the two framings could be read
+differently by a proxy in front); a POST without either gets 411; inputs over
+:data:`~attnkit.serve.models.MAX_INPUT` characters get 422. The client names models, never
+paths.
 Every response carries a Content-Security-Policy that allows the page's own scripts, styles and
 images only, and no connection anywhere but this server.
 
@@ -25,9 +29,11 @@ from typing import Any
 
 from .models import MAX_BEAM, MAX_INPUT, Served
 
-__all__ = ["CSP", "MAX_BODY", "create_app"]
+__all__ = ["CSP", "MAX_BODY", "MAX_HEADERS", "Guard", "create_app", "server"]
 
 MAX_BODY = 16_384
+MAX_HEADERS = 16_384  # bytes of a request line and headers (h11 refuses more with 431 / 400)
+KEEP_ALIVE = 5  # seconds an idle connection stays open
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; "
@@ -39,6 +45,83 @@ TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
 }
+
+
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class Guard:
+    """ASGI middleware in front of the application: the security headers on every response, and
+    the body limit counted on the bytes received. The body is read (at most ``limit`` bytes,
+    then refused) before the application sees the request, and replayed to it; a refused
+    request's connection is closed, so the rest of an oversized body is never read."""
+
+    def __init__(self, app: Any, limit: int = MAX_BODY) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_guarded(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *HEADERS]}
+            await send(message)
+
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        length, coding = headers.get(b"content-length"), headers.get(b"transfer-encoding")
+        if length is not None and coding is not None:
+            await _refuse(
+                send_guarded,
+                400,
+                "a request may not carry both a Content-Length and a Transfer-Encoding",
+            )
+            return
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await _refuse(send_guarded, 413, f"the request body is over {self.limit} bytes")
+            return
+        if scope["method"] == "POST" and length is None and coding is None:
+            await _refuse(send_guarded, 411, "a POST needs a Content-Length")
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                await _refuse(send_guarded, 413, f"the request body is over {self.limit} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # the client's disconnect, if any
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send_guarded)
+
+
+async def _refuse(send: Any, status: int, message: str) -> None:
+    import json
+
+    body = json.dumps({"error": message}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _asset(name: str) -> bytes:
@@ -63,20 +146,6 @@ def create_app(models: dict[str, Served]) -> Any:
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
-
-    @app.middleware("http")
-    async def limits_and_headers(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            response = error(413, f"the request body is over {MAX_BODY} bytes")
-        elif request.method == "POST" and length is None:
-            response = error(411, "a POST needs a Content-Length")
-        else:
-            response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
@@ -120,4 +189,22 @@ def create_app(models: dict[str, Served]) -> Any:
         except ValueError as err:
             return error(422, str(err))
 
-    return app
+    return Guard(app)
+
+
+def server(models: dict[str, Served], host: str = "127.0.0.1", port: int = 8000) -> Any:
+    """The uvicorn server of the explorer with its limits: a request's headers
+    (:data:`MAX_HEADERS`), idle connections (:data:`KEEP_ALIVE` seconds). ``.run()`` serves
+    until stopped."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        create_app(models),
+        host=host,
+        port=port,
+        log_level="warning",
+        http="h11",
+        h11_max_incomplete_event_size=MAX_HEADERS,
+        timeout_keep_alive=KEEP_ALIVE,
+    )
+    return uvicorn.Server(config)

@@ -22,7 +22,9 @@ against): RSI and ATR with Wilder's smoothing (Wilder 1978), CCI with Lambert's 
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,16 +125,20 @@ def read_ohlcv(source: str | Path | Any, *, sep: str | None = None):
     repeated times, a high below the low, or fewer than two bars.
     """
     pd = _pandas()
-    try:
-        raw = pd.read_csv(source, sep=sep, engine="python")
-    except (OSError, ValueError, pd.errors.ParserError) as err:
+    try:  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark
+        raw = pd.read_csv(source, sep=sep, engine="python", encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise PricesError(f"cannot read {source}: it is not UTF-8 text ({err.reason})") from None
+    except (OSError, ValueError, pd.errors.ParserError, csv.Error) as err:
         raise PricesError(f"cannot read {source}: {err}") from None
+    if raw.empty:
+        raise PricesError(f"{source}: no bars (the file has no rows under its header)")
     return _frame(raw, str(source))
 
 
 def _frame(raw, what: str):
     pd = _pandas()
-    names = {str(c).strip().lower().strip("<>"): c for c in raw.columns}
+    names = {str(c).lstrip("\ufeff").strip().lower().strip("<>"): c for c in raw.columns}
     cols = {}
     for col, aliases in _ALIASES.items():
         found = next((names[a] for a in aliases if a in names), None)
@@ -154,6 +160,18 @@ def _frame(raw, what: str):
                 f"row {bad[0] + 1} ({values.iloc[bad[0]]!r})"
             )
         out[col] = numbers
+    for col in COLUMNS:  # a zero or negative price would silently cut the series at its log
+        low = 0.0 if col == "volume" else 1e-300
+        wrong = np.flatnonzero(out[col].to_numpy() < low)
+        if len(wrong):
+            first = int(wrong[0])
+            must = (
+                ">= 0" if col == "volume" else "> 0 (a missing bar is left out, not written as 0)"
+            )
+            raise PricesError(
+                f"{what}: {col} is {out[col].iloc[first]:g} at row {first + 1} "
+                f"({out.index[first]}); it must be {must}"
+            )
     return _checked(out.sort_index(kind="stable"), what)
 
 
@@ -171,13 +189,68 @@ def _times(raw, names: dict, what: str):
     time_col = names.get("time")
     if time_col is not None and time_col != col:  # a date column and a time column
         values = values + " " + raw[time_col].astype(str)
+    dayfirst = _day_first(values, what, col)
     try:
-        stamps = pd.to_datetime(values, format="mixed", dayfirst=False)
+        stamps = pd.to_datetime(values, format="mixed", dayfirst=dayfirst)
     except (ValueError, TypeError) as err:
         raise PricesError(f"{what}: cannot read the times in column {col!r}: {err}") from None
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     return pd.DatetimeIndex(stamps, name="time")
+
+
+_YEAR_FIRST = re.compile(r"\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}")
+_NUMERIC_DATE = re.compile(r"\s*(\d{1,2})[-/.](\d{1,2})[-/.](\d{2}|\d{4})(?!\d)")
+
+
+def _day_first(values, what: str, col: str) -> bool:
+    """Whether the dates of a time column are day-first (31/01/2024) rather than month-first
+    (01/31/2024), one layout for the whole column as the data say: a first field over 12 says
+    day-first, a second field over 12 month-first, and where every field is 12 or less the
+    layout that keeps the rows in time order. PricesError when rows disagree (both kinds of
+    evidence, or year-first rows beside day/month rows) or when nothing tells the two apart."""
+    layout = [
+        "iso" if _YEAR_FIRST.match(v) else "dmy" if _NUMERIC_DATE.match(v) else "other"
+        for v in values
+    ]
+    kinds = dict.fromkeys(layout)
+    numeric = [i for i, k in enumerate(layout) if k == "dmy"]
+    if len(kinds) > 1 and numeric:
+        other = next(i for i, k in enumerate(layout) if k != "dmy")
+        raise PricesError(
+            f"{what}: the dates of column {col!r} are written in more than one layout (row "
+            f"{numeric[0] + 1}: {values.iloc[numeric[0]]!r}, row {other + 1}: "
+            f"{values.iloc[other]!r}); write them all one way, e.g. 2024-01-31 13:00"
+        )
+    if not numeric:
+        return False
+    fields = [_NUMERIC_DATE.match(values.iloc[i]).groups()[:2] for i in numeric]  # type: ignore[union-attr]
+    first = next((i for i, (a, _) in zip(numeric, fields, strict=True) if int(a) > 12), None)
+    second = next((i for i, (_, b) in zip(numeric, fields, strict=True) if int(b) > 12), None)
+    if first is not None and second is not None:
+        raise PricesError(
+            f"{what}: the dates of column {col!r} disagree: row {first + 1} "
+            f"({values.iloc[first]!r}) is day-first, row {second + 1} ({values.iloc[second]!r}) "
+            "month-first; write them all one way, e.g. 2024-01-31 13:00"
+        )
+    if first is not None or second is not None:
+        return first is not None
+    pd = _pandas()
+    ordered = {}
+    for dayfirst in (True, False):
+        try:
+            stamps = pd.to_datetime(values, format="mixed", dayfirst=dayfirst)
+        except (ValueError, TypeError):
+            continue
+        ordered[dayfirst] = bool(stamps.is_monotonic_increasing or stamps.is_monotonic_decreasing)
+    if list(ordered.values()).count(True) == 1:
+        return next(k for k, v in ordered.items() if v)
+    if len(values) < 2 or all(a == b for a, b in fields):
+        return False  # 01/01, 02/02, ...: the same either way
+    raise PricesError(
+        f"{what}: the dates of column {col!r} ({values.iloc[numeric[0]]!r}, ...) read as "
+        "day-first or month-first alike; write them year first, e.g. 2024-01-31 13:00"
+    )
 
 
 def _checked(bars, what: str):
@@ -191,6 +264,14 @@ def _checked(bars, what: str):
     if wrong.any():
         first = bars.index[wrong][0]
         raise PricesError(f"{what}: high below low at {first} ({int(wrong.sum())} bar(s))")
+    for c in ("open", "close"):
+        wrong = ((bars[c] > bars["high"]) | (bars[c] < bars["low"])).to_numpy()
+        if wrong.any():
+            row = bars[wrong].iloc[0]
+            raise PricesError(
+                f"{what}: {c} {row[c]:g} lies outside [low {row['low']:g}, high "
+                f"{row['high']:g}] at {bars.index[wrong][0]} ({int(wrong.sum())} bar(s))"
+            )
     return bars
 
 

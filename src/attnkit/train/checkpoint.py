@@ -168,7 +168,13 @@ def _read_pair(directory: Path) -> tuple[dict, bytes, dict]:
             raise CheckpointError(f"{directory / MODEL} cannot be read: {err}") from None
         header = _header(data, directory / MODEL)
         saved = (header.get("__metadata__") or {}).get(DIGEST)
-        if saved is None or saved == config_digest(config):  # None: written before digests
+        if saved is None and "upgraded_from" not in config:
+            raise CheckpointError(
+                f"{directory / MODEL} carries no digest of its config: every checkpoint of "
+                f"this format has one, so the weights were rewritten without it (and "
+                f"{CONFIG} may have been edited)"
+            )
+        if saved is None or saved == config_digest(config):  # None: attnkit 0.1's layout
             return config, data, header
         if attempt < _RETRIES - 1:
             time.sleep(_WAIT)
@@ -216,6 +222,14 @@ def load_model(directory: str | Path) -> tuple[nn.Module, dict]:
     if unexpected or set(missing) - aliases:
         lost = sorted(set(missing) - aliases)
         raise CheckpointError(f"{MODEL} does not match: missing {lost}, unexpected {unexpected}")
+    broken = [
+        k for k, v in model.state_dict().items() if v.is_floating_point() and not v.isfinite().all()
+    ]
+    if broken:  # a run that diverged, or a damaged file: every output would be NaN
+        raise CheckpointError(
+            f"{directory / MODEL} holds weights that are not finite (NaN or inf) in "
+            f"{len(broken)} tensor(s), first {broken[0]}"
+        )
     return model.eval(), config
 
 
@@ -239,5 +253,9 @@ def load_trainer(directory: str | Path) -> dict[str, Any] | None:
         return None
     try:
         return torch.load(path, weights_only=True, map_location="cpu")  # any device resumes
-    except Exception as err:
-        raise CheckpointError(f"{path} is corrupt: {err}") from None
+    except Exception as err:  # torch's message runs to paragraphs: its first line is enough
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+        raise CheckpointError(
+            f"{path} is corrupt or not a trainer state attnkit wrote (nothing in it was run): "
+            f"{first[:200]}"
+        ) from None

@@ -435,6 +435,10 @@ def prepare_out(out: str | Path, resume: bool, overwrite: bool, log=print) -> bo
             f"{out} already holds a checkpoint; continue it with --resume or replace it with "
             "--overwrite"
         )
+    if resume and not present:  # a run killed before its first epoch ended left nothing
+        raise SettingsError(
+            f"nothing to resume in {out}: it holds no checkpoint; start the run without --resume"
+        )
     if resume and present and checkpoint.TRAINER not in present:
         raise SettingsError(
             f"{out} cannot be resumed: {checkpoint.TRAINER} (the optimizer state) is missing; "
@@ -454,6 +458,4 @@ def prepare_out(out: str | Path, resume: bool, overwrite: bool, log=print) -> bo
         except OSError as err:
             raise SettingsError(f"cannot write to {out}: {err.strerror or err}") from None
     distributed.barrier()
-    if resume and not present:
-        log(f"nothing to resume in {out}: starting afresh")
     return resume and bool(present)
