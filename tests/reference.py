@@ -214,3 +214,19 @@ def one_cue_review(rng, good: bool) -> str:
     words = rng.choices(FILLER, k=rng.randint(3, 8))
     words.insert(rng.randrange(len(words) + 1), rng.choice(GOOD if good else BAD))
     return " ".join(words)
+
+
+def write_reviews(path, n: int = 200) -> None:
+    """A CSV of ``n`` tiny reviews (text, label) whose label is one word of the text: "superb"
+    in the good ones, "dull" in the bad ones, among filler words."""
+    import csv
+    import random
+
+    rng = random.Random(0)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(n):
+            words = rng.choices(["the", "film", "plot", "was", "a", "cast"], k=5)
+            words.insert(2, "superb" if i % 2 else "dull")
+            w.writerow([" ".join(words), "good" if i % 2 else "bad"])

@@ -2,14 +2,11 @@
 captioner, an image classifier with CBAM and a price model on a CSV of bars, all tiny (they
 need to run, not to be good)."""
 
-import csv
-import random
-
 import pytest
 
 from attnkit.cli import main
 from attnkit.serve import load_served
-from reference import random_walk_bars
+from reference import random_walk_bars, write_reviews
 
 
 @pytest.fixture(scope="session")
@@ -39,14 +36,7 @@ def checkpoints(tmp_path_factory):
         )
         == 0
     )
-    rng = random.Random(0)
-    with (root / "reviews.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for i in range(200):
-            words = rng.choices(["the", "film", "plot", "was", "a", "cast"], k=5)
-            words.insert(2, "superb" if i % 2 else "dull")
-            w.writerow([" ".join(words), "good" if i % 2 else "bad"])
+    write_reviews(root / "reviews.csv")
     assert (
         main(
             [

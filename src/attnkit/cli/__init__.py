@@ -4,12 +4,33 @@ report, repro, serve, summary, tour, bench (the [all] extra)."""
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+import traceback
 
+from .. import __version__
 from .arguments import Parser
 from .errors import UserError
 
 __all__ = ["UserError", "main"]
+
+
+# what a user can cause and fix, each said in one line with exit code 2: bad input of any kind
+# (ValueError: SettingsError, PricesError, CheckpointError, UnicodeError, ...), a file that
+# cannot be read or written (OSError: missing, a directory, no permission, a full disk), a CSV
+# the csv module refuses. Anything else is a bug of attnkit's and keeps its traceback.
+USER_ERRORS = (UserError, ValueError, OSError, csv.Error)
+
+
+def _one_line(err: BaseException) -> str:
+    """An error's message on one line, control characters escaped (a message may quote user
+    input: a file name, a line of a file)."""
+    from .text import printable
+
+    text = str(err) or type(err).__name__
+    if isinstance(err, OSError) and err.strerror:  # "[Errno 28] ..." said as "FILE: why"
+        text = f"{err.filename}: {err.strerror}" if err.filename is not None else err.strerror
+    return printable(" ".join(text.split()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +96,6 @@ def parser_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argp
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        from ..train.checkpoint import CheckpointError
         from .train import with_default_task
 
         parser = build_parser()
@@ -93,12 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return int(args.func(args) or 0)
-    except (UserError, CheckpointError, ValueError, FileNotFoundError) as err:
-        print(f"attnkit {args.command}: error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        print(f"attnkit {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"attnkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # not something the user did: the traceback, and where to report it
+        traceback.print_exc()
+        print(
+            f"attnkit {args.command}: internal error (a bug in attnkit {__version__}, not in what "
+            f"you gave it): please report it with the command and the traceback above",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

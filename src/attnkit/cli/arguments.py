@@ -36,7 +36,9 @@ class Parser(argparse.ArgumentParser):
             verb = "does" if len(flags) == 1 else "do"
             what = self.prog.removeprefix("attnkit ")
             message = f"{listed} {verb} not apply to {what} (see {self.prog} --help)"
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        from .text import printable
+
+        print(f"{self.prog}: error: {printable(message)}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -55,3 +57,15 @@ def name_list(text: str | None, allowed, flag: str, default=None) -> tuple[str, 
             f"of {','.join(allowed)}"
         )
     return names
+
+
+def utf8_text(value: str) -> str:
+    """A text argument (an input to a model): refused when the shell passed bytes that are not
+    UTF-8, which Python keeps as lone surrogates that no tokenizer can read."""
+    bad = next((i for i, c in enumerate(value) if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:
+        byte = ord(value[bad]) - 0xDC00
+        raise argparse.ArgumentTypeError(
+            f"is not UTF-8 text (byte 0x{byte:02x} at character {bad + 1}); give the input in UTF-8"
+        )
+    return value

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from .arguments import path, positive_int
+from .text import json_line
 from .verbs import finite, open_checkpoint
 
 
@@ -13,7 +13,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     recipe, run, options = open_checkpoint(args, "eval")
     scores = recipe.evaluate(run, options)
     if args.json:
-        print(json.dumps(finite(scores), ensure_ascii=False))
+        print(json_line(finite(scores)))
     else:
         print(recipe.format_scores(scores, options))
     return 0

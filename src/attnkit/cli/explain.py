@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import argparse
 
-from .arguments import path, positive_int
+from .arguments import path, positive_int, utf8_text
+from .text import printable
 from .verbs import open_checkpoint
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     recipe, run, options = open_checkpoint(args, "explain")
     for line in recipe.explain(run, options):
-        print(line)
+        print(printable(line))
     return 0
 
 
@@ -25,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", required=True, type=path)
     p.add_argument(
         "text",
+        type=utf8_text,
         help="the text to classify ('-': read it from standard input); a "
         "document model cuts it into sentences",
     )

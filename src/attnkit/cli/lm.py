@@ -9,8 +9,9 @@ import torch
 
 from ..recipes import lm as recipe
 from ..tasks import UnknownCharactersError
-from .arguments import count, path, positive_int
+from .arguments import count, path, positive_int, utf8_text
 from .errors import UserError
+from .text import printable
 from .verbs import recipe_of_kind
 
 
@@ -20,7 +21,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     recipe_of_kind(args.checkpoint, recipe.LMRecipe, "generate")
     run = recipe.load(args.checkpoint)
     try:
-        text = recipe.generate(
+        pieces = recipe.stream(
             run,
             args.prompt,
             args.length,
@@ -28,17 +29,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             seed=args.seed,
         )
+        first = next(pieces)  # the prompt's problems are found before anything is printed
     except UnknownCharactersError as err:
         raise UserError(str(err)) from None
-    print(args.prompt + text)
+    print(printable(args.prompt + first), end="", flush=True)
+    for piece in pieces:  # as it is generated: a long continuation shows as it grows
+        print(printable(piece), end="", flush=True)
+    print()
     return 0
 
 
 def register(sub) -> None:
     p = sub.add_parser("generate", help="continue a prompt with a trained language model")
     p.add_argument("--checkpoint", required=True, type=path)
-    p.add_argument("prompt")
-    p.add_argument("--length", type=positive_int, default=300, help="characters to add")
+    p.add_argument("prompt", type=utf8_text)
+    p.add_argument(
+        "--length",
+        type=positive_int,
+        default=300,
+        help=f"characters to add (at most {recipe.MAX_GENERATE:,})",
+    )
     p.add_argument(
         "--temperature",
         type=_temperature,

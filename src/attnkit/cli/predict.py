@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from .arguments import path, positive_int
+from .arguments import path, positive_int, utf8_text
+from .text import json_line, printable
 from .verbs import finite, open_checkpoint
 
 
@@ -13,16 +13,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     recipe, run, options = open_checkpoint(args, "predict")
     for prediction in recipe.predict(run, options):
         if args.json:
-            print(json.dumps(finite(prediction.record), ensure_ascii=False))
+            print(json_line(finite(prediction.record)))
         else:
-            print(prediction.line)
+            print(printable(prediction.line))
     return 0
 
 
 def register(sub) -> None:
     p = sub.add_parser("predict", help="predict with a checkpoint")
     p.add_argument("--checkpoint", required=True, type=path)
-    p.add_argument("text", nargs="*")
+    p.add_argument("text", nargs="*", type=utf8_text)
     p.add_argument(
         "--data",
         type=path,

@@ -7,8 +7,9 @@ import argparse
 from pathlib import Path
 
 from ..recipes.seq2seq import KINDS
-from .arguments import count, path, positive_int
+from .arguments import count, path, positive_int, utf8_text
 from .errors import UserError
+from .text import printable
 from .verbs import open_checkpoint
 
 
@@ -25,14 +26,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     png = new_png(args.out or "attention.png")
     recipe, run, options = open_checkpoint(args, "show")
     for line in recipe.show(run, options, png):
-        print(line)
+        print(printable(line))
     return 0
 
 
 def register(sub) -> None:
     p = sub.add_parser("show", help="draw where the model looked, as PNG and in the terminal")
     p.add_argument("--checkpoint", required=True, type=path)
-    p.add_argument("text", help="the input; for image models, the index of a test image")
+    p.add_argument(
+        "text", type=utf8_text, help="the input; for image models, the index of a test image"
+    )
     p.add_argument("--out", type=path, help="PNG path (default attention.png)")
     p.add_argument(
         "--kind", choices=sorted(KINDS), help="Transformer: which attention (default cross)"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import torch
 from ..recipes import translate as recipe
 from ..recipes.seq2seq import END, output_labels
 from ..tasks.subword import words_of
-from .arguments import path, positive_int
+from .arguments import path, positive_int, utf8_text
 from .errors import UserError
+from .text import json_line, printable
 from .verbs import recipe_of_kind
 
 CHUNK = 256  # texts decoded together (sorted by length) before their lines are printed
@@ -112,7 +112,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
             result = next(done)
             if args.json:
                 print(
-                    json.dumps(
+                    json_line(
                         {
                             "input": texts[i],
                             "output": result.text,
@@ -121,12 +121,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
                             "weights": [
                                 [round(float(x), 6) for x in row] for row in result.weights
                             ],
-                        },
-                        ensure_ascii=False,
+                        }
                     )
                 )
             else:
-                print(result.text, flush=True)
+                print(printable(result.text), flush=True)
             if plots:
                 for written in _plots(run, i, texts[i], result, plots, args.words):
                     print(f"wrote {written}", file=sys.stderr)
@@ -136,7 +135,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("translate", help="translate with a trained translation model")
     p.add_argument("--checkpoint", required=True, type=path)
-    p.add_argument("text", nargs="*")
+    p.add_argument("text", nargs="*", type=utf8_text)
     p.add_argument(
         "--input",
         type=path,

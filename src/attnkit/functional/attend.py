@@ -96,6 +96,8 @@ def attend(
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
     rows = _index("weights_rows", weights_rows, q.shape[-2])
     heads = _index("weights_heads", weights_heads, q.shape[-3] if q.dim() == 4 else None)
+    if mask is not None:
+        k, v = masked_keys_zeroed(k, v, mask)
     return _dispatch(
         q,
         k,
@@ -112,6 +114,18 @@ def attend(
         heads,
         impl,
     )
+
+
+def masked_keys_zeroed(k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """``k`` and ``v`` with the keys that no query may attend to (padding) set to 0: a weight
+    of 0 times a NaN or inf there would still be NaN, and a masked input must reach no output.
+    ``mask`` (..., Tq, Tk), True = may attend, broadcastable against the scores."""
+    dead = ~mask.any(dim=-2)  # (..., Tk): keys masked for every query
+    if not bool(dead.any()):  # nothing padded: no copy of k and v (a decoder's whole cache)
+        return k, v
+    dead = dead[..., None]  # (..., Tk, 1), against k (..., Tk, Dk) and v (..., Tk, Dv)
+    zero = torch.zeros((), dtype=k.dtype, device=k.device)
+    return torch.where(dead, zero, k), torch.where(dead, zero.to(v.dtype), v)
 
 
 def attend_heads(
@@ -141,6 +155,8 @@ def attend_heads(
     if return_weights:
         rows = _index("weights_rows", weights_rows, q.shape[-2])
         heads = _index("weights_heads", weights_heads, q.shape[-3])
+    if mask is not None:
+        k, v = masked_keys_zeroed(k, v, mask)
     return _dispatch(
         q,
         k,

@@ -93,6 +93,10 @@ class HierarchicalAttention(nn.Module):
         if (word_lengths < 0).any() or (word_lengths > w).any():
             raise ValueError(f"word_lengths must be in 0..{w}")
         check_dtype(self, words=words)
+        if b * s * w == 0:  # no documents, or none with a word: nothing to attend to
+            size = 2 * self.word_rnn.hidden_size
+            zeros = words.new_zeros
+            return HierarchicalOutput(zeros(b, size), zeros(b, s, w), zeros(b, s))
         real_sentences = word_lengths > 0  # (B, S)
         counts = real_sentences.sum(1)  # (B,)
         if (real_sentences.long().diff(dim=1) > 0).any():

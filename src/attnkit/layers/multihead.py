@@ -53,6 +53,11 @@ class KVCache:
     keys_finite: bool | None = True
     _room: tuple[Tensor, Tensor] | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        c = self.capacity
+        if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c < 1):
+            raise ValueError(f"capacity must be None or an int >= 1 (tokens), got {c!r}")
+
     def __len__(self) -> int:
         return 0 if self.key is None else self.key.shape[-2]
 

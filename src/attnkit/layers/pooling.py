@@ -70,6 +70,8 @@ class FeedForwardAttention(nn.Module):
             )
         if lengths is not None:
             mask = masks.combine(mask, masks.padding(lengths, t))
+        if mask is not None:  # a padded step reaches no output, even as 0 x NaN
+            x = x.masked_fill(~mask[..., None], 0.0)
         energy = torch.tanh(self.proj(x))  # (B, T, 1) or (B, T, Hd)
         if self.out is not None:
             energy = self.out(energy)
@@ -127,5 +129,5 @@ class AttentionGate(nn.Module):
                     f"mask must be bool (B, T) = {tuple(x.shape[:2])} for x of shape "
                     f"{tuple(x.shape)}, got {mask.dtype} {tuple(mask.shape)}"
                 )
-            context = context * mask.unsqueeze(-1)
+            context = context.masked_fill(~mask.unsqueeze(-1), 0.0)  # 0, whatever was there
         return AttentionOutput(context, weights if return_weights else None)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import check_sizes
+from .base import check_features, check_sizes
 from .multihead import KVCache, MultiHeadAttention
 
 __all__ = [
@@ -204,6 +204,11 @@ class _Block(nn.Module):
     def _ff(self, x: Tensor) -> Tensor:
         return self._drop(self.linear2(self._drop(self.act(self.linear1(x)))))
 
+    def _check_input(self, x: Tensor) -> None:
+        """ValueError for an input this block cannot read, before any sublayer (torch's own
+        LayerNorm message would not say which argument is wrong)."""
+        check_features("x", x, self.norm1.normalized_shape[0])
+
     def _sublayer(self, x: Tensor, norm: nn.LayerNorm, fn) -> tuple[Tensor, Tensor | None]:
         """x + f(norm(x)) (pre-norm) or norm(x + f(x)) (post-norm); f returns (out, weights)."""
         out, weights = fn(norm(x) if self.norm_first else x)
@@ -275,6 +280,7 @@ class TransformerEncoderLayer(_Block):
 
         Returns:
             BlockOutput: output (B, T, E) and self_weights (B, H, T, Tk) or None."""
+        self._check_input(x)
 
         def attn(h):
             out = self.self_attn(
@@ -361,6 +367,7 @@ class TransformerDecoderLayer(_Block):
         Returns:
             BlockOutput: output (B, T, E), self_weights (B, H, T, T) and cross_weights (B, H, T, S)
             or None."""
+        self._check_input(x)
         pick = dict(
             return_weights=return_weights, weights_heads=weights_heads, weights_rows=weights_rows
         )

@@ -445,17 +445,7 @@ class ClassifyRecipe(base.Recipe):
     def evaluate(self, run: ClassifyRun, options: base.Options) -> dict[str, Any]:
         if not options.data:
             return evaluate(run, held_out(run))
-        corpus = tc.read_labelled(options.data, run.task.documents)
-        unknown = sorted(set(corpus.classes) - set(run.task.classes))
-        if unknown:
-            raise SettingsError(
-                f"{options.data}: labels the model does not know: {', '.join(unknown)}"
-            )
-        index = [run.task.classes.index(c) for c in corpus.classes]
-        examples = [
-            type(ex)(ex.text, index[ex.label], ex.group)
-            for ex in corpus.train + corpus.valid + corpus.test
-        ]
+        _, examples = tc.read_examples(options.data, run.task.documents, run.task.classes)
         return evaluate(run, examples)
 
     def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:

@@ -13,6 +13,7 @@ validation bits per character is kept; ``evaluate`` scores the test part.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,7 @@ def train(
     task = (
         LMTask.from_config(saved["task"])
         if saved is not None
-        else LMTask.from_text(corpus.train, context)
+        else LMTask.from_text(corpus.train, context, corpus.valid, corpus.test)
     )
     train_ds, valid_ds = task.dataset(corpus.train), task.dataset(corpus.valid)
     cfg = entry(model).config_cls(
@@ -190,6 +191,9 @@ def evaluate(run: LMRun, text: str | None = None) -> dict[str, float]:
     return run.task.evaluate(run.model, run.task.dataset(text))
 
 
+MAX_GENERATE = 100_000  # characters one generate call may add (about a minute of a small model)
+
+
 def generate(
     run: LMRun,
     prompt: str,
@@ -199,15 +203,32 @@ def generate(
     top_k: int | None = None,
     seed: int = 0,
 ) -> str:
-    """``length`` characters continuing ``prompt`` (sampled; greedy at temperature 0).
+    """``length`` characters continuing ``prompt`` (sampled; greedy at temperature 0): the
+    pieces of :func:`stream` joined."""
+    return "".join(stream(run, prompt, length, temperature=temperature, top_k=top_k, seed=seed))
+
+
+def stream(
+    run: LMRun,
+    prompt: str,
+    length: int = 200,
+    *,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> Iterator[str]:
+    """The continuation of ``prompt`` piece by piece as it is generated, ``length`` characters
+    in all (at most :data:`MAX_GENERATE`).
 
     The model never reads more than the context it was trained on: when a continuation
     reaches it, generation goes on from the last half-context of characters (re-read once),
-    so any length can be asked for."""
+    so any length up to the cap can be asked for."""
     if not prompt:
         raise SettingsError("the prompt is empty")
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise SettingsError(f"length must be an int >= 1, got {length!r}")
+    if length > MAX_GENERATE:
+        raise SettingsError(f"length must be at most {MAX_GENERATE:,} characters, got {length:,}")
     span = run.model.cfg.max_len - 1  # the training context
     seq = run.task.encode(prompt)[None]
     gen = torch.Generator().manual_seed(seed)
@@ -216,9 +237,10 @@ def generate(
         keep = seq[:, -(span // 2 if seq.shape[1] >= span else span) :]
         n = min(length - produced, span + 1 - keep.shape[1])
         out = run.model.generate(keep, n, temperature=temperature, top_k=top_k, generator=gen)
-        seq = torch.cat([seq, out[:, keep.shape[1] :]], dim=1)
+        new = out[:, keep.shape[1] :]
+        seq = torch.cat([seq, new], dim=1)
         produced += n
-    return run.task.vocab.decode(seq[0, -length:].tolist())
+        yield run.task.vocab.decode(new[0].tolist())
 
 
 # -- the recipe protocol (recipes.base): `attnkit train lm`, eval, and generate's model ----

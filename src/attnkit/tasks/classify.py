@@ -55,6 +55,7 @@ __all__ = [
     "bible_genres",
     "classification_metrics",
     "load_corpus",
+    "read_examples",
     "read_labelled",
     "rotten_tomatoes",
     "scores",
@@ -221,33 +222,58 @@ def bible_genres(verses: Sequence | None = None, passage: int = 5) -> TextCorpus
     )
 
 
-def read_labelled(path: str | Path, documents: bool = False) -> TextCorpus:
-    """A CSV file with a header naming ``text`` and ``label`` (and optionally ``group``)
-    columns; classes in order of first appearance. ``documents``: cut each text into
-    :func:`sentences`."""
+def read_examples(
+    path: str | Path, documents: bool = False, classes: Sequence[str] | None = None
+) -> tuple[tuple[str, ...], list[LabelledText]]:
+    """(classes, examples) of a CSV file with a header naming ``text`` and ``label`` (and
+    optionally ``group``) columns. The classes are ``classes`` where given (a trained model's:
+    a label outside them is refused), else the labels in order of first appearance.
+    ``documents``: cut each text into :func:`sentences`. ValueError naming the line for a file
+    that is not UTF-8, not a CSV with those columns, or has an empty text or label."""
     path = Path(path)
     try:
-        with path.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
+        with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: Excel's "CSV UTF-8"
+            reader = csv.DictReader(f)
+            rows = list(reader)
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not UTF-8 text ({err.reason})") from None
+    except csv.Error as err:
+        raise ValueError(f"{path}, line {reader.line_num}: {err}") from None
     if not rows or not {"text", "label"} <= set(rows[0]):
         raise ValueError(f"{path}: expected a CSV header with text and label columns")
-    classes = tuple(dict.fromkeys(r["label"].strip() for r in rows if r["label"]))
-    if len(classes) < 2:
-        raise ValueError(f"{path}: a classifier needs at least 2 labels, found {len(classes)}")
+    found = tuple(dict.fromkeys(r["label"].strip() for r in rows if r["label"]))
+    if classes is not None:
+        unknown = [c for c in found if c not in classes]
+        if unknown:
+            raise ValueError(f"{path}: labels the model does not know: {', '.join(unknown)}")
+    known = tuple(classes) if classes is not None else found
     examples = []
     for n, r in enumerate(rows, 2):
         text, label = " ".join((r["text"] or "").split()), (r["label"] or "").strip()
         if not text or not label:
             raise ValueError(f"{path}, line {n}: empty text or label")
         body = tuple(sentences(r["text"])) if documents else text
-        examples.append(LabelledText(body, classes.index(label), (r.get("group") or "").strip()))
+        examples.append(LabelledText(body, known.index(label), (r.get("group") or "").strip()))
+    return known, examples
+
+
+def read_labelled(path: str | Path, documents: bool = False) -> TextCorpus:
+    """A corpus to train on from a CSV file (:func:`read_examples`): at least two classes, split
+    into training, validation and test examples by a hash of each text."""
+    classes, examples = read_examples(path, documents)
+    if len(classes) < 2:
+        raise ValueError(f"{path}: a classifier needs at least 2 labels, found {len(classes)}")
     source = {"corpus": "file", "path": str(path), "documents": documents}
     corpus = TextCorpus(classes, *_by_hash(examples), documents=documents, source=source)
     if not corpus.train or not corpus.valid or not corpus.test:
+        distinct = len({ex.text for ex in examples})
+        why = (
+            f" ({distinct} distinct texts: repeated texts share a split)"
+            if distinct < len(examples)
+            else ""
+        )
         raise ValueError(
-            f"{path}: {len(rows)} rows are too few for training, validation and "
+            f"{path}: {len(examples)} rows{why} are too few for training, validation and "
             "test splits (about 10% each are held out)"
         )
     return corpus

@@ -129,8 +129,11 @@ class LMTask:
         self.vocab, self.context = vocab, context
 
     @classmethod
-    def from_text(cls, text: str, context: int = 256) -> LMTask:
-        return cls(CharVocab.from_texts([text]), context)
+    def from_text(cls, text: str, context: int = 256, *held_out: str) -> LMTask:
+        """The task of a model trained on ``text``; its vocabulary also holds the characters
+        of the ``held_out`` texts (the alphabet, not what follows what: a character seen only
+        there is scored, badly, instead of failing the evaluation)."""
+        return cls(CharVocab.from_texts([text, *held_out]), context)
 
     def encode(self, text: str) -> Tensor:
         """Ids of ``text``; UnknownCharactersError for characters the model never saw."""

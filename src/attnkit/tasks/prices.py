@@ -125,6 +125,9 @@ def read_ohlcv(source: str | Path | Any, *, sep: str | None = None):
     repeated times, a high below the low, or fewer than two bars.
     """
     pd = _pandas()
+    blank = b"\xef\xbb\xbf \t\r\n"  # a byte-order mark and white space: nothing
+    if isinstance(source, str | Path) and Path(source).is_file() and not _head(source).strip(blank):
+        raise PricesError(f"{source}: no bars (the file is empty)")
     try:  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark
         raw = pd.read_csv(source, sep=sep, engine="python", encoding="utf-8-sig")
     except UnicodeDecodeError as err:
@@ -134,6 +137,11 @@ def read_ohlcv(source: str | Path | Any, *, sep: str | None = None):
     if raw.empty:
         raise PricesError(f"{source}: no bars (the file has no rows under its header)")
     return _frame(raw, str(source))
+
+
+def _head(path: str | Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(4096)
 
 
 def _frame(raw, what: str):
@@ -429,9 +437,24 @@ def log_returns(bars) -> np.ndarray:
     return np.r_[np.nan, np.diff(np.log(bars["close"].to_numpy(dtype=float)))]
 
 
+WARMUP_BARS = 64  # more than any indicator needs before it is defined (MACD: 33)
+
+
 def first_end(feats: np.ndarray, window: int) -> int:
-    """The first bar a window of ``window`` bars with every feature valid can end at."""
-    return first_valid(feats) + window - 1
+    """The first bar a window of ``window`` bars with every feature valid can end at.
+    PricesError where a feature is undefined after the indicators' warm-up (a price that does
+    not move for RSI's 14 bars, a zero range for CCI's 20): every bar before it would be
+    dropped."""
+    start = first_valid(feats)
+    if start > WARMUP_BARS:
+        row = start - 1
+        cols = [FEATURES[j] for j in np.flatnonzero(~np.isfinite(feats[row]))]
+        raise PricesError(
+            f"the feature(s) {', '.join(cols)} are undefined at bar {row + 1} of {len(feats)}, "
+            "after the indicators' warm-up: the prices there do not move (a constant price "
+            "has no RSI or CCI); every bar before it would be dropped"
+        )
+    return start + window - 1
 
 
 def half_fractal(bars) -> np.ndarray:

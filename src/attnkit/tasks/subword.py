@@ -56,6 +56,13 @@ class SubwordVocab:
         texts = [t for t in texts if t.strip()]
         if not texts:
             raise ValueError("no text to train a subword vocabulary on")
+        needed = len({c for t in texts for c in t if not c.isspace()}) + 5  # + 4 specials, "▁"
+        if vocab_size < needed:  # every character is a piece (character_coverage 1.0)
+            raise ValueError(
+                f"a vocabulary of {vocab_size} subwords cannot hold the {needed - 5} distinct "
+                f"characters of this text and the 5 special pieces: use --vocab-size {needed} "
+                "or more"
+            )
         out = io.BytesIO()
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(texts),

@@ -19,8 +19,9 @@ class UnknownCharactersError(ValueError):
     """The text holds characters the vocabulary (and so the model) has never seen."""
 
     def __init__(self, text: str, chars: list[str]) -> None:
-        shown = ", ".join(repr(c) for c in chars)
-        super().__init__(f"input {text!r} has characters outside the vocabulary: {shown}")
+        shown = ", ".join(repr(c) for c in chars[:20]) + (", ..." if len(chars) > 20 else "")
+        quoted = repr(text) if len(text) <= 60 else f"{text[:57]!r}... ({len(text):,} characters)"
+        super().__init__(f"input {quoted} has characters outside the vocabulary: {shown}")
         self.chars = chars
 
 
