@@ -159,3 +159,36 @@ def test_a_reader_never_mixes_two_writes(tmp_path):
     stop.touch()
     writes = int(writer.communicate(timeout=60)[0].split()[-1])
     assert writes >= least and reads >= least, (writes, reads, refused)
+
+
+@pytest.mark.robustness
+def test_a_full_disk_while_saving_is_one_line_and_the_old_checkpoint_survives(
+    tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    from attnkit.cli import main
+    from attnkit.train import checkpoint
+
+    out = tmp_path / "ckpt"
+    args = ["train", "times", "--n", "300", "--hidden", "8", "--epochs", "2", "--threads", "1"]
+    assert main([*args, "--target", "0", "--out", str(out)]) == 0  # one epoch of two
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = checkpoint._atomic
+
+    def full(path, write):  # the disk fills while the new file is being written
+        def partial(tmp):
+            with open(tmp, "wb") as f:
+                f.write(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+
+        real(path, partial)
+
+    monkeypatch.setattr(checkpoint, "_atomic", full)
+    capsys.readouterr()
+    assert main([*args, "--target", "1", "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "No space left on device" in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing half-written
+    monkeypatch.undo()
+    recipe.load(out)

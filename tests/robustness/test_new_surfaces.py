@@ -255,6 +255,11 @@ def test_terminal_escapes_in_user_text_are_printed_escaped(made, capsys):
     assert main(["predict", "--checkpoint", str(made / "clf"), "--json", evil]) == 0
     line = capsys.readouterr().out.strip()
     assert "\x1b" not in line and json.loads(line)["input"] == evil
+    clf = str(made / "clf")
+    assert main(["explain", "--checkpoint", clf, evil, "--color", "always"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[48;2;" in out  # the explanation's own colours stay
+    assert "\x1b]0;" not in out and "\x07" not in out and "\\x1b]0;owned" in out
 
 
 def test_eval_reads_a_small_or_one_class_file(made, tmp_path, capsys):

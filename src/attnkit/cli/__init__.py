@@ -25,7 +25,7 @@ USER_ERRORS = (UserError, ValueError, OSError, csv.Error)
 def _one_line(err: BaseException) -> str:
     """An error's message on one line, control characters escaped (a message may quote user
     input: a file name, a line of a file)."""
-    from .text import printable
+    from .._text import printable
 
     text = str(err) or type(err).__name__
     if isinstance(err, OSError) and err.strerror:  # "[Errno 28] ..." said as "FILE: why"

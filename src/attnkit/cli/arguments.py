@@ -36,7 +36,7 @@ class Parser(argparse.ArgumentParser):
             verb = "does" if len(flags) == 1 else "do"
             what = self.prog.removeprefix("attnkit ")
             message = f"{listed} {verb} not apply to {what} (see {self.prog} --help)"
-        from .text import printable
+        from .._text import printable
 
         print(f"{self.prog}: error: {printable(message)}", file=sys.stderr)
         sys.exit(2)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .._text import json_line
 from .arguments import path, positive_int
-from .text import json_line
 from .verbs import finite, open_checkpoint
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 
 from .arguments import path, positive_int, utf8_text
-from .text import printable
 from .verbs import open_checkpoint
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     recipe, run, options = open_checkpoint(args, "explain")
     for line in recipe.explain(run, options):
-        print(printable(line))
+        print(line)  # built from escaped user text (viz.highlight), with its own colours
     return 0
 
 

@@ -7,11 +7,11 @@ import math
 
 import torch
 
+from .._text import printable
 from ..recipes import lm as recipe
 from ..tasks import UnknownCharactersError
 from .arguments import count, path, positive_int, utf8_text
 from .errors import UserError
-from .text import printable
 from .verbs import recipe_of_kind
 
 

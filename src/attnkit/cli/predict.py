@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .._text import json_line, printable
 from .arguments import path, positive_int, utf8_text
-from .text import json_line, printable
 from .verbs import finite, open_checkpoint
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .._text import printable
 from ..recipes.seq2seq import KINDS
 from .arguments import count, path, positive_int, utf8_text
 from .errors import UserError
-from .text import printable
 from .verbs import open_checkpoint
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
+from .._text import json_line, printable
 from ..recipes import translate as recipe
 from ..recipes.seq2seq import END, output_labels
 from ..tasks.subword import words_of
 from .arguments import path, positive_int, utf8_text
 from .errors import UserError
-from .text import json_line, printable
 from .verbs import recipe_of_kind
 
 CHUNK = 256  # texts decoded together (sorted by length) before their lines are printed

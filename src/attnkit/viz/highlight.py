@@ -23,6 +23,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from .._text import printable
+
 __all__ = ["explanation_html", "render_explanation"]
 
 
@@ -47,13 +49,13 @@ def _ansi(word: str, value: float, top: float, signed: bool) -> str:
 def _line(words: list[dict], key: str, color: bool, signed: bool, top: float) -> str:
     parts = []
     for w in words:
-        value = w[key]
+        value, word = w[key], printable(w["word"])  # the user's text: its escapes escaped
         if color:
-            parts.append(_ansi(w["word"], value, top, signed))
+            parts.append(_ansi(word, value, top, signed))
         elif signed:
-            parts.append(f"{w['word']}[{value:+.2g}]")
+            parts.append(f"{word}[{value:+.2g}]")
         else:
-            parts.append(f"{w['word']}[{value:.2f}]".replace("[0.", "[.").replace("[1.00]", "[1]"))
+            parts.append(f"{word}[{value:.2f}]".replace("[0.", "[.").replace("[1.00]", "[1]"))
     return " ".join(parts)
 
 
@@ -62,8 +64,9 @@ def render_explanation(data: dict[str, Any], color: bool = True) -> str:
     weights per token) and by attribution; ``color`` False writes the values in brackets."""
     probs = data["probabilities"]
     label = data["label"]
-    others = "; ".join(f"{c} {p:.3f}" for c, p in probs.items() if c != label)
-    lines = [f"prediction: {label} ({probs[label]:.3f})" + (f"; {others}" if others else "")]
+    others = "; ".join(f"{printable(c)} {p:.3f}" for c, p in probs.items() if c != label)
+    shown = f"prediction: {printable(label)} ({probs[label]:.3f})"
+    lines = [shown + (f"; {others}" if others else "")]
     words = [w for s in data["sentences"] for w in s]
     has_weights = all(w["weight"] is not None for w in words)
     top_w = _scale([w["weight"] for w in words]) if has_weights else 1.0
