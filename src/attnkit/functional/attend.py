@@ -96,24 +96,42 @@ def attend(
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
     rows = _index("weights_rows", weights_rows, q.shape[-2])
     heads = _index("weights_heads", weights_heads, q.shape[-3] if q.dim() == 4 else None)
-    if mask is not None:
-        k, v = masked_keys_zeroed(k, v, mask)
-    return _dispatch(
-        q,
+    return _clean(
+        lambda k, v: _dispatch(
+            q,
+            k,
+            v,
+            score,
+            score_params,
+            scale,
+            mask,
+            causal,
+            window,
+            dropout_p,
+            return_weights,
+            rows,
+            heads,
+            impl,
+        ),
         k,
         v,
-        score,
-        score_params,
-        scale,
         mask,
-        causal,
-        window,
-        dropout_p,
-        return_weights,
-        rows,
-        heads,
-        impl,
     )
+
+
+def _clean(run, k: Tensor, v: Tensor, mask: Tensor | None) -> AttentionOutput:
+    """``run(k, v)``, again with the masked keys zeroed where its result is not finite and
+    some key is masked for every query: a NaN or inf at a padded position must reach no
+    output, and checking the (small) result costs less than copying k and v on every call (a
+    decoder's step reads its whole memory)."""
+    out = run(k, v)
+    if mask is None or (
+        bool(out.context.isfinite().all())
+        and (out.weights is None or bool(out.weights.isfinite().all()))
+    ):
+        return out
+    zk, zv = masked_keys_zeroed(k, v, mask)
+    return out if zk is k else run(zk, zv)
 
 
 def masked_keys_zeroed(k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -155,24 +173,27 @@ def attend_heads(
     if return_weights:
         rows = _index("weights_rows", weights_rows, q.shape[-2])
         heads = _index("weights_heads", weights_heads, q.shape[-3])
-    if mask is not None:
-        k, v = masked_keys_zeroed(k, v, mask)
-    return _dispatch(
-        q,
+    return _clean(
+        lambda k, v: _dispatch(
+            q,
+            k,
+            v,
+            "scaled_dot",
+            None,
+            None,
+            mask,
+            causal,
+            None,
+            dropout_p,
+            return_weights,
+            rows,
+            heads,
+            "auto",
+            finite,
+        ),
         k,
         v,
-        "scaled_dot",
-        None,
-        None,
         mask,
-        causal,
-        None,
-        dropout_p,
-        return_weights,
-        rows,
-        heads,
-        "auto",
-        finite,
     )
 
 

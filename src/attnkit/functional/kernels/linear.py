@@ -127,8 +127,9 @@ def run(req: Request) -> AttentionOutput:
         if req.return_weights:
             weights = req.select_weights(full).to(req.q.dtype)
         return AttentionOutput(context.to(req.q.dtype), weights)
-    if key_mask is not None:
-        fk = fk * key_mask.unsqueeze(-1).to(acc)  # masked keys leave both sums
+    if key_mask is not None:  # masked keys leave both sums, whatever they hold (NaN, inf)
+        gone = ~key_mask.unsqueeze(-1)
+        fk, v = fk.masked_fill(gone, 0.0), v.masked_fill(gone, 0.0)
     if not req.causal:
         kv = fk.transpose(-2, -1) @ v  # (..., D, Dv)
         z = fk.sum(dim=-2)  # (..., D)
