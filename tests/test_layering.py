@@ -54,9 +54,20 @@ MAY_IMPORT = {
     "bench": {"functional", "layers", "_ext"},
     "train": {"models", *BELOW_MODELS},
     "tasks": {"models", "train", *BELOW_MODELS},
-    "recipes": {"tasks", "train", "models", "viz", *BELOW_MODELS},
+    "export": {"tasks", "train", "models", *BELOW_MODELS},
+    "recipes": {"export", "tasks", "train", "models", "viz", *BELOW_MODELS},
     "serve": {"recipes", "tasks", "train", "models", "viz", *BELOW_MODELS},
-    "cli": {"serve", "recipes", "tasks", "train", "models", "viz", "bench", *BELOW_MODELS},
+    "cli": {
+        "serve",
+        "recipes",
+        "export",
+        "tasks",
+        "train",
+        "models",
+        "viz",
+        "bench",
+        *BELOW_MODELS,
+    },
 }
 PACKAGE_FILES = sorted(p for p in SRC.rglob("*.py") if p.parent != SRC)
 

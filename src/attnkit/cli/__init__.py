@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         demo,
         eval,
         explain,
+        export,
         lm,
         predict,
         prices,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         prices,
         repro,
         explain,
+        export,
         serve,
         summary,
     ):

@@ -163,6 +163,7 @@ class Options:
     html: str | None = None
     steps: int | None = None
     color: str = "auto"
+    target: str | None = None  # export: a runtime the graph must suit ("mt5")
 
     def given(self) -> list[str]:
         defaults = Options()
@@ -197,6 +198,7 @@ OPTION_FLAGS = {
     "html": "--html",
     "steps": "--steps",
     "color": "--color",
+    "target": "--target",
 }
 
 
@@ -265,7 +267,7 @@ class Recipe:
 
     def refuse(self, verb: str) -> NotApplicable:
         """The error for a verb this recipe's checkpoints do not take, naming those they do."""
-        verbs = [v for v in ("eval", "predict", "show", "explain") if self.implements(v)]
+        verbs = [v for v in ("eval", "predict", "show", "explain", "export") if self.implements(v)]
         verbs += self.other_verbs
         listed = ", ".join(f"attnkit {v}" for v in verbs) or "none"
         return NotApplicable(

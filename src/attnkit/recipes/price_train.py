@@ -289,7 +289,11 @@ class PriceRecipe(base.Recipe):
     what = "a price model"
     settings = PriceSettings
     models = MODELS
-    options = {"eval": frozenset({"data"}), "predict": frozenset({"data", "last", "json"})}
+    options = {
+        "eval": frozenset({"data"}),
+        "predict": frozenset({"data", "last", "json"}),
+        "export": frozenset({"out", "target"}),
+    }
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
         model = model or MODELS[0]
@@ -399,3 +403,11 @@ class PriceRecipe(base.Recipe):
             "weights": weights,
             "test_windows": len(ends),
         }
+
+    def export(self, run: PriceRun, out: Path, **options: Any) -> list[Path]:
+        """``out/model.onnx`` (the scaler folded in) and ``out/model.json`` (its inputs and
+        outputs); with ``target="mt5"`` a static batch of one, the onnxruntime 1.14 operators
+        checked, and ``out/model.mqh``. See :mod:`attnkit.export.prices`."""
+        from ..export import prices as ex
+
+        return ex.export(run, Path(out), target=options.get("target"))

@@ -1,0 +1,222 @@
+"""ONNX graphs of attnkit models with torch's exporter, checked and compared with PyTorch.
+
+``export_graph`` uses the exporter torch recommends (``torch.onnx.export(..., dynamo=True)``,
+through ``torch.export``); every graph is float32 and exported in eval mode, and
+``check_graph`` refuses one that still holds a training-only node (Dropout) or an operator
+outside an allowlist. ``parity`` runs the graph in onnxruntime on inputs of its own and compares
+every output with the module's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["ExportError", "check_graph", "export_graph", "operators", "parity", "run_graph"]
+
+TRAINING_ONLY = frozenset({"Dropout"})  # nodes an inference graph must not hold
+OPSET = 18  # the highest MetaTrader 5's onnxruntime (1.14) reads
+
+
+class ExportError(ValueError):
+    """A model that cannot be exported, or a graph that fails its checks, with the reason."""
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:  # pragma: no cover - the [export] extra
+        raise ExportError(
+            'exporting needs the export extra: pip install "attnkit[export]"'
+        ) from None
+    return onnx
+
+
+def export_graph(
+    module: nn.Module,
+    example: Sequence[torch.Tensor],
+    path: str | Path,
+    *,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    dynamic: Mapping[str, Mapping[int, str]] | None = None,
+    opset: int = OPSET,
+) -> Path:
+    """Export ``module`` (in eval mode) called on ``example`` to the ONNX file ``path``.
+    ``dynamic`` names, per input, the dimensions left free (``{"x": {0: "batch"}}``); every
+    other dimension is fixed at the example's size. Returns the path."""
+    _onnx()
+    from torch.export import Dim
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = module.eval()
+    dims: dict[str, Any] = {}
+    shapes = None
+    if dynamic:
+        shapes = {}
+        for name in input_names:
+            free = dynamic.get(name, {})
+            shapes[name] = {
+                axis: dims.setdefault(label, Dim(label, min=1)) for axis, label in free.items()
+            }
+    try:
+        with torch.no_grad(), _eager_attention(), _quiet():
+            program = torch.onnx.export(
+                module,
+                tuple(example),
+                input_names=list(input_names),
+                output_names=list(output_names),
+                opset_version=opset,
+                dynamo=True,
+                dynamic_shapes=shapes,
+                external_data=False,
+                optimize=True,
+                verbose=False,
+            )
+    except Exception as err:  # the exporter's own error types: said in one line
+        first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise ExportError(f"torch.onnx could not export {type(module).__name__}: {first}") from None
+    assert program is not None
+    program.save(str(path))
+    return path
+
+
+@contextlib.contextmanager
+def _eager_attention() -> Iterator[None]:
+    """Attention traced as its plain operators (the eager kernel) whatever the sizes: the
+    kernel choice compares sizes, which a dynamic dimension must not meet, and SDPA in a graph
+    fixes its sequence lengths (pytorch#152018)."""
+    from ..functional.attend import ENV_IMPL
+
+    before = os.environ.get(ENV_IMPL)
+    os.environ[ENV_IMPL] = "eager"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[ENV_IMPL]
+        else:
+            os.environ[ENV_IMPL] = before
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter's progress lines, warnings and logs kept off the user's terminal (a failure
+    is still raised, and said in one line)."""
+    import io
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo")]
+    levels = [lg.level for lg in loggers]
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            for lg in loggers:
+                lg.setLevel(logging.ERROR)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def operators(path: str | Path) -> set[str]:
+    """The operator types of a graph's nodes, its functions' and subgraphs' included."""
+    onnx = _onnx()
+    model = onnx.load(str(path))
+    found: set[str] = set()
+
+    def walk(nodes: Iterable[Any]) -> None:
+        for node in nodes:
+            found.add(node.op_type)
+            for attr in node.attribute:
+                if attr.g is not None and len(attr.g.node):
+                    walk(attr.g.node)
+                for g in attr.graphs:
+                    walk(g.node)
+
+    walk(model.graph.node)
+    for fn in model.functions:
+        walk(fn.node)
+    return found
+
+
+def check_graph(
+    path: str | Path, *, allowed: Iterable[str] | None = None, max_opset: int = OPSET
+) -> dict[str, Any]:
+    """ExportError unless the graph at ``path`` is valid ONNX, float32 at its inputs and
+    outputs, of opset <= ``max_opset``, without training-only nodes and (with ``allowed``)
+    without an operator outside ``allowed``. Returns {"opset", "operators"}."""
+    onnx = _onnx()
+    model = onnx.load(str(path))
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as err:
+        raise ExportError(f"{path} is not a valid ONNX graph: {str(err).splitlines()[0]}") from None
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset > max_opset:
+        raise ExportError(f"{path} uses opset {opset}; at most {max_opset} is allowed")
+    ops = operators(path)
+    training = sorted(ops & TRAINING_ONLY)
+    if training:
+        raise ExportError(f"{path} holds training-only nodes: {', '.join(training)}")
+    if allowed is not None:
+        outside = sorted(ops - set(allowed))
+        if outside:
+            raise ExportError(
+                f"{path} uses operators outside the allowed set: {', '.join(outside)}"
+            )
+    for value in [*model.graph.input, *model.graph.output]:
+        elem = value.type.tensor_type.elem_type
+        if elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.INT64):
+            raise ExportError(f"{path}: {value.name} is not float32 (ONNX type {elem})")
+    return {"opset": opset, "operators": sorted(ops)}
+
+
+def run_graph(path: str | Path, inputs: Mapping[str, np.ndarray], threads: int = 1) -> dict:
+    """The graph's outputs by name in onnxruntime (CPU, ``threads`` threads)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:  # pragma: no cover - the [export] extra
+        raise ExportError(
+            'running a graph needs the export extra: pip install "attnkit[export]"'
+        ) from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, dict(inputs)), strict=True))
+
+
+def parity(
+    module: nn.Module,
+    path: str | Path,
+    inputs: Sequence[Mapping[str, torch.Tensor]],
+    output_names: Sequence[str],
+) -> float:
+    """The largest absolute difference between the module's outputs and the graph's over every
+    input set of ``inputs`` (each a name -> tensor mapping, in the module's argument order)."""
+    worst = 0.0
+    module = module.eval()
+    for feed in inputs:
+        with torch.no_grad():
+            want = module(*feed.values())
+        want = want if isinstance(want, tuple) else (want,)
+        got = run_graph(path, {k: v.numpy() for k, v in feed.items()})
+        for name, w in zip(output_names, want, strict=True):
+            g = got[name]
+            if g.shape != tuple(w.shape):
+                raise ExportError(
+                    f"{name}: the graph gives shape {g.shape}, PyTorch {tuple(w.shape)}"
+                )
+            worst = max(worst, float(np.abs(g - w.numpy()).max(initial=0.0)))
+    return worst
