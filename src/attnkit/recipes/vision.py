@@ -138,7 +138,11 @@ class VisionRecipe(base.Recipe):
     what = "an image classifier"
     settings = VisionSettings
     score_width = 20
-    options = {"eval": frozenset(), "show": frozenset({"texts", "out"})}
+    options = {
+        "eval": frozenset(),
+        "show": frozenset({"texts", "out"}),
+        "export": frozenset({"out"}),
+    }
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
         cfg = entry("image-classifier").config_cls
@@ -216,3 +220,11 @@ class VisionRecipe(base.Recipe):
                 for c, s in stages
             ],
         }
+
+    def export(self, run: VisionRun, out: Path, **options: Any) -> list[Path]:
+        """``out/model.onnx`` and ``out/model.json`` (:mod:`attnkit.export.images`)."""
+        from ..export import images as ex
+
+        if options.get("target"):
+            raise ex.ExportError(f"an image classifier has no target {options['target']!r}")
+        return ex.export(run, Path(out))
