@@ -19,10 +19,19 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ExportError", "check_graph", "export_graph", "operators", "parity", "run_graph"]
+__all__ = [
+    "ExportError",
+    "check_graph",
+    "export_graph",
+    "operators",
+    "parity",
+    "run_graph",
+    "set_ir_version",
+]
 
 TRAINING_ONLY = frozenset({"Dropout"})  # nodes an inference graph must not hold
 OPSET = 18  # the highest MetaTrader 5's onnxruntime (1.14) reads
+IR_1_14 = 8  # the highest ONNX IR version onnxruntime 1.14 loads (1.15: 9; onnx 1.16 writes 10)
 
 
 class ExportError(ValueError):
@@ -149,14 +158,30 @@ def operators(path: str | Path) -> set[str]:
     return found
 
 
-def check_graph(
-    path: str | Path, *, allowed: Iterable[str] | None = None, max_opset: int = OPSET
-) -> dict[str, Any]:
-    """ExportError unless the graph at ``path`` is valid ONNX, float32 at its inputs and
-    outputs, of opset <= ``max_opset``, without training-only nodes and (with ``allowed``)
-    without an operator outside ``allowed``. Returns {"opset", "operators"}."""
+def set_ir_version(path: str | Path, version: int = IR_1_14) -> None:
+    """Mark the graph at ``path`` with the older IR ``version``, for a runtime that refuses
+    newer files (the graph must not use what came after it: ``check_graph`` checks it)."""
     onnx = _onnx()
     model = onnx.load(str(path))
+    model.ir_version = min(model.ir_version, version)
+    onnx.save(model, str(path))
+
+
+def check_graph(
+    path: str | Path,
+    *,
+    allowed: Iterable[str] | None = None,
+    max_opset: int = OPSET,
+    max_ir: int | None = None,
+) -> dict[str, Any]:
+    """ExportError unless the graph at ``path`` is valid ONNX, float32 at its inputs and
+    outputs, of opset <= ``max_opset`` (and IR version <= ``max_ir``), without training-only
+    nodes and (with ``allowed``) without an operator outside ``allowed``. Returns {"opset",
+    "ir_version", "operators"}."""
+    onnx = _onnx()
+    model = onnx.load(str(path))
+    if max_ir is not None and model.ir_version > max_ir:
+        raise ExportError(f"{path} is ONNX IR version {model.ir_version}; at most {max_ir}")
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as err:
@@ -178,7 +203,7 @@ def check_graph(
         elem = value.type.tensor_type.elem_type
         if elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.INT64):
             raise ExportError(f"{path}: {value.name} is not float32 (ONNX type {elem})")
-    return {"opset": opset, "operators": sorted(ops)}
+    return {"opset": opset, "ir_version": model.ir_version, "operators": sorted(ops)}
 
 
 def run_graph(path: str | Path, inputs: Mapping[str, np.ndarray], threads: int = 1) -> dict:

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..models import SeriesAttention
 from ..tasks import prices as pr
-from .onnx import ExportError, check_graph, export_graph
+from .onnx import IR_1_14, ExportError, check_graph, export_graph, set_ir_version
 
 __all__ = ["ORT_1_14", "PriceGraph", "export", "mqh"]
 
@@ -142,12 +142,19 @@ def export(run: Any, out: Path, target: str | None = None) -> list[Path]:
         output_names=outputs,
         dynamic=None if target == "mt5" else {"features": {0: "batch"}},
     )
-    checked = check_graph(path, allowed=ORT_1_14 if target == "mt5" else None)
+    if target == "mt5":
+        set_ir_version(path, IR_1_14)  # onnxruntime 1.14 refuses the IR version onnx writes
+    checked = check_graph(
+        path,
+        allowed=ORT_1_14 if target == "mt5" else None,
+        max_ir=IR_1_14 if target == "mt5" else None,
+    )
     meta = {
         "format": "attnkit-onnx-1",
         "kind": "prices",
         "target": target or "onnx",
         "opset": checked["opset"],
+        "ir_version": checked["ir_version"],
         "inputs": {
             "features": {
                 "shape": [batch if target == "mt5" else "batch", window, features],
