@@ -16,7 +16,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; name a directory for the graph and its files")
     recipe, run, options = open_checkpoint(args, "export")
-    for written in recipe.export(run, out, **{k: getattr(options, k) for k in ("target",)}):
+    for written in recipe.export(run, out, target=options.target):
         print(f"wrote {written}")
     return 0
 

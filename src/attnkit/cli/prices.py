@@ -11,6 +11,7 @@ import torch
 
 from ..recipes.price_report import EPOCHS
 from ..tasks.prices import WINDOW
+from ..train.devices import cpu_cores
 from .arguments import name_list, path, positive_int
 from .errors import UserError
 
@@ -49,19 +50,13 @@ def cmd_report(args: argparse.Namespace) -> int:
             test_size=args.test_size,
             epochs=args.epochs,
             cost=args.cost,
-            workers=args.jobs or _cores(),
+            workers=args.jobs or cpu_cores(),
         )
     except ValueError as err:
         raise UserError(str(err)) from None
     print("\n".join(result.summary))
     print(f"\nreport in {result.path} ({(time.perf_counter() - started) / 60:.1f} min)")
     return 0
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _cost(text: str) -> float:

@@ -130,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     devices.use(args.device)  # a ValueError names the devices there are
     if args.nproc and args.nproc > 1 and not distributed.under_launcher():
-        distributed.check_gpus(args.nproc)  # before launching anything
+        distributed.check_processes(args.nproc)  # before launching anything
         return _launch(args)
     with distributed.group() as ctx:
         if ctx.rank > 0:  # one process speaks: the others' output would repeat it

@@ -22,7 +22,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -223,8 +222,3 @@ def mqh(meta: dict[str, Any]) -> str:
         quoted = ", ".join(json.dumps(c) for c in classes)
         lines.append(f"string ATTNKIT_CLASS_NAMES[{len(classes)}] = {{{quoted}}};")
     return "\n".join(lines) + "\n"
-
-
-def features_of(bars) -> np.ndarray:
-    """The features the graph reads, for every bar of ``bars`` (float32)."""
-    return pr.features(bars).astype(np.float32)

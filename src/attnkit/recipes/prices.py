@@ -65,9 +65,7 @@ def fit_predict(
     }
     model = model_variants()[name].build({**sizes, **(settings or {})})
     train = pw.Windows.for_training(data.x_train, data.y_train, kind)
-    cfg = TrainConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=epochs, progress=False
-    )
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
     fit(model, None, train, None, cfg, None, log=lambda _: None, device="cpu")
     return model, pw.scores_of(model, torch.from_numpy(data.x_test), kind, train.scale)
 

@@ -145,7 +145,7 @@ class Windows:
             self.y = torch.from_numpy((np.asarray(y) / scale).astype(np.float32))
         else:
             self.y = torch.from_numpy(np.asarray(y).astype(np.int64))
-        self.kind, self.scale, self.weights = kind, scale, weights
+        self.scale, self.weights = scale, weights
 
     @classmethod
     def for_training(cls, x: np.ndarray, y: np.ndarray, kind: str) -> Windows:

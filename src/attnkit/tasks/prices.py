@@ -169,8 +169,8 @@ def _frame(raw, what: str):
             )
         out[col] = numbers
     for col in COLUMNS:  # a zero or negative price would silently cut the series at its log
-        low = 0.0 if col == "volume" else 1e-300
-        wrong = np.flatnonzero(out[col].to_numpy() < low)
+        values = out[col].to_numpy()
+        wrong = np.flatnonzero(values < 0 if col == "volume" else values <= 0)
         if len(wrong):
             first = int(wrong[0])
             must = (

@@ -96,3 +96,11 @@ def to_device(obj: Any, device: torch.device) -> Any:
         }
         return dataclasses.replace(obj, **changes)
     return obj
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity, where the OS says)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1

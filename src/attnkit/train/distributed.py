@@ -40,6 +40,7 @@ __all__ = [
     "barrier",
     "broadcast",
     "check_gpus",
+    "check_processes",
     "context",
     "group",
     "setup",
@@ -119,19 +120,26 @@ def group(timeout_s: float = 1800) -> Iterator[Context]:
         teardown()
 
 
+def check_processes(per_node: int) -> None:
+    """ValueError where ``--nproc`` would start more processes on this machine than it can run:
+    more than its CPU cores under gloo (each process is a whole copy of the model and its data:
+    more only slows every one of them and can exhaust the memory), more than its GPUs under
+    NCCL (:func:`check_gpus`)."""
+    if devices.gpu_wanted():
+        check_gpus(per_node)
+        return
+    cores = devices.cpu_cores()
+    if per_node > cores:
+        raise ValueError(
+            f"{per_node} processes on a machine with {cores} CPU core(s) for this process: "
+            f"start at most {cores} (--nproc {cores})"
+        )
+
+
 def check_gpus(per_node: int) -> None:
-    """ValueError where more processes would start on this machine than it can run: more than
-    its GPUs under NCCL (one process per GPU), more than its CPU cores under gloo (each
-    process is a whole copy of the model and its data: more than the cores only slows every
-    one of them and can exhaust the memory)."""
+    """ValueError where NCCL would be asked for more processes on this machine than it has
+    GPUs (it runs one process per GPU); nothing where training stays on the CPU (gloo)."""
     if not devices.gpu_wanted():
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        cores = cores or 1
-        if per_node > cores:
-            raise ValueError(
-                f"{per_node} processes on a machine with {cores} CPU core(s) for this process: "
-                f"start at most {cores} (--nproc {cores})"
-            )
         return
     gpus = torch.cuda.device_count()
     if per_node > gpus:
