@@ -25,6 +25,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .native import I64, INT, PTR, Library, suffix
+from .tracing import tracing
 
 __all__ = ["gru", "gru_supported", "stacked_weights"]
 
@@ -96,9 +97,11 @@ class _GRU(torch.autograd.Function):
 
 
 def gru_supported(x: Tensor) -> bool:
-    """Whether :func:`gru` can run on ``x`` here (CPU, float32/64, the library builds)."""
+    """Whether :func:`gru` can run on ``x`` here (CPU, float32/64, the library builds, not
+    while torch traces the model for export or compilation: the graph holds nn.GRU instead)."""
     return (
         x.device.type == "cpu"
+        and not tracing()
         and x.dtype in (torch.float32, torch.float64)
         and _LIB.get() is not None
     )

@@ -6,11 +6,19 @@ import argparse
 
 from .._text import json_line, printable
 from .arguments import path, positive_int, utf8_text
-from .verbs import finite, open_checkpoint
+from .errors import UserError
+from .verbs import finite, open_checkpoint, open_export
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    recipe, run, options = open_checkpoint(args, "predict")
+    if args.runtime == "onnx":
+        recipe, run, options = open_export(args, "predict")
+    elif args.model:
+        raise UserError("--model is an exported model: give it with --runtime onnx")
+    elif not args.checkpoint:
+        raise UserError("give --checkpoint DIR (or --runtime onnx --model DIR)")
+    else:
+        recipe, run, options = open_checkpoint(args, "predict")
     for prediction in recipe.predict(run, options):
         if args.json:
             print(json_line(finite(prediction.record)))
@@ -21,7 +29,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("predict", help="predict with a checkpoint")
-    p.add_argument("--checkpoint", required=True, type=path)
+    p.add_argument("--checkpoint", type=path, help="a checkpoint directory (attnkit train)")
+    p.add_argument(
+        "--runtime",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="onnx: run an exported model (--model) in onnxruntime (default: torch)",
+    )
+    p.add_argument("--model", type=path, help="with --runtime onnx: a directory of attnkit export")
     p.add_argument("text", nargs="*", type=utf8_text)
     p.add_argument(
         "--data",

@@ -39,6 +39,27 @@ def open_checkpoint(args: argparse.Namespace, verb: str) -> tuple[base.Recipe, A
     return recipe, recipe.load(args.checkpoint), options
 
 
+def open_export(args: argparse.Namespace, verb: str) -> tuple[base.Recipe, Any, base.Options]:
+    """(recipe, run, options) of the exported model ``args.model`` (``--runtime onnx``):
+    its graphs in onnxruntime where the torch model would be."""
+    from pathlib import Path
+
+    from .errors import UserError
+
+    if getattr(args, "checkpoint", None):
+        raise UserError(
+            "--runtime onnx reads --model DIR (made by attnkit export), not --checkpoint"
+        )
+    if not getattr(args, "model", None):
+        raise UserError("--runtime onnx needs --model DIR, a directory made by attnkit export")
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    recipe, meta = base.recipe_for_export(args.model)
+    options = options_of(args)
+    recipe.check_options(verb, options)
+    return recipe, recipe.load_exported(Path(args.model), meta), options
+
+
 def recipe_of_kind(checkpoint: str, kind: type[base.Recipe], verb: str) -> base.Recipe:
     """The recipe of ``checkpoint`` for a command that only one kind of recipe takes
     (``generate``: language models); NotApplicable naming the verbs it does take."""

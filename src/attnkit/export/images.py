@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .onnx import ExportError, check_graph, export_graph
+from .onnx import FORMAT, ExportError, check_graph, export_graph
 
 __all__ = ["ExportError", "ImageGraph", "export"]
 
@@ -53,7 +53,9 @@ class ImageGraph(nn.Module):
         return tuple(outs)
 
 
-def export(run: Any, out: Path, example_size: tuple[int, int] = (8, 8)) -> list[Path]:
+def export(
+    run: Any, out: Path, recipe: str = "vision", example_size: tuple[int, int] = (8, 8)
+) -> list[Path]:
     """Write ``out/model.onnx`` and ``out/model.json``; the paths written."""
     graph = ImageGraph(run.model)
     c = run.model.cfg.in_channels
@@ -68,7 +70,8 @@ def export(run: Any, out: Path, example_size: tuple[int, int] = (8, 8)) -> list[
     )
     checked = check_graph(path)
     meta = {
-        "format": "attnkit-onnx-1",
+        "format": FORMAT,
+        "recipe": recipe,
         "kind": "image-classifier",
         "opset": checked["opset"],
         "inputs": {

@@ -10,6 +10,8 @@ every output with the module's.
 from __future__ import annotations
 
 import contextlib
+import inspect
+import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,10 +27,14 @@ __all__ = [
     "export_graph",
     "operators",
     "parity",
+    "read_meta",
     "run_graph",
+    "session",
     "set_ir_version",
 ]
 
+FORMAT = "attnkit-onnx-1"  # model.json's "format": what an exported directory holds
+META = "model.json"  # beside the graphs: their inputs and outputs, the recipe, the task
 TRAINING_ONLY = frozenset({"Dropout"})  # nodes an inference graph must not hold
 OPSET = 18  # the highest MetaTrader 5's onnxruntime (1.14) reads
 IR_1_14 = 8  # the highest ONNX IR version onnxruntime 1.14 loads (1.15: 9; onnx 1.16 writes 10)
@@ -57,11 +63,23 @@ def export_graph(
     output_names: Sequence[str],
     dynamic: Mapping[str, Mapping[int, str]] | None = None,
     opset: int = OPSET,
+    exporter: str = "dynamo",
 ) -> Path:
     """Export ``module`` (in eval mode) called on ``example`` to the ONNX file ``path``.
-    ``dynamic`` names, per input, the dimensions left free (``{"x": {0: "batch"}}``); every
-    other dimension is fixed at the example's size. Returns the path."""
+    ``dynamic`` names, per input (and output), the dimensions left free (``{"x": {0:
+    "batch"}}``); every other dimension is fixed at the example's size. Returns the path.
+
+    ``exporter="torchscript"`` uses torch's older TorchScript-based exporter instead, for what
+    the dynamo exporter cannot keep dynamic: ``nn.GRU`` / ``nn.LSTM`` over a free number of
+    steps, which ``torch.export`` unrolls at the example's length (pytorch#126339) and the
+    older exporter writes as one ONNX ``GRU`` / ``LSTM`` node."""
     _onnx()
+    if exporter == "torchscript":
+        return _export_torchscript(
+            module, example, Path(path), input_names, output_names, dynamic or {}, opset
+        )
+    if exporter != "dynamo":
+        raise ValueError(f"exporter must be 'dynamo' or 'torchscript', got {exporter!r}")
     from torch.export import Dim
 
     path = Path(path)
@@ -70,12 +88,20 @@ def export_graph(
     dims: dict[str, Any] = {}
     shapes = None
     if dynamic:
-        shapes = {}
-        for name in input_names:
-            free = dynamic.get(name, {})
-            shapes[name] = {
-                axis: dims.setdefault(label, Dim(label, min=1)) for axis, label in free.items()
-            }
+        per_input = [  # the outputs' free dimensions follow from the inputs'
+            {axis: dims.setdefault(label, Dim(label, min=1)) for axis, label in free.items()}
+            or None
+            for free in (dynamic.get(name, {}) for name in input_names)
+        ]
+        # positional, in the forward's structure: the inputs a forward(a, b, *state) takes in
+        # its *state come as one tuple
+        params = inspect.signature(module.forward).parameters.values()
+        kinds = [p.kind for p in params]
+        if inspect.Parameter.VAR_POSITIONAL in kinds:
+            fixed = kinds.index(inspect.Parameter.VAR_POSITIONAL)
+            shapes = (*per_input[:fixed], tuple(per_input[fixed:]))
+        else:
+            shapes = tuple(per_input)
     try:
         with torch.no_grad(), _eager_attention(), _quiet():
             program = torch.onnx.export(
@@ -91,11 +117,57 @@ def export_graph(
                 verbose=False,
             )
     except Exception as err:  # the exporter's own error types: said in one line
-        first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
-        raise ExportError(f"torch.onnx could not export {type(module).__name__}: {first}") from None
+        raise ExportError(
+            f"torch.onnx could not export {type(module).__name__}: {_reason(err)}"
+        ) from None
     assert program is not None
     program.save(str(path))
     return path
+
+
+def _export_torchscript(
+    module: nn.Module,
+    example: Sequence[torch.Tensor],
+    path: Path,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    dynamic: Mapping[str, Mapping[int, str]],
+    opset: int,
+) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = module.eval()
+    try:
+        with torch.no_grad(), _eager_attention(), _quiet():
+            torch.onnx.export(
+                module,
+                tuple(example),
+                str(path),
+                input_names=list(input_names),
+                output_names=list(output_names),
+                dynamic_axes={k: dict(v) for k, v in dynamic.items()},
+                opset_version=opset,
+                dynamo=False,
+                do_constant_folding=True,
+            )
+    except Exception as err:
+        raise ExportError(
+            f"torch.onnx could not export {type(module).__name__}: {_reason(err)}"
+        ) from None
+    return path
+
+
+def _reason(err: BaseException) -> str:
+    """One line of what went wrong in an exporter's error: the exporter wraps it in a
+    step-by-step report whose own first line says little, with the cause under "Exception
+    summary"; else the first line of the error its error was raised from."""
+    text = str(err)
+    if "## Exception summary" in text:
+        after = text.split("## Exception summary", 1)[1]
+        line = next((x.strip() for x in after.splitlines() if x.strip()), "")
+        return line.split(">: ", 1)[-1] if line.startswith("<class") else line
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return next((x.strip() for x in str(err).splitlines() if x.strip()), type(err).__name__)
 
 
 @contextlib.contextmanager
@@ -124,13 +196,14 @@ def _quiet() -> Iterator[None]:
     import logging
     import warnings
 
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo")]
+    names = ("torch.onnx", "torch.export", "torch._dynamo", "torch._guards", "torch.fx")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             for lg in loggers:
-                lg.setLevel(logging.ERROR)
+                lg.setLevel(logging.CRITICAL)
             yield
     finally:
         for lg, level in zip(loggers, levels, strict=True):
@@ -201,13 +274,13 @@ def check_graph(
             )
     for value in [*model.graph.input, *model.graph.output]:
         elem = value.type.tensor_type.elem_type
-        if elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.INT64):
+        if elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.INT64, onnx.TensorProto.BOOL):
             raise ExportError(f"{path}: {value.name} is not float32 (ONNX type {elem})")
     return {"opset": opset, "ir_version": model.ir_version, "operators": sorted(ops)}
 
 
-def run_graph(path: str | Path, inputs: Mapping[str, np.ndarray], threads: int = 1) -> dict:
-    """The graph's outputs by name in onnxruntime (CPU, ``threads`` threads)."""
+def session(path: str | Path, threads: int = 1):
+    """An onnxruntime inference session of the graph at ``path`` (CPU, ``threads`` threads)."""
     try:
         import onnxruntime as ort
     except ImportError:  # pragma: no cover - the [export] extra
@@ -217,9 +290,19 @@ def run_graph(path: str | Path, inputs: Mapping[str, np.ndarray], threads: int =
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, dict(inputs)), strict=True))
+    options.log_severity_level = 3  # errors only: shape-inference notes are not the user's
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime's own error types (a missing or corrupt file)
+        first = next((x for x in str(err).splitlines() if x.strip()), type(err).__name__)
+        raise ExportError(f"onnxruntime cannot load {path}: {first}") from None
+
+
+def run_graph(path: str | Path, inputs: Mapping[str, np.ndarray], threads: int = 1) -> dict:
+    """The graph's outputs by name in onnxruntime (CPU, ``threads`` threads)."""
+    graph = session(path, threads)
+    names = [o.name for o in graph.get_outputs()]
+    return dict(zip(names, graph.run(names, dict(inputs)), strict=True))
 
 
 def parity(
@@ -245,3 +328,20 @@ def parity(
                 )
             worst = max(worst, float(np.abs(g - w.numpy()).max(initial=0.0)))
     return worst
+
+
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    """``model.json`` of an exported model directory; ExportError (one line) when it is
+    missing, unreadable or of another format."""
+    path = Path(directory) / META
+    if not Path(directory).is_dir():
+        raise ExportError(f"no exported model directory at {directory}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExportError(f"{directory} holds no {META}: export the model first") from None
+    except (OSError, UnicodeError, json.JSONDecodeError) as err:
+        raise ExportError(f"{path} cannot be read: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ExportError(f"{path} is not an attnkit export (format {FORMAT!r})")
+    return meta

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..models import SeriesAttention
 from ..tasks import prices as pr
-from .onnx import IR_1_14, ExportError, check_graph, export_graph, set_ir_version
+from .onnx import FORMAT, IR_1_14, ExportError, check_graph, export_graph, set_ir_version
 
 __all__ = ["ORT_1_14", "PriceGraph", "export", "mqh"]
 
@@ -121,7 +121,7 @@ class PriceGraph(nn.Module):
         return prediction if weights is None else (prediction, weights)
 
 
-def export(run: Any, out: Path, target: str | None = None) -> list[Path]:
+def export(run: Any, out: Path, target: str | None = None, recipe: str = "prices") -> list[Path]:
     """Write ``out/model.onnx`` and ``out/model.json`` (and ``out/model.mqh`` for
     ``target="mt5"``); the paths written. ExportError for a target it does not know or a graph
     that fails its checks."""
@@ -149,7 +149,8 @@ def export(run: Any, out: Path, target: str | None = None) -> list[Path]:
         max_ir=IR_1_14 if target == "mt5" else None,
     )
     meta = {
-        "format": "attnkit-onnx-1",
+        "format": FORMAT,
+        "recipe": recipe,
         "kind": "prices",
         "target": target or "onnx",
         "opset": checked["opset"],

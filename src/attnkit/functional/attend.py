@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from .._ext.tracing import tracing
 from . import masks
 from .kernels import KERNELS, Request
 from .output import AttentionOutput
@@ -123,7 +124,10 @@ def _clean(run, k: Tensor, v: Tensor, mask: Tensor | None) -> AttentionOutput:
     """``run(k, v)``, again with the masked keys zeroed where its result is not finite and
     some key is masked for every query: a NaN or inf at a padded position must reach no
     output, and checking the (small) result costs less than copying k and v on every call (a
-    decoder's step reads its whole memory)."""
+    decoder's step reads its whole memory). A traced graph (export, compilation) cannot
+    branch on values: it zeroes the masked keys always."""
+    if mask is not None and tracing():
+        return run(*masked_keys_zeroed(k, v, mask, always=True))
     out = run(k, v)
     if mask is None or (
         bool(out.context.isfinite().all())
@@ -134,12 +138,17 @@ def _clean(run, k: Tensor, v: Tensor, mask: Tensor | None) -> AttentionOutput:
     return out if zk is k else run(zk, zv)
 
 
-def masked_keys_zeroed(k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+def masked_keys_zeroed(
+    k: Tensor, v: Tensor, mask: Tensor, always: bool = False
+) -> tuple[Tensor, Tensor]:
     """``k`` and ``v`` with the keys that no query may attend to (padding) set to 0: a weight
     of 0 times a NaN or inf there would still be NaN, and a masked input must reach no output.
-    ``mask`` (..., Tq, Tk), True = may attend, broadcastable against the scores."""
+    ``mask`` (..., Tq, Tk), True = may attend, broadcastable against the scores. Without
+    ``always``, k and v themselves when no key is masked."""
     dead = ~mask.any(dim=-2)  # (..., Tk): keys masked for every query
-    if not bool(dead.any()):  # nothing padded: no copy of k and v (a decoder's whole cache)
+    if not always and not bool(
+        dead.any()
+    ):  # nothing padded: no copy of k and v (a decoder's whole cache)
         return k, v
     dead = dead[..., None]  # (..., Tk, 1), against k (..., Tk, Dk) and v (..., Tk, Dv)
     zero = torch.zeros((), dtype=k.dtype, device=k.device)

@@ -63,7 +63,8 @@ def _param_dtype(module: nn.Module):
 
 def check_same_batch(**tensors: Tensor) -> None:
     sizes = {name: t.shape[0] for name, t in tensors.items()}
-    if len(set(sizes.values())) > 1:
+    first = next(iter(sizes.values()), None)
+    if any(size != first for size in sizes.values()):  # no set: traced sizes are unhashable
         raise ValueError(f"batch sizes differ: {sizes}")
 
 

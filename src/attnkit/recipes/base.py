@@ -323,6 +323,14 @@ class Recipe:
     def export(self, run: Any, out: Path, **options: Any) -> list[Path]:
         raise self.refuse("export")
 
+    def load_exported(self, directory: Path, meta: dict[str, Any]) -> Any:
+        """A run whose model is the exported graphs in ``directory`` (``meta`` its
+        model.json) run by onnxruntime, for the verbs that take ``--runtime onnx``."""
+        raise NotApplicable(
+            f"attnkit predict --runtime onnx does not run exported {self.what} yet "
+            "(run the graph in onnxruntime as its model.json describes)"
+        )
+
 
 def rounded(t: Any, places: int = 5) -> list:
     """A tensor as nested lists of floats rounded to ``places`` (for JSON)."""
@@ -376,6 +384,18 @@ def recipe_for(checkpoint: str | Path) -> Recipe:
     if config is None:
         raise CheckpointError(f"{directory} is not a checkpoint: config.json is missing")
     return recipe_of(config, directory)
+
+
+def recipe_for_export(directory: str | Path) -> tuple[Recipe, dict[str, Any]]:
+    """(recipe, model.json) of the exported model in ``directory`` (``attnkit export``);
+    a one-line error where it is not one."""
+    from ..export.onnx import read_meta
+
+    meta = read_meta(directory)
+    name = meta.get("recipe")
+    if name not in _RECIPES:
+        raise CheckpointError(f"{directory}/model.json names no known recipe ({name!r})")
+    return _RECIPES[name], meta
 
 
 def recipe_of(config: dict[str, Any], where: str | Path = "config.json") -> Recipe:

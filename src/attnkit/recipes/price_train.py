@@ -410,4 +410,4 @@ class PriceRecipe(base.Recipe):
         checked, and ``out/model.mqh``. See :mod:`attnkit.export.prices`."""
         from ..export import prices as ex
 
-        return ex.export(run, Path(out), target=options.get("target"))
+        return ex.export(run, Path(out), target=options.get("target"), recipe=self.name)

@@ -400,6 +400,7 @@ class Seq2SeqRecipe(base.Recipe):
         "eval": frozenset({"data"}),
         "predict": frozenset({"texts", "json", "plot", "beam"}),
         "show": frozenset({"texts", "out", "kind", "layer", "head"}),
+        "export": frozenset({"out"}),
     }
 
     def __init__(self, name: str, help: str, file: bool = False) -> None:
@@ -483,6 +484,22 @@ class Seq2SeqRecipe(base.Recipe):
             "n": len(pairs),
             "unreadable": len(bad),
         }
+
+    def export(self, run: Run, out: Path, **options: Any) -> list[Path]:
+        """``out/encoder.onnx``, ``out/step.onnx`` and ``out/model.json`` (the vocabularies
+        and normalisation with them); see :mod:`attnkit.export.sequences`."""
+        from ..export import sequences
+
+        return sequences.export(run, Path(out), recipe=self.name)
+
+    def load_exported(self, directory: Path, meta: dict[str, Any]) -> Run:
+        from ..export.sequences import OnnxDecoder
+
+        try:
+            task = tasks.from_config(meta.get("task"))
+        except ValueError as err:
+            raise CheckpointError(f"{directory}/model.json: {err}") from None
+        return Run(OnnxDecoder(directory), task, {"task": meta.get("task"), "export": meta})
 
     def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:
         lines = [

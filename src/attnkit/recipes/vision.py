@@ -227,4 +227,4 @@ class VisionRecipe(base.Recipe):
 
         if options.get("target"):
             raise ex.ExportError(f"an image classifier has no target {options['target']!r}")
-        return ex.export(run, Path(out))
+        return ex.export(run, Path(out), recipe=self.name)
