@@ -4,7 +4,8 @@ medians over interleaved repeats, and the size of each graph.
     python benchmarks/export_speed.py --checkpoint runs/eurusd --checkpoint runs/cbam
 
 Each checkpoint is exported to a temporary directory through ``attnkit export``; the inputs
-are the model's own kind (a window of features, an image), drawn at random.
+are the model's own kind: a window of features or an image drawn at random, or for an
+encoder-decoder (dates, times) one held-out input decoded greedily end to end.
 """
 
 from __future__ import annotations
@@ -42,35 +43,50 @@ def main(argv: list[str] | None = None) -> int:
         recipe = recipe_for(ckpt)
         run = recipe.load(ckpt)
         with tempfile.TemporaryDirectory() as tmp:
-            path = recipe.export(run, Path(tmp))[0]
-            size = path.stat().st_size / 1024
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
-            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-            inp = session.get_inputs()[0]
-            shape = [1 if isinstance(d, str) else d for d in inp.shape]
-            if len(shape) == 4:  # an image, at its data set's size
-                shape[2:] = [8, 8] if run.config["task"]["data"] == "digits" else [28, 28]
-            x = torch.rand(*shape)
-            module = _module(recipe, run)
-            feed = {inp.name: x.numpy()}
+            written = recipe.export(run, Path(tmp))
+            size = sum(p.stat().st_size for p in written if p.suffix == ".onnx") / 1024
+            torch_call, ort_call = _calls(recipe, run, Path(tmp), ort)
             with torch.no_grad():
                 times: dict[str, list[float]] = {"torch": [], "ort": []}
                 for _ in range(args.rounds):
-                    times["torch"].append(_time(partial(module, x), args.calls))
-                    times["ort"].append(_time(partial(session.run, None, feed), args.calls))
+                    times["torch"].append(_time(torch_call, args.calls))
+                    times["ort"].append(_time(ort_call, args.calls))
         t, o = (statistics.median(times[k]) * 1e3 for k in ("torch", "ort"))
         print(f"{Path(ckpt).name:<28}{size:>10.1f}{t:>10.3f}{o:>10.3f}{t / o:>10.2f}")
     return 0
 
 
-def _module(recipe, run):
-    """The PyTorch module the graph was exported from (its inputs and outputs)."""
+def _calls(recipe, run, directory: Path, ort):
+    """(PyTorch call, onnxruntime call) on one input of the model's kind. An encoder-decoder
+    decodes one held-out input greedily, end to end (encoder and every step), each way; a
+    single graph (prices, images) runs once on a random input against the module it was
+    exported from."""
     from attnkit.export import images, prices
+    from attnkit.export.onnx import read_meta
 
-    if recipe.name == "prices":
-        return prices.PriceGraph(run.model, run.task).eval()
-    return images.ImageGraph(run.model).eval()
+    meta = read_meta(directory)
+    if "step" in meta["graphs"]:
+        from attnkit.recipes.seq2seq import held_out_pairs
+
+        exported = recipe.load_exported(directory, meta)
+        text = held_out_pairs(run.config)[0][0]
+        return (
+            partial(run.task.predict, run.model, [text]),
+            partial(exported.task.predict, exported.model, [text]),
+        )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
+    path = directory / "model.onnx"
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    shape = [1 if isinstance(d, str) else d for d in inp.shape]
+    if len(shape) == 4:  # an image, at its data set's size
+        shape[2:] = [8, 8] if run.config["task"]["data"] == "digits" else [28, 28]
+        module = images.ImageGraph(run.model).eval()
+    else:
+        module = prices.PriceGraph(run.model, run.task).eval()
+    x = torch.rand(*shape)
+    return partial(module, x), partial(session.run, None, {inp.name: x.numpy()})
 
 
 if __name__ == "__main__":

@@ -83,6 +83,36 @@ def test_the_mt5_graph_is_static_within_onnxruntime_1_14_and_its_mqh_holds_the_s
     names = re.search(r"ATTNKIT_FEATURE_NAMES\[16\] = \{([^}]*)\}", mqh).group(1)
     assert json.loads(f"[{names}]") == list(pr.FEATURES)
     assert f"#define ATTNKIT_WINDOW {WINDOW}" in mqh
+    heads = run.model.cfg.num_heads if "attention" in name else 0
+    assert f"#define ATTNKIT_HEADS {heads} " in mqh
+    if heads:
+        outputs = [[d.dim_value for d in o.type.tensor_type.shape.dim] for o in graph.output]
+        assert outputs[1] == [1, heads, WINDOW]  # what the EA passes OnnxSetOutputShape
+
+
+def test_the_expert_advisor_computes_every_feature_in_the_graphs_order(tmp_path):
+    run = _run("attention-4h", "fractal")
+    export(run, tmp_path, target="mt5")
+    ea = (tmp_path / "model.mq5").read_text()
+    assert '#include "model.mqh"' in ea and '#resource "model.onnx"' in ea
+    for call in ("OnnxCreateFromBuffer", "OnnxSetInputShape", "OnnxSetOutputShape", "OnnxRun"):
+        assert call in ea
+    # one assignment per feature, in the order of the input's last dimension, each named
+    found = re.findall(r"f\[(\d+)\] = .*// (\w+)", ea)
+    assert [int(i) for i, _ in found] == list(range(F))
+    assert [n for _, n in found] == list(pr.FEATURES)
+    mqh = (tmp_path / "model.mqh").read_text()
+    used = set(re.findall(r"ATTNKIT_[A-Z_]+", ea))
+    assert used <= set(re.findall(r"ATTNKIT_[A-Z_]+", mqh))  # every constant it reads exists
+
+
+def test_features_over_the_expert_advisors_history_equal_those_over_the_whole_series():
+    # the EA runs the indicators over its last InpHistory (400) bars only: the exponential
+    # averages forget where they started, so the window it feeds the graph is attnkit's
+    bars = random_walk_bars(3000, seed=7)
+    whole = pr.features(bars)[-WINDOW:]
+    recent = pr.features(bars.iloc[-400:])[-WINDOW:]
+    np.testing.assert_allclose(recent, whole, atol=1e-6, rtol=0)
 
 
 def test_a_trained_checkpoint_exported_for_mt5_predicts_its_test_split_as_attnkit_does(

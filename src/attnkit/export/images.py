@@ -72,6 +72,7 @@ def export(
     meta = {
         "format": FORMAT,
         "recipe": recipe,
+        "graphs": {"model": "model.onnx"},
         "kind": "image-classifier",
         "opset": checked["opset"],
         "inputs": {
