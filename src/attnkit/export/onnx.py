@@ -137,7 +137,7 @@ def _export_torchscript(
     path.parent.mkdir(parents=True, exist_ok=True)
     module = module.eval()
     try:
-        with torch.no_grad(), _eager_attention(), _quiet():
+        with torch.no_grad(), _eager_attention(), _quiet(), _quiet_native():
             torch.onnx.export(
                 module,
                 tuple(example),
@@ -154,6 +154,24 @@ def _export_torchscript(
             f"torch.onnx could not export {type(module).__name__}: {_reason(err)}"
         ) from None
     return path
+
+
+@contextlib.contextmanager
+def _quiet_native() -> Iterator[None]:
+    """The C++ side's warnings (the TorchScript exporter's shape-inference notes, written to
+    file descriptor 2) kept off the user's terminal while it runs."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _reason(err: BaseException) -> str:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._ext.tracing import tracing
 from ..layers import HierarchicalAttention, SelfAttention
 from ..layers.base import check_sizes
 from .pooling import POOLINGS, Pooling
@@ -94,7 +95,7 @@ class TextClassifier(nn.Module):
         integrated gradients interpolates them. The ids still give the padding."""
         if ids.dtype != torch.long:
             raise ValueError(f"ids must be int64 token ids, got {ids.dtype}")
-        if (ids < 0).any() or (ids >= self.cfg.vocab_size).any():
+        if not tracing() and ((ids < 0).any() or (ids >= self.cfg.vocab_size).any()):
             raise ValueError(f"token ids must be in 0..{self.cfg.vocab_size - 1}")
         if self.cfg.pooling == "han":
             if ids.dim() != 3:
@@ -107,7 +108,7 @@ class TextClassifier(nn.Module):
                     f"expected ids (B, T) and lengths (B,), got "
                     f"{tuple(ids.shape)} and {tuple(lengths.shape)}"
                 )
-            if (lengths < 1).any() or (lengths > ids.shape[1]).any():
+            if not tracing() and ((lengths < 1).any() or (lengths > ids.shape[1]).any()):
                 raise ValueError(f"lengths must be in 1..{ids.shape[1]}")
             h = self._read(self.drop(self._embedded(ids, embeddings)), lengths)
             if self.self_attention is not None:

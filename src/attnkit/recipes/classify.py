@@ -398,7 +398,16 @@ class ClassifyRecipe(base.Recipe):
         "eval": frozenset({"data"}),
         "predict": frozenset({"texts", "json"}),
         "explain": frozenset({"texts", "html", "steps", "color"}),
+        "export": frozenset({"out"}),
     }
+
+    def export(self, run: ClassifyRun, out: Path, **options: Any) -> list[Path]:
+        """``out/model.onnx`` (probabilities and the pooling's weights) and
+        ``out/model.json`` (the classes and the sentencepiece model with them); see
+        :mod:`attnkit.export.texts`."""
+        from ..export import texts
+
+        return texts.export(run, Path(out), recipe=self.name)
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
         cfg = entry("text-classifier").config_cls
