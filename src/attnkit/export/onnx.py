@@ -122,7 +122,28 @@ def export_graph(
         ) from None
     assert program is not None
     program.save(str(path))
+    _check_free(path, dynamic, input_names)
     return path
+
+
+def _check_free(
+    path: Path, dynamic: Mapping[str, Mapping[int, str]] | None, input_names: Sequence[str]
+) -> None:
+    """ExportError where a dimension asked to stay free came out fixed: the exporter may
+    fall back to the example's sizes instead of failing (pytorch#152018)."""
+    if not dynamic:
+        return
+    graph = _onnx().load(str(path), load_external_data=False).graph
+    for value in graph.input:
+        if value.name not in input_names:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        for axis, label in dynamic.get(value.name, {}).items():
+            if axis < len(dims) and not dims[axis].dim_param:
+                raise ExportError(
+                    f"the exported graph fixed {value.name}'s dimension {axis} ({label}) at "
+                    f"{dims[axis].dim_value}; the model reads it as a constant somewhere"
+                )
 
 
 def _export_torchscript(

@@ -1,22 +1,30 @@
-"""Sequence-to-sequence models as two ONNX graphs, and their decoding over onnxruntime.
+"""Encoder-decoders as two ONNX graphs, and their decoding over onnxruntime.
 
 A model of the decoding protocol (:mod:`attnkit.models.decoding`: ``start`` encodes a batch
-once, ``step`` writes one token) leaves Python as the same two calls:
+once, ``step`` writes one token) leaves Python as two calls:
 
 - ``encoder.onnx``: ``src`` int64 (batch, source) padded input ids and ``src_len`` int64
-  (batch,) -> the decoder's state, one output per state field (``model.json`` names them,
-  e.g. ``memory`` (batch, source, hidden), ``mask`` bool (batch, source), ``hidden``);
-- ``step.onnx``: ``tokens`` int64 (batch,) the previous output ids (the start id first),
-  ``t`` int64 () the step number, and the state -> ``logits`` float32 (batch, vocabulary),
-  ``weights`` float32 (batch, source) the step's attention over the input (rows sum to 1, 0 on
-  padding), and ``next_<field>`` for every state field, to feed to the next step.
+  (batch,) -> ``logits`` and ``weights`` of step 0 (from the start token) and the decoder
+  state after it, one output per tensor of the state;
+- ``step.onnx``: ``tokens`` int64 (batch,) the previous output ids, ``t`` int64 () the step
+  number (a graph whose model never reads it has no such input), and the state ->
+  ``logits`` float32 (batch, vocabulary), ``weights`` float32 (batch, source) the step's
+  attention over the input (rows sum to 1, 0 on padding), and ``next_<name>`` for every state
+  tensor, to feed to the next step.
 
-The batch and the input length are free. ``model.json`` holds the rest a runtime needs: the
-special ids, the step limit, the state's names, and the task with its vocabularies and input
-normalisation, so that inputs can be prepared outside Python. An RNN encoder is exported with
-torch's TorchScript-based exporter, which keeps its number of steps free (``torch.export``
-unrolls ``nn.GRU`` at the example's length, pytorch#126339); every step graph, and an encoder
-without a recurrent layer, with the dynamo exporter.
+The state's tensors are named by their path in the model's state (:func:`flatten`):
+``state.memory`` and ``state.hidden`` of the RNN; ``state.caches.<layer>.self_attn.key`` /
+``.value`` (batch, heads, steps, head size), which grow by one step per call, and
+``.cross_attn.key`` / ``.value`` (batch, heads, source, head size) of the Transformer. Step 0
+is taken by the encoder graph because a Transformer's caches are empty before it.
+
+The batch, the input length and the steps stay free (checked on the written graphs).
+``model.json`` holds the rest a runtime needs: the special ids, the step limit, the state's
+names and free dimensions, and the task with its vocabularies and input normalisation, so that
+inputs can be prepared outside Python. An RNN encoder is exported with torch's TorchScript-based
+exporter, which keeps its number of steps free (``torch.export`` unrolls ``nn.GRU`` at the
+example's length, pytorch#126339); every step graph, and the Transformer's encoder, with the
+dynamo exporter.
 
 :class:`OnnxDecoder` is the decoding protocol over the two graphs, so greedy decoding and
 beam search (:func:`~attnkit.models.decoding.greedy`, ``beam_search``) run on it unchanged
@@ -37,107 +45,165 @@ from torch import Tensor, nn
 
 from .onnx import FORMAT, META, ExportError, check_graph, export_graph, read_meta, session
 
-__all__ = ["EncoderGraph", "OnnxDecoder", "StepGraph", "export"]
+__all__ = ["EncoderGraph", "OnnxDecoder", "StepGraph", "export", "flatten", "unflatten"]
 
 
-def _fields(state: Any) -> list[str]:
-    """The tensor fields of a decoder state (a dataclass), in order; those that are None for
-    this model (e.g. the additive score's keys of another attention kind) are left out."""
-    if not dataclasses.is_dataclass(state):
-        raise ExportError(f"a decoder state of type {type(state).__name__} is not exported")
-    names = []
-    for f in dataclasses.fields(state):
-        value = getattr(state, f.name)
-        if value is None:
-            continue
-        if not isinstance(value, Tensor):
-            raise ExportError(
-                f"the decoder state's {f.name} is a {type(value).__name__}, not a tensor: "
-                "this model's state does not fit a graph yet"
-            )
-        names.append(f.name)
-    return names
+STATE = "state"  # the prefix of the state's names in the graphs: state.memory, ...
+
+
+def flatten(state: Any, prefix: str = "") -> tuple[list[tuple[str, Tensor]], Any]:
+    """A decoder state's tensors, each named by its path (``memory``, ``caches.0.self_attn.key``),
+    and the spec that :func:`unflatten` rebuilds the state from. A state is tensors, None,
+    dataclasses, lists and tuples of them; anything else (a flag, a grid size) is kept as a
+    constant of the graph."""
+    if isinstance(state, Tensor):
+        return [(prefix, state)], ("tensor", prefix)
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        tensors, specs = [], []
+        for f in dataclasses.fields(state):
+            t, spec = flatten(getattr(state, f.name), f"{prefix}.{f.name}".lstrip("."))
+            tensors += t
+            specs.append((f.name, f.init, spec))
+        return tensors, ("dataclass", type(state), specs)
+    if isinstance(state, list | tuple):
+        tensors, specs = [], []
+        for i, item in enumerate(state):
+            t, spec = flatten(item, f"{prefix}.{i}".lstrip("."))
+            tensors += t
+            specs.append(spec)
+        return tensors, ("sequence", type(state), specs)
+    return [], ("const", state)
+
+
+def unflatten(spec: Any, tensors: dict[str, Tensor]) -> Any:
+    """The state that :func:`flatten` gave ``spec`` for, with ``tensors`` by name."""
+    kind = spec[0]
+    if kind == "tensor":
+        return tensors[spec[1]]
+    if kind == "const":
+        return spec[1]
+    if kind == "sequence":
+        return spec[1](unflatten(s, tensors) for s in spec[2])
+    cls, fields = spec[1], spec[2]
+    obj = cls(**{name: unflatten(s, tensors) for name, init, s in fields if init})
+    for name, init, s in fields:
+        if not init:
+            object.__setattr__(obj, name, unflatten(s, tensors))
+    return obj
+
+
+def _names(tensors: list[tuple[str, Tensor]]) -> list[str]:
+    return [n for n, _ in tensors]
 
 
 class EncoderGraph(nn.Module):
-    """(src, src_len) -> the state's tensors, in the order of ``names``."""
+    """(src, src_len) -> (the first step's logits and weights, the state after it): the
+    encoding and the step from the start token, after which the state has every tensor it
+    keeps (a Transformer's caches are empty before it)."""
 
-    def __init__(self, model: nn.Module, names: list[str]) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.model, self.names = model.eval(), names
+        self.model = model.eval()
 
     def forward(self, src: Tensor, src_len: Tensor):
         state = self.model.start(src, src_len)
-        return tuple(getattr(state, n) for n in self.names)
+        tokens = torch.full_like(src[:, 0], self.model.cfg.bos_id)
+        logits, state, weights = self.model.step(tokens, state, 0)
+        return (logits, weights, *(t for _, t in flatten(state, STATE)[0]))
 
 
 class StepGraph(nn.Module):
     """(tokens, t, *state) -> (logits, weights, *next state)."""
 
-    def __init__(self, model: nn.Module, state: Any, names: list[str]) -> None:
+    def __init__(self, model: nn.Module, spec: Any, names: list[str]) -> None:
         super().__init__()
-        self.model, self.names = model.eval(), names
-        self.template = state  # the fields that are not graph inputs keep their values
+        self.model, self.spec, self.names = model.eval(), spec, names
 
     def forward(self, tokens: Tensor, t: Tensor, *state: Tensor):
-        given = dataclasses.replace(self.template, **dict(zip(self.names, state, strict=True)))
+        given = unflatten(self.spec, dict(zip(self.names, state, strict=True)))
         logits, nxt, weights = self.model.step(tokens, given, t)
-        return (logits, weights, *(getattr(nxt, n) for n in self.names))
+        tensors, _ = flatten(nxt, STATE)
+        if _names(tensors) != self.names:
+            raise ExportError("the decoder state changes its structure from step to step")
+        return (logits, weights, *(x for _, x in tensors))
 
 
-def _free_dims(model: nn.Module, names: list[str], vocab: int) -> dict[str, dict[int, str]]:
-    """Per state field, its free dimensions: the batch (0) and those that follow the input's
-    length, found by encoding two batches of different sizes and lengths."""
-    shapes = []
+def _states(model: nn.Module, src: Tensor, src_len: Tensor, steps: int) -> list[Any]:
+    """The decoder states after steps 1..``steps`` (greedy) of one batch."""
+    out = []
     with torch.no_grad():
-        for b, s in ((2, 5), (3, 7)):
-            src = torch.randint(3, vocab, (b, s)) if vocab > 3 else torch.zeros(b, s).long()
-            state = model.start(src, torch.full((b,), s))
-            shapes.append({n: tuple(getattr(state, n).shape) for n in names})
+        state = model.start(src, src_len)
+        tokens = torch.full_like(src[:, 0], model.cfg.bos_id)
+        for t in range(steps):
+            logits, state, _ = model.step(tokens, state, t)
+            tokens = logits.argmax(-1)
+            out.append(state)
+    return out
+
+
+def _free_dims(model: nn.Module, vocab: int) -> dict[str, dict[int, str]]:
+    """Per state tensor, its free dimensions: the batch (0), those that follow the input's
+    length ("source") and those that grow by a step each step ("steps"), found by decoding
+    batches of different sizes and lengths for a few steps."""
+    shapes = {}
+    for b, s in ((2, 5), (3, 7)):
+        src = torch.randint(3, vocab, (b, s)) if vocab > 3 else torch.zeros(b, s).long()
+        for k, state in enumerate(_states(model, src, torch.full((b,), s), 3)):
+            shapes[b, k] = {n: tuple(x.shape) for n, x in flatten(state, STATE)[0]}
     free: dict[str, dict[int, str]] = {}
-    for n in names:
-        a, b = shapes[0][n], shapes[1][n]
+    for n, first in shapes[2, 1].items():
         free[n] = {}
-        for axis, (x, y) in enumerate(zip(a, b, strict=True)):
-            if x != y:
-                free[n][axis] = "batch" if (x, y) == (2, 3) and axis == 0 else "source"
+        for axis, size in enumerate(first):
+            if size != shapes[2, 2][n][axis]:
+                free[n][axis] = "steps"
+            elif size != shapes[3, 1][n][axis]:
+                free[n][axis] = "batch" if axis == 0 else "source"
     return free
 
 
 def export(run: Any, out: Path, recipe: str, example: tuple[int, int] = (2, 6)) -> list[Path]:
     """``out/encoder.onnx``, ``out/step.onnx`` and ``out/model.json`` of ``run.model`` (a
-    decoding-protocol model with a dataclass state of tensors) and ``run.config["task"]``;
-    the paths written."""
+    decoding-protocol model) and ``run.config["task"]``; the paths written."""
     model = run.model.eval()
     cfg = model.cfg
     vocab = getattr(cfg, "src_vocab_size", 4)
     b, s = example
     src = torch.randint(3, max(vocab, 4), (b, s)) if vocab > 3 else torch.zeros(b, s).long()
     src_len = torch.tensor([s] + [max(1, s - 2)] * (b - 1))
-    with torch.no_grad():
-        state = model.start(src, src_len)
-    names = _fields(state)
-    free = _free_dims(model, names, vocab)
+    # the step is exported from the state after two steps: a dimension of size 1 would be
+    # taken for a constant one
+    first, second, _ = _states(model, src, src_len, 3)
+    tensors, spec = flatten(second, STATE)
+    names = _names(tensors)
+    if _names(flatten(first, STATE)[0]) != names:
+        raise ExportError(f"the decoder state of {type(model).__name__} changes its structure")
+    free = _free_dims(model, vocab)
     recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
     out.mkdir(parents=True, exist_ok=True)
+    step_names = ["logits", "weights"]
     enc = export_graph(
-        EncoderGraph(model, names),
+        EncoderGraph(model),
         [src, src_len],
         out / "encoder.onnx",
         input_names=["src", "src_len"],
-        output_names=names,
-        dynamic={"src": {0: "batch", 1: "source"}, "src_len": {0: "batch"}, **free},
+        output_names=[*step_names, *names],
+        dynamic={
+            "src": {0: "batch", 1: "source"},
+            "src_len": {0: "batch"},
+            "logits": {0: "batch"},
+            "weights": {0: "batch", 1: "source"},
+            **{n: {a: d for a, d in f.items() if d != "steps"} for n, f in free.items()},
+        },
         exporter="torchscript" if recurrent else "dynamo",
     )
-    tokens = torch.full((b,), cfg.bos_id, dtype=torch.long)
-    t = torch.tensor(1)
-    step_inputs = ["tokens", "t", *names]
+    with torch.no_grad():
+        tokens = model.step(torch.full((b,), cfg.bos_id), first, 1)[0].argmax(-1)
     step = export_graph(
-        StepGraph(model, state, names),
-        [tokens, t, *(getattr(state, n) for n in names)],
+        StepGraph(model, spec, names),
+        [tokens, torch.tensor(2), *(x for _, x in tensors)],
         out / "step.onnx",
-        input_names=step_inputs,
-        output_names=["logits", "weights", *(f"next_{n}" for n in names)],
+        input_names=["tokens", "t", *names],
+        output_names=[*step_names, *(f"next_{n}" for n in names)],
         dynamic={"tokens": {0: "batch"}, **free},
     )
     checked = {name: check_graph(path) for name, path in (("encoder", enc), ("step", step))}
@@ -159,13 +225,16 @@ def export(run: Any, out: Path, recipe: str, example: tuple[int, int] = (2, 6)) 
         "inputs": {
             "src": "int64 (batch, source): input ids, padded with pad_id after each row's end",
             "src_len": "int64 (batch,): each row's length, >= 1",
-            "tokens": "int64 (batch,): the previous output ids, bos_id at step 0",
-            "t": "int64 (): the step number, from 0",
+            "tokens": "int64 (batch,): step.onnx: the previous output ids (step 1 on)",
+            "t": "int64 (): step.onnx: the step number (1 for the first step it takes)",
         },
         "outputs": {
             "logits": "float32 (batch, vocabulary): scores of the next output id",
             "weights": "float32 (batch, source): the step's attention over the input",
-            "next_*": "the state after the step, fed to the next step under its own name",
+            "<state>": "encoder.onnx: the state after step 0 (the start token), under the names "
+            "of 'state'",
+            "next_<state>": "step.onnx: the state after the step, fed to the next one under "
+            "its own name",
         },
         "task": run.config["task"],
         "operators": sorted({op for c in checked.values() for op in c["operators"]}),
@@ -197,12 +266,21 @@ class OnnxDecoder(nn.Module):
         self.step_inputs = {i.name for i in self.stepper.get_inputs()}
 
     def start(self, src: Tensor, src_len: Tensor | None) -> tuple[Tensor, ...]:
+        """The state after step 0, with that step's logits and weights at its end (the
+        encoder graph takes step 0: batch-first like the rest, they follow a beam's rows)."""
         if src_len is None:
             src_len = torch.full((src.shape[0],), src.shape[1])
         feed = {"src": src.cpu().numpy(), "src_len": src_len.cpu().long().numpy()}
-        return tuple(torch.from_numpy(x) for x in self.encoder.run(self.names, feed))
+        outputs = self.encoder.run(["logits", "weights", *self.names], feed)
+        logits, weights, *state = (torch.from_numpy(x) for x in outputs)
+        return (*state, logits, weights)
 
     def step(self, tokens: Tensor, state: tuple[Tensor, ...], t: int):
+        if t == 0:  # taken by the encoder graph, from the start token
+            if not bool((tokens == self.cfg.bos_id).all()):
+                raise ExportError("an exported decoder's step 0 reads the start token only")
+            *rest, logits, weights = state
+            return logits, tuple(rest), weights
         feed: dict[str, np.ndarray] = {"tokens": tokens.cpu().long().numpy()}
         feed.update((n, s.numpy()) for n, s in zip(self.names, state, strict=True))
         if "t" in self.step_inputs:  # a graph whose step never reads t has no such input

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._ext.tracing import tracing
+
 __all__ = ["padding", "causal", "window", "combine", "key_padding", "check_mask"]
 
 
@@ -41,13 +43,17 @@ def padding(lengths: Tensor, max_len: int | None = None) -> Tensor:
             f"lengths must be a 1-D integer tensor of shape (B,), got dtype {lengths.dtype} "
             f"and shape {tuple(lengths.shape)}"
         )
-    if lengths.numel() and int(lengths.min()) < 0:
-        raise ValueError(f"lengths must be >= 0, got min {int(lengths.min())}")
-    longest = int(lengths.max()) if lengths.numel() else 0
-    if max_len is None:
-        max_len = longest
-    if longest > max_len:
-        raise ValueError(f"a length ({longest}) exceeds max_len ({max_len})")
+    if tracing():  # a graph checks no values; its width comes from a shape
+        if max_len is None:
+            raise ValueError("a padding mask in a traced graph needs max_len")
+    else:
+        if lengths.numel() and int(lengths.min()) < 0:
+            raise ValueError(f"lengths must be >= 0, got min {int(lengths.min())}")
+        longest = int(lengths.max()) if lengths.numel() else 0
+        if max_len is None:
+            max_len = longest
+        if longest > max_len:
+            raise ValueError(f"a length ({longest}) exceeds max_len ({max_len})")
     positions = torch.arange(max_len, device=lengths.device)
     return positions[None, :] < lengths[:, None]  # (B, Tk)
 

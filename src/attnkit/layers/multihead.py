@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from .._ext.tracing import tracing
 from ..functional.attend import attend_heads
 from ..functional.output import AttentionOutput
 from .base import (
@@ -59,6 +60,12 @@ class KVCache:
             raise ValueError(f"capacity must be None or an int >= 1 (tokens), got {c!r}")
 
     def __len__(self) -> int:
+        return self.length
+
+    @property
+    def length(self) -> int:
+        """The tokens it holds: ``len(cache)``, but while torch traces a graph the symbolic
+        size itself (``len()`` would fix it at the example's)."""
         return 0 if self.key is None else self.key.shape[-2]
 
     def append(
@@ -213,7 +220,7 @@ class MultiHeadAttention(nn.Module):
         return_weights = weights_flag(return_weights, need_weights, "MultiHeadAttention")
         if cache is not None and cache.static and self.rotary is not None:
             raise ValueError("rotary positions are for self-attention, not a static cache")
-        reuse = cache is not None and cache.static and len(cache) > 0
+        reuse = cache is not None and cache.static and cache.key is not None
         if reuse:  # a filled static cache: its keys and values, whatever key/value say
             key = value = None
             query, _, _ = multihead_inputs(query, None, None, (self.embed_dim,) * 3)
@@ -222,10 +229,10 @@ class MultiHeadAttention(nn.Module):
             query, key, value = multihead_inputs(query, key, value, dims)
         check_dtype(self, query=query, key=key, value=value)
         b, tq = query.shape[:2]
-        past = len(cache) if cache is not None and not reuse else 0
+        past = cache.length if cache is not None and not reuse else 0
         if reuse:
             assert cache is not None
-            tk = len(cache)
+            tk = cache.length
         else:
             assert key is not None
             tk = key.shape[1] + past
@@ -240,7 +247,7 @@ class MultiHeadAttention(nn.Module):
                 qk = self.rotary(qk, offset=past)
                 q, k = qk[:, : self.num_heads], qk[:, self.num_heads :]
             # one sum over the new queries and keys; the cache knows about its older keys
-            finite = math.isfinite(float(qk.sum()))
+            finite = None if tracing() else math.isfinite(float(qk.sum()))
             if cache is not None:
                 k, v = cache.append(k, v, finite)
                 finite = cache.keys_finite

@@ -294,10 +294,13 @@ class Transformer(nn.Module):
     def step(self, tokens: Tensor, state: TransformerState, t: int):
         """One token per row: (logits (B, V), next state, last layer's cross-attention averaged
         over heads (B, S)). The state passed in is left as it was (beam search may reuse it)."""
-        if t >= self.cfg.max_len:
-            raise ValueError(f"step {t} is past max_len {self.cfg.max_len}")
+        # the tokens so far are the cached ones: the position, a size rather than a value
+        # (an exported step graph reads it from its cache's shape)
+        offset = state.caches[0].self_attn.length if state.caches else int(t)
+        if offset >= self.cfg.max_len:
+            raise ValueError(f"step {offset} is past max_len {self.cfg.max_len}")
         caches = [_copy(c) for c in state.caches]
-        x = self._embed(self.tgt_embed, tokens[:, None], offset=t)
+        x = self._embed(self.tgt_embed, tokens[:, None], offset=offset)
         for layer, cache in zip(self.decoder, caches, strict=True):
             out = layer(
                 x,

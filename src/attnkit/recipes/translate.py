@@ -350,7 +350,7 @@ class TranslateRecipe(base.Recipe):
     what = "a translation model"
     settings = TranslateSettings
     models = tuple(MODELS)
-    options = {"eval": frozenset({"data", "beam", "save"})}
+    options = {"eval": frozenset({"data", "beam", "save"}), "export": frozenset({"out"})}
     other_verbs = ("translate",)
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
@@ -390,6 +390,13 @@ class TranslateRecipe(base.Recipe):
 
     def load(self, checkpoint: str | Path) -> TranslateRun:
         return load(checkpoint)
+
+    def export(self, run: TranslateRun, out: Path, **options: Any) -> list[Path]:
+        """``out/encoder.onnx``, ``out/step.onnx`` and ``out/model.json`` (both sentencepiece
+        models with them); see :mod:`attnkit.export.sequences`."""
+        from ..export import sequences
+
+        return sequences.export(run, Path(out), recipe=self.name)
 
     def evaluate(self, run: TranslateRun, options: base.Options) -> dict[str, Any]:
         from ..tasks import read_pairs
