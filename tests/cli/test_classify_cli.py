@@ -133,7 +133,8 @@ def test_predict_and_eval_and_a_reload_in_a_new_process(checkpoint, capsys):
         (["eval", "--checkpoint", "CKPT", "--beam", "2"], "--beam does not apply to eval"),
         (
             ["show", "--checkpoint", "CKPT", "x"],
-            "show does not apply (use attnkit eval, attnkit predict, attnkit explain)",
+            "show does not apply (use attnkit eval, attnkit predict, attnkit explain, "
+            "attnkit export)",
         ),
     ],
 )

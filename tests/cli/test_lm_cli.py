@@ -94,7 +94,7 @@ def test_generate_refuses_unknown_characters_and_lm_checkpoints_elsewhere(
     assert main(["generate", "--checkpoint", str(out), "Zebra§"]) == 2
     assert "outside the vocabulary" in capsys.readouterr().err
     assert main(["predict", "--checkpoint", str(out), "x"]) == 2
-    assert "use attnkit eval, attnkit generate" in capsys.readouterr().err
+    assert "use attnkit eval, attnkit export, attnkit generate" in capsys.readouterr().err
     assert main(["generate", "--checkpoint", str(out), "And", "--temperature", "-1"]) == 2
     assert "--temperature: must be a number >= 0" in capsys.readouterr().err
 

@@ -253,7 +253,7 @@ def test_translation_refuses_what_does_not_apply(checkpoints, tmp_path, capsys):
     assert "--batch-by does not apply to train lm" in err
     assert "--n does not apply" in err and "--d-model does not apply to rnn" in err
     assert "--positions does not apply to rnn" in err
-    assert "whitespace" in err and "use attnkit eval, attnkit translate" in err
+    assert "whitespace" in err and "use attnkit eval, attnkit export, attnkit translate" in err
     assert "--direction does not apply to train times" in err
 
 

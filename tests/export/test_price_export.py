@@ -146,7 +146,7 @@ def test_a_trained_checkpoint_exported_for_mt5_predicts_its_test_split_as_attnki
 
 @pytest.mark.bad_input
 def test_export_refuses_in_one_line_what_it_cannot_export(tmp_path, capsys):
-    out = Path(__file__).parents[1] / "fixtures" / "checkpoints" / "lm-lstm-lm"
+    out = Path(__file__).parents[1] / "fixtures" / "checkpoints" / "caption-row"
     assert main(["export", "--checkpoint", str(out), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "attnkit export does not apply" in err[0]

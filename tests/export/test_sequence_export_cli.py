@@ -57,10 +57,8 @@ def _unreadable(config, text):
 
 
 def test_what_cannot_be_exported_or_run_says_why_in_one_line(tmp_path, capsys):
-    # a language model does not export yet: refused in one line, exit code 2
-    code = main(
-        ["export", "--checkpoint", str(FIXTURES / "lm-decoder-only"), "--out", str(tmp_path)]
-    )
+    # the captioner does not export yet: refused in one line, exit code 2
+    code = main(["export", "--checkpoint", str(FIXTURES / "caption-row"), "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     # --target mt5 is for price models

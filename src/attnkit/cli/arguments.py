@@ -69,3 +69,16 @@ def utf8_text(value: str) -> str:
             f"is not UTF-8 text (byte 0x{byte:02x} at character {bad + 1}); give the input in UTF-8"
         )
     return value
+
+
+def add_runtime(p: argparse.ArgumentParser, what: str) -> None:
+    """``--checkpoint`` (for ``what``), and ``--runtime`` / ``--model``: the exported graphs of
+    ``attnkit export`` run in onnxruntime instead (``cli.verbs.open_run``)."""
+    p.add_argument("--checkpoint", type=path, help=f"a checkpoint directory ({what})")
+    p.add_argument(
+        "--runtime",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="onnx: run an exported model (--model) in onnxruntime (default: torch)",
+    )
+    p.add_argument("--model", type=path, help="with --runtime onnx: a directory of attnkit export")

@@ -10,16 +10,15 @@ import torch
 from .._text import printable
 from ..recipes import lm as recipe
 from ..tasks import UnknownCharactersError
-from .arguments import count, path, positive_int, utf8_text
+from .arguments import add_runtime, count, positive_int, utf8_text
 from .errors import UserError
-from .verbs import recipe_of_kind
+from .verbs import open_run, recipe_of_kind
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    recipe_of_kind(args.checkpoint, recipe.LMRecipe, "generate")
-    run = recipe.load(args.checkpoint)
+    owner, run, _ = open_run(args, "generate", _open_checkpoint)
+    if not isinstance(owner, recipe.LMRecipe):
+        raise UserError(f"{args.model} holds no language model (it is {owner.what})")
     try:
         pieces = recipe.stream(
             run,
@@ -39,9 +38,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_checkpoint(args: argparse.Namespace, verb: str):
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    owner = recipe_of_kind(args.checkpoint, recipe.LMRecipe, verb)
+    return owner, recipe.load(args.checkpoint), None
+
+
 def register(sub) -> None:
     p = sub.add_parser("generate", help="continue a prompt with a trained language model")
-    p.add_argument("--checkpoint", required=True, type=path)
+    add_runtime(p, "attnkit train lm")
     p.add_argument("prompt", type=utf8_text)
     p.add_argument(
         "--length",

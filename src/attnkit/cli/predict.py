@@ -5,20 +5,12 @@ from __future__ import annotations
 import argparse
 
 from .._text import json_line, printable
-from .arguments import path, positive_int, utf8_text
-from .errors import UserError
-from .verbs import finite, open_checkpoint, open_export
+from .arguments import add_runtime, path, positive_int, utf8_text
+from .verbs import finite, open_run
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    if args.runtime == "onnx":
-        recipe, run, options = open_export(args, "predict")
-    elif args.model:
-        raise UserError("--model is an exported model: give it with --runtime onnx")
-    elif not args.checkpoint:
-        raise UserError("give --checkpoint DIR (or --runtime onnx --model DIR)")
-    else:
-        recipe, run, options = open_checkpoint(args, "predict")
+    recipe, run, options = open_run(args, "predict")
     for prediction in recipe.predict(run, options):
         if args.json:
             print(json_line(finite(prediction.record)))
@@ -29,14 +21,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("predict", help="predict with a checkpoint")
-    p.add_argument("--checkpoint", type=path, help="a checkpoint directory (attnkit train)")
-    p.add_argument(
-        "--runtime",
-        choices=("torch", "onnx"),
-        default="torch",
-        help="onnx: run an exported model (--model) in onnxruntime (default: torch)",
-    )
-    p.add_argument("--model", type=path, help="with --runtime onnx: a directory of attnkit export")
+    add_runtime(p, "attnkit train")
     p.add_argument("text", nargs="*", type=utf8_text)
     p.add_argument(
         "--data",

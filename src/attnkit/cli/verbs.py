@@ -60,6 +60,20 @@ def open_export(args: argparse.Namespace, verb: str) -> tuple[base.Recipe, Any, 
     return recipe, recipe.load_exported(Path(args.model), meta), options
 
 
+def open_run(args: argparse.Namespace, verb: str, opener=None) -> tuple[base.Recipe, Any, Any]:
+    """(recipe, run, options) of ``--runtime onnx --model DIR`` (:func:`open_export`) or of
+    ``--checkpoint DIR`` through ``opener(args, verb)`` (default :func:`open_checkpoint`)."""
+    from .errors import UserError
+
+    if args.runtime == "onnx":
+        return open_export(args, verb)
+    if args.model:
+        raise UserError("--model is an exported model: give it with --runtime onnx")
+    if not args.checkpoint:
+        raise UserError("give --checkpoint DIR (or --runtime onnx --model DIR)")
+    return (opener or open_checkpoint)(args, verb)
+
+
 def recipe_of_kind(checkpoint: str, kind: type[base.Recipe], verb: str) -> base.Recipe:
     """The recipe of ``checkpoint`` for a command that only one kind of recipe takes
     (``generate``: language models); NotApplicable naming the verbs it does take."""

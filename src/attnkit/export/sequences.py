@@ -45,7 +45,15 @@ from torch import Tensor, nn
 
 from .onnx import FORMAT, META, ExportError, check_graph, export_graph, read_meta, session
 
-__all__ = ["EncoderGraph", "OnnxDecoder", "StepGraph", "export", "flatten", "unflatten"]
+__all__ = [
+    "EncoderGraph",
+    "OnnxDecoder",
+    "StepGraph",
+    "export",
+    "flatten",
+    "open_graphs",
+    "unflatten",
+]
 
 
 STATE = "state"  # the prefix of the state's names in the graphs: state.memory, ...
@@ -243,6 +251,25 @@ def export(run: Any, out: Path, recipe: str, example: tuple[int, int] = (2, 6)) 
     return [enc, step, out / META]
 
 
+def open_graphs(
+    directory: str | Path, graphs: tuple[str, str], settings: str, threads: int | None = None
+) -> tuple[dict[str, Any], SimpleNamespace, list[str], list[Any]]:
+    """(model.json, its ``settings`` section as attributes, the state's names, an
+    onnxruntime session per graph of ``graphs``) of the export in ``directory``; ExportError
+    (one line) where it is not an export of that kind."""
+    directory = Path(directory)
+    meta = read_meta(directory)
+    if not set(graphs) <= set(meta.get("graphs", {})):
+        raise ExportError(f"{directory} is not an export with {' and '.join(graphs)} graphs")
+    try:
+        cfg = SimpleNamespace(**meta[settings])
+        names = list(meta["state"])
+    except (KeyError, TypeError) as err:
+        raise ExportError(f"{directory}/{META} lacks {err}") from None
+    threads = threads or torch.get_num_threads()
+    return meta, cfg, names, [session(directory / meta["graphs"][g], threads) for g in graphs]
+
+
 class OnnxDecoder(nn.Module):
     """The decoding protocol (``cfg``, ``start``, ``step``) over an exported model's
     ``encoder.onnx`` and ``step.onnx`` in onnxruntime (CPU, ``threads`` threads). A module
@@ -251,18 +278,10 @@ class OnnxDecoder(nn.Module):
 
     def __init__(self, directory: str | Path, threads: int | None = None) -> None:
         super().__init__()
-        directory = Path(directory)
-        self.meta = meta = read_meta(directory)
-        if "step" not in meta.get("graphs", {}):
-            raise ExportError(f"{directory} is not an encoder-decoder export")
-        try:
-            self.cfg = SimpleNamespace(**meta["decoding"])
-            self.names = list(meta["state"])
-        except (KeyError, TypeError) as err:
-            raise ExportError(f"{directory}/{META} lacks {err}") from None
-        threads = threads or torch.get_num_threads()
-        self.encoder = session(directory / meta["graphs"]["encoder"], threads)
-        self.stepper = session(directory / meta["graphs"]["step"], threads)
+        self.meta, self.cfg, self.names, graphs = open_graphs(
+            directory, ("encoder", "step"), "decoding", threads
+        )
+        self.encoder, self.stepper = graphs
         self.step_inputs = {i.name for i in self.stepper.get_inputs()}
 
     def start(self, src: Tensor, src_len: Tensor | None) -> tuple[Tensor, ...]:

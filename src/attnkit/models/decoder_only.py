@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..layers.multihead import KVCache
 from ..layers.transformer import LearnedPositions, SinusoidalPositions, TransformerEncoderLayer
-from .decoding import generate
+from .decoding import IncrementalLM
 from .registry import register
 from .transformer import check_stack_config, selected_layers
 
@@ -53,7 +53,7 @@ class DecoderOnlyConfig:
 
 
 @register("decoder-only", DecoderOnlyConfig)
-class DecoderOnly(nn.Module):
+class DecoderOnly(IncrementalLM, nn.Module):
     """GPT-style language model; see the module docstring.
 
     Shapes: ids (B, T); ``forward`` returns logits (B, T, V) for the token after each position
@@ -112,7 +112,7 @@ class DecoderOnly(nn.Module):
         ``layers``, ``heads`` and ``rows`` narrow them (unselected layers give None)."""
         if ids.dim() != 2 or ids.dtype != torch.long:
             raise ValueError(f"ids must be (B, T) int64, got {tuple(ids.shape)} {ids.dtype}")
-        offset = len(caches[0]) if caches else 0
+        offset = caches[0].length if caches else 0  # a size: symbolic while traced
         if offset + ids.shape[1] > self.cfg.max_len:
             raise ValueError(f"{offset + ids.shape[1]} tokens exceed max_len {self.cfg.max_len}")
         x = self.embed(ids) * math.sqrt(self.cfg.d_model)
@@ -142,33 +142,12 @@ class DecoderOnly(nn.Module):
             logits.flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=self.cfg.pad_id
         )
 
-    def generate(
-        self,
-        prompt: Tensor,
-        new_tokens: int,
-        *,
-        temperature: float = 0.0,
-        top_k: int | None = None,
-        use_cache: bool = True,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """``prompt`` (B, T) followed by ``new_tokens`` tokens: greedy at temperature 0, else
-        sampled from softmax(logits / temperature), restricted to the ``top_k`` most likely."""
+    def empty_state(self, capacity: int | None = None) -> list[KVCache]:
+        """The state before any token: an empty KVCache per block (``capacity`` tokens of
+        room reserved; None: each append concatenates, as a traced graph does)."""
+        return [KVCache(capacity=capacity) for _ in self.blocks]
 
-        def caches() -> list[KVCache]:  # room for the prompt and every new token
-            return [KVCache(capacity=prompt.shape[1] + new_tokens) for _ in self.blocks]
-
-        def step(ids: Tensor, caches):
-            return self(ids, caches=caches)[:, -1], caches
-
-        return generate(
-            self,
-            step,
-            prompt,
-            new_tokens,
-            caches if use_cache else None,
-            whole=not use_cache,
-            temperature=temperature,
-            top_k=top_k,
-            generator=generator,
-        )
+    def advance(self, ids: Tensor, caches: list[KVCache]) -> tuple[Tensor, list[KVCache]]:
+        """The incremental call of generation: ``ids`` (B, T) after the cached tokens ->
+        (logits (B, V) of the token after them, the caches, appended to)."""
+        return self(ids, caches=caches)[:, -1], caches

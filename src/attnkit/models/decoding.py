@@ -37,6 +37,7 @@ __all__ = [
     "MAX_BEAM",
     "Decoded",
     "Decoder",
+    "IncrementalLM",
     "beam_search",
     "extend",
     "generate",
@@ -157,6 +158,46 @@ def generate(
     finally:
         model.train(was_training)
     return seq.clone()  # an ordinary tensor, usable where autograd is on
+
+
+class IncrementalLM:
+    """``generate`` for a language model that has the incremental call ``advance(ids, state)
+    -> (logits (B, V) of the next token, state)`` and ``empty_state(capacity)``, the state
+    before any token with room for ``capacity`` of them (the models of ``decoder_only`` and
+    ``rnn_lm``, and an exported model run by onnxruntime)."""
+
+    cfg: Any  # max_len
+
+    def advance(self, ids: Tensor, state: Any) -> tuple[Tensor, Any]:
+        raise NotImplementedError
+
+    def empty_state(self, capacity: int | None = None) -> Any:
+        return None
+
+    def generate(
+        self,
+        prompt: Tensor,
+        new_tokens: int,
+        *,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        use_cache: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``prompt`` (B, T) followed by ``new_tokens`` tokens: greedy at temperature 0, else
+        sampled from softmax(logits / temperature), restricted to the ``top_k`` most likely.
+        ``use_cache=False`` recomputes the whole sequence at every token instead."""
+        return generate(
+            self,
+            self.advance,
+            prompt,
+            new_tokens,
+            (lambda: self.empty_state(prompt.shape[1] + new_tokens)) if use_cache else None,
+            whole=not use_cache,
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+        )
 
 
 def select_state(state: Any, index: Tensor) -> Any:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .decoding import generate
+from .decoding import IncrementalLM
 from .registry import register
 
 
@@ -44,7 +44,7 @@ class CharLSTMConfig:
 
 
 @register("lstm-lm", CharLSTMConfig)
-class CharLSTM(nn.Module):
+class CharLSTM(IncrementalLM, nn.Module):
     """LSTM language model. ids (B, T) -> logits (B, T, V) for the token after each position.
 
     Example:
@@ -88,27 +88,14 @@ class CharLSTM(nn.Module):
             logits.flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=self.cfg.pad_id
         )
 
-    def generate(
-        self,
-        prompt: Tensor,
-        new_tokens: int,
-        *,
-        temperature: float = 0.0,
-        top_k: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """``prompt`` (B, T) followed by ``new_tokens`` tokens (greedy at temperature 0)."""
+    def empty_state(self, capacity: int | None = None) -> None:
+        """The state before any token: none (the LSTM starts from zeros)."""
+        return None
 
-        def step(ids: Tensor, state):
-            logits, state = self(ids, state, return_state=True)
-            return logits[:, -1], state
-
-        return generate(
-            self,
-            step,
-            prompt,
-            new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            generator=generator,
-        )
+    def advance(
+        self, ids: Tensor, state: tuple[Tensor, Tensor] | None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """The incremental call of generation: ``ids`` (B, T) after ``state`` -> (logits
+        (B, V) of the token after them, the LSTM's (h, c))."""
+        logits, state = self(ids, state, return_state=True)
+        return logits[:, -1], state

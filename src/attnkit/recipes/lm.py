@@ -272,8 +272,24 @@ class LMRecipe(base.Recipe):
     what = "a language model"
     settings = LMSettings
     models = MODELS
-    options = {"eval": frozenset({"data"})}
+    options = {"eval": frozenset({"data"}), "export": frozenset({"out"})}
     other_verbs = ("generate",)
+
+    def export(self, run: LMRun, out: Path, **options: Any) -> list[Path]:
+        """``out/prompt.onnx``, ``out/step.onnx`` and ``out/model.json`` (the vocabulary with
+        them); see :mod:`attnkit.export.lm`."""
+        from ..export import lm
+
+        return lm.export(run, Path(out), recipe=self.name)
+
+    def load_exported(self, directory: Path, meta: dict[str, Any]) -> LMRun:
+        from ..export.lm import OnnxLM
+
+        try:
+            task = LMTask.from_config(meta.get("task"))
+        except (ValueError, TypeError, KeyError) as err:
+            raise CheckpointError(f"{directory}/model.json: {err}") from None
+        return LMRun(OnnxLM(directory), task, {"task": meta.get("task"), "export": meta})
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
         model = model or MODELS[0]
