@@ -146,10 +146,19 @@ def test_a_trained_checkpoint_exported_for_mt5_predicts_its_test_split_as_attnki
 
 @pytest.mark.bad_input
 def test_export_refuses_in_one_line_what_it_cannot_export(tmp_path, capsys):
+    from attnkit.recipes import base
+
+    class Plain(base.Recipe):  # a recipe without an export hook
+        name, what, settings = "plain-test", "a plain model", base.TrainSettings
+
+        def owns(self, config):
+            return config.get("task", {}).get("name") == "caption"
+
     out = Path(__file__).parents[1] / "fixtures" / "checkpoints" / "caption-row"
-    assert main(["export", "--checkpoint", str(out), "--out", str(tmp_path / "x")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "attnkit export does not apply" in err[0]
+    assert not Plain().implements("export")
+    err = str(Plain().refuse("export"))
+    assert "attnkit export does not apply" in err and "\n" not in err
+    capsys.readouterr()
     assert (
         main(["export", "--checkpoint", str(out), "--out", str(tmp_path / "x"), "--target", "mt6"])
         == 2

@@ -57,10 +57,6 @@ def _unreadable(config, text):
 
 
 def test_what_cannot_be_exported_or_run_says_why_in_one_line(tmp_path, capsys):
-    # the captioner does not export yet: refused in one line, exit code 2
-    code = main(["export", "--checkpoint", str(FIXTURES / "caption-row"), "--out", str(tmp_path)])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     # --target mt5 is for price models
     code = main(
         [
@@ -88,3 +84,25 @@ def test_what_cannot_be_exported_or_run_says_why_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "step.onnx" in err and len(err.splitlines()) == 1
     shutil.rmtree(out)
+
+
+def test_the_captioner_exports_for_its_image_size_and_decodes_alike(tmp_path, capsys):
+    from attnkit.export.sequences import OnnxDecoder
+    from attnkit.models import decoding
+    from attnkit.recipes import caption
+
+    ckpt, out = FIXTURES / "caption-row", tmp_path / "onnx"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(out), "--threads", "1"]) == 0
+    capsys.readouterr()
+    run = caption.load(ckpt)
+    images = caption.test_data(run, 40).captions.x  # new images, a batch size not exported
+    graphs = OnnxDecoder(out, threads=1)
+    want, got = (
+        decoding.greedy(run.model.eval(), images, None),
+        decoding.greedy(graphs, images, None),
+    )
+    assert got.ids == want.ids
+    assert float((got.weights - want.weights).abs().max()) < 1e-5  # (B, steps, rows, columns)
+    assert decoding.beam_search(graphs, images[:8], None, 3).ids == (
+        decoding.beam_search(run.model, images[:8], None, 3).ids
+    )

@@ -4,13 +4,15 @@ A model of the decoding protocol (:mod:`attnkit.models.decoding`: ``start`` enco
 once, ``step`` writes one token) leaves Python as two calls:
 
 - ``encoder.onnx``: ``src`` int64 (batch, source) padded input ids and ``src_len`` int64
-  (batch,) -> ``logits`` and ``weights`` of step 0 (from the start token) and the decoder
-  state after it, one output per tensor of the state;
+  (batch,) (for the captioner ``src`` float32 images (batch, channels, height, width) of its
+  task's size, and no lengths) -> ``logits`` and ``weights`` of step 0 (from the start
+  token) and the decoder state after it, one output per tensor of the state;
 - ``step.onnx``: ``tokens`` int64 (batch,) the previous output ids, ``t`` int64 () the step
   number (a graph whose model never reads it has no such input), and the state ->
   ``logits`` float32 (batch, vocabulary), ``weights`` float32 (batch, source) the step's
-  attention over the input (rows sum to 1, 0 on padding), and ``next_<name>`` for every state
-  tensor, to feed to the next step.
+  attention over the input (rows sum to 1, 0 on padding; the captioner's (batch, rows,
+  columns) over the image's cells), and ``next_<name>`` for every state tensor, to feed to
+  the next step.
 
 The state's tensors are named by their path in the model's state (:func:`flatten`):
 ``state.memory`` and ``state.hidden`` of the RNN; ``state.caches.<layer>.self_attn.key`` /
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -104,6 +107,25 @@ def _names(tensors: list[tuple[str, Tensor]]) -> list[str]:
     return [n for n, _ in tensors]
 
 
+def _starts(src: Tensor, bos: int) -> Tensor:
+    """The start token for every row of a batch of inputs (ids, or images)."""
+    return torch.full((src.shape[0],), bos, dtype=torch.long, device=src.device)
+
+
+Inputs = Callable[[int, int], tuple[Tensor, Tensor]]  # (batch, length) -> (src, src_len)
+
+
+def id_inputs(vocab: int) -> Inputs:
+    """Random input ids (B, S) of a vocabulary of ``vocab`` (specials 0-2 left out) and
+    their lengths, the first row full."""
+
+    def make(b: int, s: int) -> tuple[Tensor, Tensor]:
+        src = torch.randint(3, vocab, (b, s)) if vocab > 3 else torch.zeros(b, s).long()
+        return src, torch.tensor([s] + [max(1, s - 2)] * (b - 1))
+
+    return make
+
+
 class EncoderGraph(nn.Module):
     """(src, src_len) -> (the first step's logits and weights, the state after it): the
     encoding and the step from the start token, after which the state has every tensor it
@@ -115,7 +137,7 @@ class EncoderGraph(nn.Module):
 
     def forward(self, src: Tensor, src_len: Tensor):
         state = self.model.start(src, src_len)
-        tokens = torch.full_like(src[:, 0], self.model.cfg.bos_id)
+        tokens = _starts(src, self.model.cfg.bos_id)
         logits, state, weights = self.model.step(tokens, state, 0)
         return (logits, weights, *(t for _, t in flatten(state, STATE)[0]))
 
@@ -141,7 +163,7 @@ def _states(model: nn.Module, src: Tensor, src_len: Tensor, steps: int) -> list[
     out = []
     with torch.no_grad():
         state = model.start(src, src_len)
-        tokens = torch.full_like(src[:, 0], model.cfg.bos_id)
+        tokens = _starts(src, model.cfg.bos_id)
         for t in range(steps):
             logits, state, _ = model.step(tokens, state, t)
             tokens = logits.argmax(-1)
@@ -149,14 +171,14 @@ def _states(model: nn.Module, src: Tensor, src_len: Tensor, steps: int) -> list[
     return out
 
 
-def _free_dims(model: nn.Module, vocab: int) -> dict[str, dict[int, str]]:
+def _free_dims(model: nn.Module, inputs: Inputs) -> dict[str, dict[int, str]]:
     """Per state tensor, its free dimensions: the batch (0), those that follow the input's
     length ("source") and those that grow by a step each step ("steps"), found by decoding
     batches of different sizes and lengths for a few steps."""
     shapes = {}
     for b, s in ((2, 5), (3, 7)):
-        src = torch.randint(3, vocab, (b, s)) if vocab > 3 else torch.zeros(b, s).long()
-        for k, state in enumerate(_states(model, src, torch.full((b,), s), 3)):
+        src, src_len = inputs(b, s)
+        for k, state in enumerate(_states(model, src, src_len, 3)):
             shapes[b, k] = {n: tuple(x.shape) for n, x in flatten(state, STATE)[0]}
     free: dict[str, dict[int, str]] = {}
     for n, first in shapes[2, 1].items():
@@ -169,15 +191,22 @@ def _free_dims(model: nn.Module, vocab: int) -> dict[str, dict[int, str]]:
     return free
 
 
-def export(run: Any, out: Path, recipe: str, example: tuple[int, int] = (2, 6)) -> list[Path]:
+def export(
+    run: Any,
+    out: Path,
+    recipe: str,
+    inputs: Inputs | None = None,
+    src_free: dict[int, str] | None = None,
+) -> list[Path]:
     """``out/encoder.onnx``, ``out/step.onnx`` and ``out/model.json`` of ``run.model`` (a
-    decoding-protocol model) and ``run.config["task"]``; the paths written."""
+    decoding-protocol model) and ``run.config["task"]``; the paths written. ``inputs`` makes
+    example inputs (default: ids of the model's source vocabulary) and ``src_free`` names the
+    free axes of ``src`` (default: batch and source length)."""
     model = run.model.eval()
     cfg = model.cfg
-    vocab = getattr(cfg, "src_vocab_size", 4)
-    b, s = example
-    src = torch.randint(3, max(vocab, 4), (b, s)) if vocab > 3 else torch.zeros(b, s).long()
-    src_len = torch.tensor([s] + [max(1, s - 2)] * (b - 1))
+    inputs = inputs or id_inputs(max(getattr(cfg, "src_vocab_size", 4), 4))
+    src_free = {0: "batch", 1: "source"} if src_free is None else src_free
+    src, src_len = inputs(2, 6)
     # the step is exported from the state after two steps: a dimension of size 1 would be
     # taken for a constant one
     first, second, _ = _states(model, src, src_len, 3)
@@ -185,7 +214,7 @@ def export(run: Any, out: Path, recipe: str, example: tuple[int, int] = (2, 6)) 
     names = _names(tensors)
     if _names(flatten(first, STATE)[0]) != names:
         raise ExportError(f"the decoder state of {type(model).__name__} changes its structure")
-    free = _free_dims(model, vocab)
+    free = _free_dims(model, inputs)
     recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
     out.mkdir(parents=True, exist_ok=True)
     step_names = ["logits", "weights"]
@@ -196,7 +225,7 @@ def export(run: Any, out: Path, recipe: str, example: tuple[int, int] = (2, 6)) 
         input_names=["src", "src_len"],
         output_names=[*step_names, *names],
         dynamic={
-            "src": {0: "batch", 1: "source"},
+            "src": src_free,
             "src_len": {0: "batch"},
             "logits": {0: "batch"},
             "weights": {0: "batch", 1: "source"},
@@ -205,7 +234,7 @@ def export(run: Any, out: Path, recipe: str, example: tuple[int, int] = (2, 6)) 
         exporter="torchscript" if recurrent else "dynamo",
     )
     with torch.no_grad():
-        tokens = model.step(torch.full((b,), cfg.bos_id), first, 1)[0].argmax(-1)
+        tokens = model.step(_starts(src, cfg.bos_id), first, 1)[0].argmax(-1)
     step = export_graph(
         StepGraph(model, spec, names),
         [tokens, torch.tensor(2), *(x for _, x in tensors)],
@@ -282,6 +311,7 @@ class OnnxDecoder(nn.Module):
             directory, ("encoder", "step"), "decoding", threads
         )
         self.encoder, self.stepper = graphs
+        self.encoder_inputs = {i.name for i in self.encoder.get_inputs()}
         self.step_inputs = {i.name for i in self.stepper.get_inputs()}
 
     def start(self, src: Tensor, src_len: Tensor | None) -> tuple[Tensor, ...]:
@@ -290,6 +320,7 @@ class OnnxDecoder(nn.Module):
         if src_len is None:
             src_len = torch.full((src.shape[0],), src.shape[1])
         feed = {"src": src.cpu().numpy(), "src_len": src_len.cpu().long().numpy()}
+        feed = {k: v for k, v in feed.items() if k in self.encoder_inputs}  # images: no lengths
         outputs = self.encoder.run(["logits", "weights", *self.names], feed)
         logits, weights, *state = (torch.from_numpy(x) for x in outputs)
         return (*state, logits, weights)

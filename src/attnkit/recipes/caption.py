@@ -190,7 +190,24 @@ class CaptionRecipe(base.Recipe):
     what = "a captioner"
     settings = CaptionSettings
     score_width = 20
-    options = {"eval": frozenset(), "show": frozenset({"texts", "out", "beam"})}
+    options = {
+        "eval": frozenset(),
+        "show": frozenset({"texts", "out", "beam"}),
+        "export": frozenset({"out"}),
+    }
+
+    def export(self, run: CaptionRun, out: Path, **options: Any) -> list[Path]:
+        """``out/encoder.onnx`` (images of the task's size in, batch free), ``out/step.onnx``
+        and ``out/model.json``; see :mod:`attnkit.export.sequences`. The step's weights are
+        the (batch, rows, columns) grid of the images' cells."""
+        from ..export import sequences
+
+        images = test_data(run, 3).captions.x
+
+        def inputs(b: int, s: int):
+            return images[torch.arange(b) % len(images)], torch.ones(b, dtype=torch.long)
+
+        return sequences.export(run, Path(out), self.name, inputs, src_free={0: "batch"})
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
         cfg = entry("captioner").config_cls
