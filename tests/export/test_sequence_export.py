@@ -77,15 +77,15 @@ def test_every_attention_kind_decodes_alike_in_onnxruntime(attention, tmp_path):
 def test_the_transformer_exports_with_its_kv_caches_as_graph_state(positions, tmp_path):
     torch.manual_seed(0)
     cfg = dict(src_vocab_size=12, tgt_vocab_size=9, d_model=16, num_heads=2, ff_dim=32)
-    layers = dict(encoder_layers=1, decoder_layers=2, max_output_len=9, positions=positions)
+    layers = dict(encoder_layers=1, decoder_layers=1, max_output_len=9, positions=positions)
     model = build("transformer", {**cfg, **layers}).eval()
     export(SimpleNamespace(model=model, config={"task": {}}), tmp_path, "times")
     meta = json.loads((tmp_path / "model.json").read_text())
     # a self-attention cache per decoder layer grows by a step; the cross-attention's follows
     # the input
     free = meta["state_free_dims"]
-    assert free["state.caches.1.self_attn.key"] == {"0": "batch", "2": "steps"}
-    assert free["state.caches.1.cross_attn.key"] == {"0": "batch", "2": "source"}
+    assert free["state.caches.0.self_attn.key"] == {"0": "batch", "2": "steps"}
+    assert free["state.caches.0.cross_attn.key"] == {"0": "batch", "2": "source"}
     graphs = OnnxDecoder(tmp_path, threads=1)
     for b, s in ((1, 2), (4, 11)):
         src, lengths = _batch(b, s)

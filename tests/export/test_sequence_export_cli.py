@@ -106,3 +106,18 @@ def test_the_captioner_exports_for_its_image_size_and_decodes_alike(tmp_path, ca
     assert decoding.beam_search(graphs, images[:8], None, 3).ids == (
         decoding.beam_search(run.model, images[:8], None, 3).ids
     )
+
+
+@pytest.mark.parametrize("name", ["translate-rnn", "translate-transformer"])
+def test_translate_with_the_onnx_runtime_equals_translate(name, tmp_path, capsys):
+    ckpt, out = FIXTURES / name, tmp_path / "onnx"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(out), "--threads", "1"]) == 0
+    capsys.readouterr()
+    texts = ["In the beginning God created the heavens and the earth.", "And God said"]
+    for beam in ("1", "3"):
+        args = ["--json", "--beam", beam, *texts]
+        want = _predictions(["translate", "--checkpoint", str(ckpt), *args], capsys)
+        got = _predictions(["translate", "--runtime", "onnx", "--model", str(out), *args], capsys)
+        assert [g["output"] for g in got] == [w["output"] for w in want]
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g["weights"], w["weights"], atol=1e-5)

@@ -12,9 +12,9 @@ from .._text import json_line, printable
 from ..recipes import translate as recipe
 from ..recipes.seq2seq import END, output_labels
 from ..tasks.subword import words_of
-from .arguments import path, positive_int, utf8_text
+from .arguments import add_runtime, path, positive_int, utf8_text
 from .errors import UserError
-from .verbs import recipe_of_kind
+from .verbs import open_run, recipe_of_kind
 
 CHUNK = 256  # texts decoded together (sorted by length) before their lines are printed
 
@@ -85,8 +85,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     plots = Path(args.plot) if args.plot else None
     if plots and plots.exists() and not plots.is_dir():
         raise UserError(f"--plot {plots} is a file; name a directory for the PNGs")
-    recipe_of_kind(args.checkpoint, recipe.TranslateRecipe, "translate")
-    run = recipe.load(args.checkpoint)
+    owner, run, _ = open_run(args, "translate", _open_checkpoint)
+    if not isinstance(owner, recipe.TranslateRecipe):
+        raise UserError(f"{args.model} holds no translation model (it is {owner.what})")
     if plots and getattr(run.model.cfg, "attention", None) == "none":
         raise UserError(
             "this model was trained without attention (--attention none): it has "
@@ -132,9 +133,14 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_checkpoint(args: argparse.Namespace, verb: str):
+    owner = recipe_of_kind(args.checkpoint, recipe.TranslateRecipe, verb)
+    return owner, recipe.load(args.checkpoint), None
+
+
 def register(sub) -> None:
     p = sub.add_parser("translate", help="translate with a trained translation model")
-    p.add_argument("--checkpoint", required=True, type=path)
+    add_runtime(p, "attnkit train translate")
     p.add_argument("text", nargs="*", type=utf8_text)
     p.add_argument(
         "--input",

@@ -350,7 +350,11 @@ class TranslateRecipe(base.Recipe):
     what = "a translation model"
     settings = TranslateSettings
     models = tuple(MODELS)
-    options = {"eval": frozenset({"data", "beam", "save"}), "export": frozenset({"out"})}
+    options = {
+        "eval": frozenset({"data", "beam", "save"}),
+        "export": frozenset({"out"}),
+        "translate": frozenset({"texts", "beam", "json", "plot"}),
+    }
     other_verbs = ("translate",)
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
@@ -397,6 +401,15 @@ class TranslateRecipe(base.Recipe):
         from ..export import sequences
 
         return sequences.export(run, Path(out), recipe=self.name)
+
+    def load_exported(self, directory: Path, meta: dict[str, Any]) -> TranslateRun:
+        from ..export.sequences import OnnxDecoder
+
+        try:
+            task = TranslationTask.from_config(meta.get("task") or {})
+        except ValueError as err:
+            raise CheckpointError(f"{directory}/model.json: {err}") from None
+        return TranslateRun(OnnxDecoder(directory), task, {"task": meta.get("task")})
 
     def evaluate(self, run: TranslateRun, options: base.Options) -> dict[str, Any]:
         from ..tasks import read_pairs
