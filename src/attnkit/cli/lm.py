@@ -5,20 +5,16 @@ from __future__ import annotations
 import argparse
 import math
 
-import torch
-
 from .._text import printable
 from ..recipes import lm as recipe
 from ..tasks import UnknownCharactersError
 from .arguments import add_runtime, count, positive_int, utf8_text
 from .errors import UserError
-from .verbs import open_run, recipe_of_kind
+from .verbs import open_run
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    owner, run, _ = open_run(args, "generate", _open_checkpoint)
-    if not isinstance(owner, recipe.LMRecipe):
-        raise UserError(f"{args.model} holds no language model (it is {owner.what})")
+    _, run, _ = open_run(args, "generate", recipe.LMRecipe)
     try:
         pieces = recipe.stream(
             run,
@@ -36,13 +32,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(printable(piece), end="", flush=True)
     print()
     return 0
-
-
-def _open_checkpoint(args: argparse.Namespace, verb: str):
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    owner = recipe_of_kind(args.checkpoint, recipe.LMRecipe, verb)
-    return owner, recipe.load(args.checkpoint), None
 
 
 def register(sub) -> None:

@@ -14,7 +14,7 @@ from ..recipes.seq2seq import END, output_labels
 from ..tasks.subword import words_of
 from .arguments import add_runtime, path, positive_int, utf8_text
 from .errors import UserError
-from .verbs import open_run, recipe_of_kind
+from .verbs import open_run
 
 CHUNK = 256  # texts decoded together (sorted by length) before their lines are printed
 
@@ -85,9 +85,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     plots = Path(args.plot) if args.plot else None
     if plots and plots.exists() and not plots.is_dir():
         raise UserError(f"--plot {plots} is a file; name a directory for the PNGs")
-    owner, run, _ = open_run(args, "translate", _open_checkpoint)
-    if not isinstance(owner, recipe.TranslateRecipe):
-        raise UserError(f"{args.model} holds no translation model (it is {owner.what})")
+    _, run, _ = open_run(args, "translate", recipe.TranslateRecipe)
     if plots and getattr(run.model.cfg, "attention", None) == "none":
         raise UserError(
             "this model was trained without attention (--attention none): it has "
@@ -131,11 +129,6 @@ def cmd_translate(args: argparse.Namespace) -> int:
                 for written in _plots(run, i, texts[i], result, plots, args.words):
                     print(f"wrote {written}", file=sys.stderr)
     return 0
-
-
-def _open_checkpoint(args: argparse.Namespace, verb: str):
-    owner = recipe_of_kind(args.checkpoint, recipe.TranslateRecipe, verb)
-    return owner, recipe.load(args.checkpoint), None
 
 
 def register(sub) -> None:

@@ -60,18 +60,30 @@ def open_export(args: argparse.Namespace, verb: str) -> tuple[base.Recipe, Any, 
     return recipe, recipe.load_exported(Path(args.model), meta), options
 
 
-def open_run(args: argparse.Namespace, verb: str, opener=None) -> tuple[base.Recipe, Any, Any]:
+def open_run(
+    args: argparse.Namespace, verb: str, kind: type[base.Recipe] | None = None
+) -> tuple[base.Recipe, Any, Any]:
     """(recipe, run, options) of ``--runtime onnx --model DIR`` (:func:`open_export`) or of
-    ``--checkpoint DIR`` through ``opener(args, verb)`` (default :func:`open_checkpoint`)."""
+    ``--checkpoint DIR`` (:func:`open_checkpoint`). With ``kind``, ``verb`` is a command that
+    only that kind of recipe takes (``generate``, ``translate``): another is refused, and the
+    checkpoint is loaded without the verb's options (the command reads its own)."""
     from .errors import UserError
 
     if args.runtime == "onnx":
-        return open_export(args, verb)
+        recipe, run, options = open_export(args, verb)
+        if kind is not None and not isinstance(recipe, kind):
+            raise recipe.refuse(verb)
+        return recipe, run, options
     if args.model:
         raise UserError("--model is an exported model: give it with --runtime onnx")
     if not args.checkpoint:
         raise UserError("give --checkpoint DIR (or --runtime onnx --model DIR)")
-    return (opener or open_checkpoint)(args, verb)
+    if kind is None:
+        return open_checkpoint(args, verb)
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    recipe = recipe_of_kind(args.checkpoint, kind, verb)
+    return recipe, recipe.load(args.checkpoint), None
 
 
 def recipe_of_kind(checkpoint: str, kind: type[base.Recipe], verb: str) -> base.Recipe:

@@ -14,14 +14,13 @@ The batch and the image size stay free (the network is convolutional and pools g
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .onnx import FORMAT, ExportError, check_graph, export_graph
+from .onnx import META, ExportError, check_graph, export_graph, write_meta
 
 __all__ = ["ExportError", "ImageGraph", "export"]
 
@@ -68,25 +67,22 @@ def export(
         output_names=names,
         dynamic={"images": {0: "batch", 2: "height", 3: "width"}},
     )
-    checked = check_graph(path)
-    meta = {
-        "format": FORMAT,
-        "recipe": recipe,
-        "graphs": {"model": "model.onnx"},
-        "kind": "image-classifier",
-        "opset": checked["opset"],
-        "inputs": {
+    write_meta(
+        out,
+        recipe,
+        {"model": path},
+        [check_graph(path)],
+        kind="image-classifier",
+        inputs={
             "images": {
                 "shape": ["batch", c, "height", "width"],
                 "dtype": "float32",
                 "about": "pixels in [0, 1], as the training images",
             }
         },
-        "outputs": {
+        outputs={
             "probabilities": {"dtype": "float32", "classes": run.config["task"]["classes"]},
             **{n: {"dtype": "float32"} for n in graph.names},
         },
-        "operators": checked["operators"],
-    }
-    (out / "model.json").write_text(json.dumps(meta, indent=1))
-    return [path, out / "model.json"]
+    )
+    return [path, out / META]

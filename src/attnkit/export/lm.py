@@ -23,7 +23,6 @@ pytorch#126339); the rest from the dynamo exporter.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +31,8 @@ import torch
 from torch import Tensor, nn
 
 from ..models.decoding import IncrementalLM
-from .onnx import FORMAT, META, ExportError, check_graph, export_graph
-from .sequences import STATE, flatten, open_graphs, unflatten
+from .onnx import META, ExportError, check_graph, export_graph, exporter_for, write_meta
+from .sequences import STATE, flatten, open_graphs, state_meta, unflatten
 
 __all__ = ["OnnxLM", "PromptGraph", "StepGraph", "export"]
 
@@ -103,7 +102,7 @@ def export(
     tensors, spec = flatten(state, STATE)
     names = [n for n, _ in tensors]
     free = _free_dims(model)
-    recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
+    exporter = exporter_for(model)
     out.mkdir(parents=True, exist_ok=True)
     prompt = export_graph(
         PromptGraph(model),
@@ -112,7 +111,7 @@ def export(
         input_names=["ids"],
         output_names=["logits", *names],
         dynamic={"ids": {0: "batch", 1: "steps"}, "logits": {0: "batch"}, **free},
-        exporter="torchscript" if recurrent else "dynamo",
+        exporter=exporter,
     )
     step = export_graph(
         StepGraph(model, spec, names),
@@ -122,30 +121,26 @@ def export(
         output_names=["logits", *(f"next_{n}" for n in names)],
         dynamic={"ids": {0: "batch"}, **free},
     )
-    checked = {name: check_graph(path) for name, path in (("prompt", prompt), ("step", step))}
-    meta = {
-        "format": FORMAT,
-        "kind": type(model).__name__.lower(),
-        "recipe": recipe,
-        "graphs": {"prompt": prompt.name, "step": step.name},
-        "opset": max(c["opset"] for c in checked.values()),
-        "exporters": {"prompt": "torchscript" if recurrent else "dynamo", "step": "dynamo"},
-        "state": names,
-        "state_free_dims": {n: {str(k): v for k, v in d.items()} for n, d in free.items()},
-        "generation": {"vocab_size": model.cfg.vocab_size, "max_len": model.cfg.max_len},
-        "inputs": {
+    write_meta(
+        out,
+        recipe,
+        {"prompt": prompt, "step": step},
+        [check_graph(prompt), check_graph(step)],
+        kind=type(model).__name__.lower(),
+        exporters={"prompt": exporter, "step": "dynamo"},
+        **state_meta(names, free),
+        generation={"vocab_size": model.cfg.vocab_size, "max_len": model.cfg.max_len},
+        inputs={
             "ids": "int64: prompt.onnx (batch, tokens) the prompt; step.onnx (batch, 1) the "
             "last token",
         },
-        "outputs": {
+        outputs={
             "logits": "float32 (batch, vocabulary): scores of the next token",
             "<state>": "prompt.onnx: the state after the prompt, under the names of 'state'",
             "next_<state>": "step.onnx: the state after the token, fed to the next step",
         },
-        "task": run.config["task"],
-        "operators": sorted({op for c in checked.values() for op in c["operators"]}),
-    }
-    (out / META).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+        task=run.config["task"],
+    )
     return [prompt, step, out / META]
 
 

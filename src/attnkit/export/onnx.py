@@ -25,12 +25,14 @@ __all__ = [
     "ExportError",
     "check_graph",
     "export_graph",
+    "exporter_for",
     "operators",
     "parity",
     "read_meta",
     "run_graph",
     "session",
     "set_ir_version",
+    "write_meta",
 ]
 
 FORMAT = "attnkit-onnx-1"  # model.json's "format": what an exported directory holds
@@ -367,6 +369,35 @@ def parity(
                 )
             worst = max(worst, float(np.abs(g - w.numpy()).max(initial=0.0)))
     return worst
+
+
+def exporter_for(module: nn.Module) -> str:
+    """The exporter a module's graph goes through: the TorchScript-based one where it holds
+    a recurrent layer (``nn.GRU`` / ``nn.LSTM``, whose number of steps ``torch.export`` would
+    fix), else dynamo."""
+    return "torchscript" if any(isinstance(m, nn.RNNBase) for m in module.modules()) else "dynamo"
+
+
+def write_meta(
+    out: Path,
+    recipe: str,
+    graphs: Mapping[str, Path],
+    checked: Sequence[Mapping[str, Any]],
+    **fields: Any,
+) -> dict[str, Any]:
+    """Write ``out/model.json``: the format, the recipe, the graph files, the highest opset
+    and every operator of the ``checked`` graphs (``check_graph``'s results), and ``fields``.
+    Returns what it wrote."""
+    meta = {
+        "format": FORMAT,
+        "recipe": recipe,
+        "graphs": {name: path.name for name, path in graphs.items()},
+        "opset": max(c["opset"] for c in checked),
+        **fields,
+        "operators": sorted({op for c in checked for op in c["operators"]}),
+    }
+    (out / META).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+    return meta
 
 
 def read_meta(directory: str | Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..models import SeriesAttention
 from ..tasks import prices as pr
-from .onnx import FORMAT, IR_1_14, ExportError, check_graph, export_graph, set_ir_version
+from .onnx import IR_1_14, META, ExportError, check_graph, export_graph, set_ir_version, write_meta
 
 __all__ = ["ORT_1_14", "PriceGraph", "export", "mq5", "mqh"]
 
@@ -149,15 +149,15 @@ def export(run: Any, out: Path, target: str | None = None, recipe: str = "prices
         allowed=ORT_1_14 if target == "mt5" else None,
         max_ir=IR_1_14 if target == "mt5" else None,
     )
-    meta = {
-        "format": FORMAT,
-        "recipe": recipe,
-        "graphs": {"model": "model.onnx"},
-        "kind": "prices",
-        "target": target or "onnx",
-        "opset": checked["opset"],
-        "ir_version": checked["ir_version"],
-        "inputs": {
+    meta = write_meta(
+        out,
+        recipe,
+        {"model": path},
+        [checked],
+        kind="prices",
+        target=target or "onnx",
+        ir_version=checked["ir_version"],
+        inputs={
             "features": {
                 "shape": [batch if target == "mt5" else "batch", window, features],
                 "dtype": "float32",
@@ -166,7 +166,7 @@ def export(run: Any, out: Path, target: str | None = None, recipe: str = "prices
                 "not standardised (the graph subtracts mean and divides by scale)",
             }
         },
-        "outputs": {
+        outputs={
             "prediction": {
                 "dtype": "float32",
                 "classes": list(pr.CLASSES[task["kind"]]) or None,
@@ -185,14 +185,12 @@ def export(run: Any, out: Path, target: str | None = None, recipe: str = "prices
                 else {}
             ),
         },
-        "target_name": task["kind"],
-        "window": window,
-        "mean": [float(x) for x in task["mean"]],
-        "scale": [float(x) for x in task["scale"]],
-        "operators": checked["operators"],
-    }
-    written = [path, out / "model.json"]
-    (out / "model.json").write_text(json.dumps(meta, indent=1))
+        target_name=task["kind"],
+        window=window,
+        mean=[float(x) for x in task["mean"]],
+        scale=[float(x) for x in task["scale"]],
+    )
+    written = [path, out / META]
     if target == "mt5":
         (out / "model.mqh").write_text(mqh(meta))
         (out / "model.mq5").write_text(mq5(meta))

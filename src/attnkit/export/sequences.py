@@ -36,7 +36,6 @@ and give the PyTorch model's tokens.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -46,7 +45,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .onnx import FORMAT, META, ExportError, check_graph, export_graph, read_meta, session
+from .onnx import (
+    META,
+    ExportError,
+    check_graph,
+    export_graph,
+    exporter_for,
+    read_meta,
+    session,
+    write_meta,
+)
 
 __all__ = [
     "EncoderGraph",
@@ -209,13 +217,13 @@ def export(
     src, src_len = inputs(2, 6)
     # the step is exported from the state after two steps: a dimension of size 1 would be
     # taken for a constant one
-    first, second, _ = _states(model, src, src_len, 3)
+    first, second = _states(model, src, src_len, 2)
     tensors, spec = flatten(second, STATE)
     names = _names(tensors)
     if _names(flatten(first, STATE)[0]) != names:
         raise ExportError(f"the decoder state of {type(model).__name__} changes its structure")
     free = _free_dims(model, inputs)
-    recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
+    exporter = exporter_for(model)
     out.mkdir(parents=True, exist_ok=True)
     step_names = ["logits", "weights"]
     enc = export_graph(
@@ -231,41 +239,37 @@ def export(
             "weights": {0: "batch", 1: "source"},
             **{n: {a: d for a, d in f.items() if d != "steps"} for n, f in free.items()},
         },
-        exporter="torchscript" if recurrent else "dynamo",
+        exporter=exporter,
     )
-    with torch.no_grad():
-        tokens = model.step(_starts(src, cfg.bos_id), first, 1)[0].argmax(-1)
-    step = export_graph(
+    step = export_graph(  # traced on the state after two steps; the tokens' values do not matter
         StepGraph(model, spec, names),
-        [tokens, torch.tensor(2), *(x for _, x in tensors)],
+        [_starts(src, cfg.bos_id), torch.tensor(2), *(x for _, x in tensors)],
         out / "step.onnx",
         input_names=["tokens", "t", *names],
         output_names=[*step_names, *(f"next_{n}" for n in names)],
         dynamic={"tokens": {0: "batch"}, **free},
     )
-    checked = {name: check_graph(path) for name, path in (("encoder", enc), ("step", step))}
-    meta = {
-        "format": FORMAT,
-        "kind": type(model).__name__.lower(),
-        "recipe": recipe,
-        "graphs": {"encoder": enc.name, "step": step.name},
-        "opset": max(c["opset"] for c in checked.values()),
-        "exporters": {"encoder": "torchscript" if recurrent else "dynamo", "step": "dynamo"},
-        "state": names,
-        "state_free_dims": {n: {str(k): v for k, v in d.items()} for n, d in free.items()},
-        "decoding": {
+    write_meta(
+        out,
+        recipe,
+        {"encoder": enc, "step": step},
+        [check_graph(enc), check_graph(step)],
+        kind=type(model).__name__.lower(),
+        exporters={"encoder": exporter, "step": "dynamo"},
+        **state_meta(names, free),
+        decoding={
             "bos_id": cfg.bos_id,
             "eos_id": cfg.eos_id,
             "pad_id": cfg.pad_id,
             "max_output_len": cfg.max_output_len,
         },
-        "inputs": {
+        inputs={
             "src": "int64 (batch, source): input ids, padded with pad_id after each row's end",
             "src_len": "int64 (batch,): each row's length, >= 1",
             "tokens": "int64 (batch,): step.onnx: the previous output ids (step 1 on)",
             "t": "int64 (): step.onnx: the step number (1 for the first step it takes)",
         },
-        "outputs": {
+        outputs={
             "logits": "float32 (batch, vocabulary): scores of the next output id",
             "weights": "float32 (batch, source): the step's attention over the input",
             "<state>": "encoder.onnx: the state after step 0 (the start token), under the names "
@@ -273,11 +277,18 @@ def export(
             "next_<state>": "step.onnx: the state after the step, fed to the next one under "
             "its own name",
         },
-        "task": run.config["task"],
-        "operators": sorted({op for c in checked.values() for op in c["operators"]}),
-    }
-    (out / META).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+        task=run.config["task"],
+    )
     return [enc, step, out / META]
+
+
+def state_meta(names: list[str], free: dict[str, dict[int, str]]) -> dict[str, Any]:
+    """model.json's description of a decoder state: its tensors' names, in the graphs'
+    order, and each one's free axes."""
+    return {
+        "state": names,
+        "state_free_dims": {n: {str(k): v for k, v in d.items()} for n, d in free.items()},
+    }
 
 
 def open_graphs(

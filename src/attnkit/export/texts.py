@@ -20,14 +20,13 @@ free number of steps (``torch.export`` unrolls it at the example's length, pytor
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .onnx import FORMAT, META, check_graph, export_graph
+from .onnx import META, check_graph, export_graph, exporter_for, write_meta
 
 __all__ = ["TextGraph", "export"]
 
@@ -87,18 +86,17 @@ def export(run: Any, out: Path, recipe: str = "classify") -> list[Path]:
         input_names=["ids", "lengths"],
         output_names=names,
         dynamic={k: v for k, v in free.items() if k in ("ids", "lengths", *names)},
-        exporter="torchscript",
+        exporter=exporter_for(run.model),
     )
-    checked = check_graph(path)
     shape = ["batch", "sentences", "words"] if graph.documents else ["batch", "tokens"]
-    meta = {
-        "format": FORMAT,
-        "recipe": recipe,
-        "graphs": {"model": path.name},
-        "kind": "text-classifier",
-        "exporters": {"model": "torchscript"},
-        "opset": checked["opset"],
-        "inputs": {
+    write_meta(
+        out,
+        recipe,
+        {"model": path},
+        [check_graph(path)],
+        kind="text-classifier",
+        exporters={"model": exporter_for(run.model)},
+        inputs={
             "ids": {
                 "shape": shape,
                 "dtype": "int64",
@@ -107,7 +105,7 @@ def export(run: Any, out: Path, recipe: str = "classify") -> list[Path]:
             },
             "lengths": {"shape": shape[:-1], "dtype": "int64", "about": "ids per row, >= 1"},
         },
-        "outputs": {
+        outputs={
             "probabilities": {"dtype": "float32", "classes": list(run.task.classes)},
             **{
                 n: {
@@ -118,8 +116,6 @@ def export(run: Any, out: Path, recipe: str = "classify") -> list[Path]:
                 for n in graph.names
             },
         },
-        "task": run.config["task"],
-        "operators": checked["operators"],
-    }
-    (out / META).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+        task=run.config["task"],
+    )
     return [path, out / META]

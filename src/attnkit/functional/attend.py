@@ -146,9 +146,7 @@ def masked_keys_zeroed(
     ``mask`` (..., Tq, Tk), True = may attend, broadcastable against the scores. Without
     ``always``, k and v themselves when no key is masked."""
     dead = ~mask.any(dim=-2)  # (..., Tk): keys masked for every query
-    if not always and not bool(
-        dead.any()
-    ):  # nothing padded: no copy of k and v (a decoder's whole cache)
+    if not always and not bool(dead.any()):  # nothing padded: no copy of k and v
         return k, v
     dead = dead[..., None]  # (..., Tk, 1), against k (..., Tk, Dk) and v (..., Tk, Dv)
     zero = torch.zeros((), dtype=k.dtype, device=k.device)

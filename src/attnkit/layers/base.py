@@ -6,6 +6,7 @@ import warnings
 
 from torch import Tensor, nn
 
+from .._ext.tracing import tracing
 from ..functional import masks
 from ..functional.output import AttentionOutput
 
@@ -59,6 +60,13 @@ def _param_dtype(module: nn.Module):
         if child is not None and (dtype := _param_dtype(child)) is not None:
             return dtype
     return None
+
+
+def check_lengths(lengths: Tensor, longest: int) -> None:
+    """ValueError unless every length is in 1..``longest``. Not checked while torch traces a
+    graph: a graph holds no branch on values."""
+    if not tracing() and ((lengths < 1).any() or (lengths > longest).any()):
+        raise ValueError(f"lengths must be in 1..{longest}")
 
 
 def check_same_batch(**tensors: Tensor) -> None:

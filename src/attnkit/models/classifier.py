@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from .._ext.tracing import tracing
 from ..layers import HierarchicalAttention, SelfAttention
-from ..layers.base import check_sizes
+from ..layers.base import check_lengths, check_sizes
 from .pooling import POOLINGS, Pooling
 from .registry import register
 
@@ -108,8 +108,7 @@ class TextClassifier(nn.Module):
                     f"expected ids (B, T) and lengths (B,), got "
                     f"{tuple(ids.shape)} and {tuple(lengths.shape)}"
                 )
-            if not tracing() and ((lengths < 1).any() or (lengths > ids.shape[1]).any()):
-                raise ValueError(f"lengths must be in 1..{ids.shape[1]}")
+            check_lengths(lengths, ids.shape[1])
             h = self._read(self.drop(self._embedded(ids, embeddings)), lengths)
             if self.self_attention is not None:
                 h = h + self.self_attention(h, lengths=lengths).context

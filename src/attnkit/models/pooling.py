@@ -20,10 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._ext.tracing import tracing
 from ..functional import masks
 from ..layers import AttentionGate, FeedForwardAttention
-from ..layers.base import check_sizes
+from ..layers.base import check_lengths, check_sizes
 from .registry import register
 
 POOLINGS = ("attention", "gate", "mean", "max", "last")
@@ -53,8 +52,7 @@ class Pooling(nn.Module):
                 f"expected x (B, T, D) and lengths (B,), got {tuple(x.shape)} "
                 f"and {tuple(lengths.shape)}"
             )
-        if not tracing() and ((lengths < 1).any() or (lengths > x.shape[1]).any()):
-            raise ValueError(f"lengths must be in 1..{x.shape[1]}")
+        check_lengths(lengths, x.shape[1])
         real = masks.padding(lengths, x.shape[1])  # (B, T) True = a real step
         if self.attend is not None:
             out = self.attend(x, mask=real)

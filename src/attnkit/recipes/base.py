@@ -327,9 +327,18 @@ class Recipe:
         """A run whose model is the exported graphs in ``directory`` (``meta`` its
         model.json) run by onnxruntime, for the verbs that take ``--runtime onnx``."""
         raise NotApplicable(
-            f"attnkit predict --runtime onnx does not run exported {self.what} yet "
+            f"--runtime onnx does not run exported {self.what} yet "
             "(run the graph in onnxruntime as its model.json describes)"
         )
+
+
+def exported_task(directory: Path, meta: dict[str, Any], from_config: Callable[[Any], Any]) -> Any:
+    """The task an export's model.json describes, read by ``from_config``; CheckpointError
+    naming the file where it is unusable."""
+    try:
+        return from_config(meta.get("task") or {})
+    except (ValueError, TypeError, KeyError) as err:
+        raise CheckpointError(f"{directory}/model.json: {err}") from None
 
 
 def rounded(t: Any, places: int = 5) -> list:

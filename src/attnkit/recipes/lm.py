@@ -285,10 +285,7 @@ class LMRecipe(base.Recipe):
     def load_exported(self, directory: Path, meta: dict[str, Any]) -> LMRun:
         from ..export.lm import OnnxLM
 
-        try:
-            task = LMTask.from_config(meta.get("task"))
-        except (ValueError, TypeError, KeyError) as err:
-            raise CheckpointError(f"{directory}/model.json: {err}") from None
+        task = base.exported_task(directory, meta, LMTask.from_config)
         return LMRun(OnnxLM(directory), task, {"task": meta.get("task"), "export": meta})
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:

@@ -495,10 +495,7 @@ class Seq2SeqRecipe(base.Recipe):
     def load_exported(self, directory: Path, meta: dict[str, Any]) -> Run:
         from ..export.sequences import OnnxDecoder
 
-        try:
-            task = tasks.from_config(meta.get("task"))
-        except ValueError as err:
-            raise CheckpointError(f"{directory}/model.json: {err}") from None
+        task = base.exported_task(directory, meta, tasks.from_config)
         return Run(OnnxDecoder(directory), task, {"task": meta.get("task"), "export": meta})
 
     def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:

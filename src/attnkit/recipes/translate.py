@@ -405,11 +405,10 @@ class TranslateRecipe(base.Recipe):
     def load_exported(self, directory: Path, meta: dict[str, Any]) -> TranslateRun:
         from ..export.sequences import OnnxDecoder
 
-        try:
-            task = TranslationTask.from_config(meta.get("task") or {})
-        except ValueError as err:
-            raise CheckpointError(f"{directory}/model.json: {err}") from None
-        return TranslateRun(OnnxDecoder(directory), task, {"task": meta.get("task")})
+        task = base.exported_task(directory, meta, TranslationTask.from_config)
+        return TranslateRun(
+            OnnxDecoder(directory), task, {"task": meta.get("task"), "export": meta}
+        )
 
     def evaluate(self, run: TranslateRun, options: base.Options) -> dict[str, Any]:
         from ..tasks import read_pairs
