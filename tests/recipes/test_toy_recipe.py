@@ -102,7 +102,7 @@ class ToyRecipe(base.Recipe):
         return {**base.resolved(ToyConfig, {}, TrainConfig(**self.presets)), "minutes": None}
 
     def train(self, settings, job):
-        resume, _ = base.begin(job.out, job.resume, job.overwrite, job.threads, job.log, "toy")
+        resume, _ = base.begin(job, "toy")
         own = frozenset({"dim"})
         model_kw, cfg = base.merge_settings(
             {**settings.given(), "progress": False}, "toy", own, frozenset(), self.presets

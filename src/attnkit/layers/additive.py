@@ -69,20 +69,14 @@ class AdditiveAttention(QKVAttention):
         """Bahdanau attention of ``query`` over ``keys`` (Bahdanau et al. 2014, eq. 6).
 
         Args:
-            query: (B, Tq, Dq), or (B, Dq) for one query per example (then Tq is dropped from
-                the outputs).
-            keys: (B, Tk, Dk).
-            values: (B, Tk, Dv); default ``keys``.
-            mask: True = may attend, broadcast to (B, Tq, Tk) (a 2-D mask is (Tq, Tk)).
-            key_padding_mask: (B, Tk), True on real keys.
-            lengths: (B,) real keys per example, the shortcut for ``key_padding_mask``.
-            return_weights: also return the weights (default True).
+            query, keys, values, mask, key_padding_mask, lengths, return_weights: as in
+                :meth:`QKVAttention.forward <attnkit.layers.base.QKVAttention.forward>`.
             projected_keys: ``project_keys(keys)`` (U k), computed once by a decoder that attends to
                 the same keys at every step.
 
         Returns:
-            AttentionOutput: context (B, Tq, Dv) and weights (B, Tq, Tk), rows summing to 1 (0 for a
-            query whose keys are all masked), or None without ``return_weights``.
+            AttentionOutput: context (B, Tq, Dv) and weights (B, Tq, Tk) or None, as
+            :meth:`QKVAttention.forward <attnkit.layers.base.QKVAttention.forward>` returns it.
 
         Raises:
             ValueError: for shapes, dtypes or masks that do not fit."""

@@ -80,20 +80,14 @@ class LocalAttention(QKVAttention):
         """Luong local attention: the inner attention within a window around p_t.
 
         Args:
-            query: (B, Tq, Dq), or (B, Dq) for one query per example (then Tq is dropped from
-                the outputs).
-            keys: (B, Tk, Dk).
-            values: (B, Tk, Dv); default ``keys``.
-            mask: True = may attend, broadcast to (B, Tq, Tk) (a 2-D mask is (Tq, Tk)).
-            key_padding_mask: (B, Tk), True on real keys.
-            lengths: (B,) real keys per example, the shortcut for ``key_padding_mask``.
-            return_weights: also return the weights (default True).
+            query, keys, values, mask, key_padding_mask, lengths, return_weights: as in
+                :meth:`QKVAttention.forward <attnkit.layers.base.QKVAttention.forward>`.
             positions: the window centres p_t, (Tq,), (B, Tq) or an int, overriding local-m's
                 (local-p predicts its own).
 
         Returns:
-            AttentionOutput: context (B, Tq, Dv) and weights (B, Tq, Tk), rows summing to 1 (0 for a
-            query whose keys are all masked), or None without ``return_weights``.
+            AttentionOutput: context (B, Tq, Dv) and weights (B, Tq, Tk) or None, as
+            :meth:`QKVAttention.forward <attnkit.layers.base.QKVAttention.forward>` returns it.
 
         Raises:
             ValueError: for shapes, dtypes or masks that do not fit."""

@@ -181,10 +181,24 @@ class BlockOutput:
 
 
 class _Block(nn.Module):
+    """What both layers share: self-attention and the feed-forward network, each in a residual
+    sublayer; the decoder's (``cross = True``) adds cross-attention and its norm."""
+
+    cross = False
+
     def __init__(
-        self, d_model, num_heads, ff_dim, dropout, activation, norm_first, rotary, kv_heads
+        self,
+        d_model: int,
+        num_heads: int,
+        ff_dim: int | None = None,
+        dropout: float = 0.0,
+        activation: str = "gelu",
+        norm_first: bool = True,
+        rotary: bool = False,
+        kv_heads: int | None = None,
     ) -> None:
         super().__init__()
+        ff_dim = ff_dim or 4 * d_model
         check_sizes(type(self).__name__, d_model=d_model, ff_dim=ff_dim)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
@@ -197,6 +211,9 @@ class _Block(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.act = ACTIVATIONS[activation]
         self.norm_first = norm_first
+        if self.cross:
+            self.cross_attn = MultiHeadAttention(d_model, num_heads, kv_heads, dropout=dropout)
+            self.norm2 = nn.LayerNorm(d_model)
 
     def _drop(self, x: Tensor) -> Tensor:
         return self.drop(x) if self.training else x  # no call at all while decoding
@@ -231,28 +248,6 @@ class TransformerEncoderLayer(_Block):
         >>> out.output.shape, out.self_weights.shape
         (torch.Size([2, 7, 32]), torch.Size([2, 4, 7, 7]))
     """
-
-    def __init__(
-        self,
-        d_model: int,
-        num_heads: int,
-        ff_dim: int | None = None,
-        dropout: float = 0.0,
-        activation: str = "gelu",
-        norm_first: bool = True,
-        rotary: bool = False,
-        kv_heads: int | None = None,
-    ) -> None:
-        super().__init__(
-            d_model,
-            num_heads,
-            ff_dim or 4 * d_model,
-            dropout,
-            activation,
-            norm_first,
-            rotary,
-            kv_heads,
-        )
 
     def forward(
         self,
@@ -318,29 +313,7 @@ class TransformerDecoderLayer(_Block):
         torch.Size([2, 4, 5, 9])
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        num_heads: int,
-        ff_dim: int | None = None,
-        dropout: float = 0.0,
-        activation: str = "gelu",
-        norm_first: bool = True,
-        rotary: bool = False,
-        kv_heads: int | None = None,
-    ) -> None:
-        super().__init__(
-            d_model,
-            num_heads,
-            ff_dim or 4 * d_model,
-            dropout,
-            activation,
-            norm_first,
-            rotary,
-            kv_heads,
-        )
-        self.cross_attn = MultiHeadAttention(d_model, num_heads, kv_heads, dropout=dropout)
-        self.norm2 = nn.LayerNorm(d_model)
+    cross = True
 
     def forward(
         self,

@@ -25,7 +25,41 @@ def _check_map(module: nn.Module, x: Tensor, channels: int | None) -> None:
     check_dtype(module, x=x)
 
 
-class SqueezeExcite(nn.Module):
+class _ChannelGate(nn.Module):
+    """x * w with one weight in (0, 1) a channel, w (B, C, 1, 1) from :meth:`weights`, and the
+    two-layer MLP (C -> max(C // reduction, 1) -> C) both channel gates use."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        check_sizes(type(self).__name__, channels=channels, reduction=reduction)
+        self.channels = channels
+        self.hidden = max(channels // reduction, 1)
+
+    def _mlp(self) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Linear(self.channels, self.hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(self.hidden, self.channels),
+        )
+
+    def weights(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
+        """The map re-weighted channel by channel.
+
+        Args:
+            x: (B, C, H, W).
+            return_weights: also return the channel weights (default False).
+
+        Returns:
+            AttentionOutput: context (B, C, H, W) and weights (B, C, 1, 1) or None."""
+        _check_map(self, x, self.channels)
+        w = self.weights(x)  # (B, C, 1, 1)
+        return AttentionOutput(x * w, w if return_weights else None)
+
+
+class SqueezeExcite(_ChannelGate):
     """Squeeze-and-Excitation, Hu et al. 2018 (arXiv:1709.01507), eq. 2-4:
 
         s = sigmoid(W_2 relu(W_1 GAP(x))),  output x * s per channel.
@@ -40,56 +74,23 @@ class SqueezeExcite(nn.Module):
     """
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__()
-        check_sizes(type(self).__name__, channels=channels, reduction=reduction)
-        self.channels = channels
-        hidden = max(channels // reduction, 1)
-        self.fc = nn.Sequential(
-            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
-        )
+        super().__init__(channels, reduction)
+        self.fc = self._mlp()
 
-    def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
-        """Channel reweighting (Hu et al. 2018).
-
-        Args:
-            x: (B, C, H, W).
-            return_weights: also return the channel weights (default False).
-
-        Returns:
-            AttentionOutput: context (B, C, H, W) and weights (B, C, 1, 1) or None."""
-        _check_map(self, x, self.channels)
-        s = torch.sigmoid(self.fc(x.mean(dim=(2, 3))))[:, :, None, None]  # (B, C, 1, 1)
-        return AttentionOutput(x * s, s if return_weights else None)
+    def weights(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(self.fc(x.mean(dim=(2, 3))))[:, :, None, None]  # (B, C, 1, 1)
 
 
-class ChannelAttention(nn.Module):
+class ChannelAttention(_ChannelGate):
     """CBAM's channel attention: sigmoid(MLP(avgpool(x)) + MLP(maxpool(x))), shared MLP."""
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__()
-        check_sizes(type(self).__name__, channels=channels, reduction=reduction)
-        self.channels = channels
-        hidden = max(channels // reduction, 1)
-        self.mlp = nn.Sequential(
-            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
-        )
+        super().__init__(channels, reduction)
+        self.mlp = self._mlp()
 
     def weights(self, x: Tensor) -> Tensor:
         avg, mx = x.mean(dim=(2, 3)), x.amax(dim=(2, 3))  # (B, C) each
         return torch.sigmoid(self.mlp(avg) + self.mlp(mx))[:, :, None, None]  # (B, C, 1, 1)
-
-    def forward(self, x: Tensor, *, return_weights: bool = False) -> AttentionOutput:
-        """CBAM's channel attention (Woo et al. 2018): average and max pooling through one MLP.
-
-        Args:
-            x: (B, C, H, W).
-            return_weights: also return the channel weights (default False).
-
-        Returns:
-            AttentionOutput: context (B, C, H, W) and weights (B, C, 1, 1) or None."""
-        _check_map(self, x, self.channels)
-        c = self.weights(x)
-        return AttentionOutput(x * c, c if return_weights else None)
 
 
 class SpatialAttention(nn.Module):

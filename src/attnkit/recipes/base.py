@@ -79,7 +79,7 @@ def setting(
     metavar: str | None = None,
 ) -> Any:
     """A settings field: None (not given) by default, with its help text; ``flag`` spells it
-    on the command line where the field's name would not (``num_heads`` -> ``--heads``),
+    on the command line where the field's name (or :data:`SHORT_FLAGS`) would not,
     ``kind`` parses and checks a value (``cli.arguments.positive_int``...), ``choices`` lists
     the values allowed."""
     meta = {
@@ -119,6 +119,16 @@ class TrainSettings:
         return out
 
 
+@dataclass
+class Run:
+    """A trained or loaded model, its task (vocabularies, classes, normalisation) and its
+    config.json; each recipe's run is one of these, with what else it keeps."""
+
+    model: Any  # an nn.Module, or an export's runtime model
+    task: Any
+    config: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Job:
     """Where and how one training runs: what ``attnkit train`` asks of every task alike."""
@@ -129,6 +139,15 @@ class Job:
     threads: int | None = None
     progress: bool = True
     log: Callable[[str], Any] = print
+
+    @classmethod
+    def take(cls, out: str | Path, settings: dict[str, Any]) -> tuple[Job, dict[str, Any]]:
+        """Split a recipe module's ``train(out=..., **settings)`` keywords: the job (``resume``,
+        ``overwrite``, ``threads``, ``progress``, ``log``; the defaults where not given) and the
+        settings that remain."""
+        names = {f.name for f in fields(cls)} - {"out"}
+        job = cls(out, **{k: v for k, v in settings.items() if k in names})
+        return job, {k: v for k, v in settings.items() if k not in names}
 
     def arguments(self) -> dict[str, Any]:
         """The keyword arguments every recipe module's ``train`` function takes for these."""
@@ -332,13 +351,14 @@ class Recipe:
         )
 
 
-def exported_task(directory: Path, meta: dict[str, Any], from_config: Callable[[Any], Any]) -> Any:
-    """The task an export's model.json describes, read by ``from_config``; CheckpointError
-    naming the file where it is unusable."""
+def task_of(where: str | Path, config: dict[str, Any], from_config: Callable[[Any], Any]) -> Any:
+    """The task a checkpoint's config.json or an export's model.json (``config``, read from
+    ``where``) describes, read by ``from_config``; CheckpointError naming the file where it is
+    unusable."""
     try:
-        return from_config(meta.get("task") or {})
+        return from_config(config.get("task") or {})
     except (ValueError, TypeError, KeyError) as err:
-        raise CheckpointError(f"{directory}/model.json: {err}") from None
+        raise CheckpointError(f"{where}: {err}") from None
 
 
 def rounded(t: Any, places: int = 5) -> list:
@@ -348,10 +368,15 @@ def rounded(t: Any, places: int = 5) -> list:
     return torch.round(t.detach().float(), decimals=places).tolist()
 
 
+# the short spellings every recipe's command uses for these model config fields
+SHORT_FLAGS = {"hidden_dim": "--hidden", "num_heads": "--heads"}
+
+
 def flag_of(f: dataclasses.Field) -> str:
-    """The command-line spelling of a settings field: its ``flag``, else ``--`` and its name
-    with dashes (``batch_size`` -> ``--batch-size``)."""
-    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+    """The command-line spelling of a settings field: its ``flag``, else its short spelling
+    (:data:`SHORT_FLAGS`: ``num_heads`` -> ``--heads``), else ``--`` and its name with dashes
+    (``batch_size`` -> ``--batch-size``)."""
+    return f.metadata.get("flag") or SHORT_FLAGS.get(f.name) or "--" + f.name.replace("_", "-")
 
 
 _RECIPES: dict[str, Recipe] = {}
@@ -415,15 +440,7 @@ def recipe_of(config: dict[str, Any], where: str | Path = "config.json") -> Reci
     raise CheckpointError(f"{where}: no recipe reads a checkpoint of task {task!r}")
 
 
-def begin(
-    out: str | Path,
-    resume: bool,
-    overwrite: bool,
-    threads: int | None,
-    log: Callable[[str], Any] = print,
-    task: str | None = None,
-    what: str = "",
-) -> tuple[bool, dict[str, Any] | None]:
+def begin(job: Job, task: str | None = None, what: str = "") -> tuple[bool, dict[str, Any] | None]:
     """The steps every training starts with: torch's threads, the checkpoint directory checked
     (:func:`~attnkit.train.loop.prepare_out`) and the run to resume read from it, refused
     unless its task is ``task``. Returns (whether there is a run to resume, its config.json
@@ -432,9 +449,10 @@ def begin(
 
     from ..train.loop import prepare_out
 
-    if threads:
-        torch.set_num_threads(threads)
-    if not prepare_out(out, resume, overwrite, log):
+    out = job.out
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    if not prepare_out(out, job.resume, job.overwrite, job.log):
         return False, None
     saved = read_config(out)
     if saved is not None and task is not None and (saved.get("task") or {}).get("name") != task:

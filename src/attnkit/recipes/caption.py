@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..models import build, entry
 from ..models.decoding import beam_search, greedy
@@ -42,10 +42,8 @@ DATA_FIELDS = frozenset(
 
 
 @dataclass
-class CaptionRun:
-    model: nn.Module
+class CaptionRun(base.Run):
     task: tcap.CaptionTask
-    config: dict[str, Any]
     served_test: tcap.CaptionData | None = None  # the explorer's test images, made on first use
 
 
@@ -63,17 +61,14 @@ def train(
     out: str | Path,
     n: int | None = None,
     block: str | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    threads: int | None = None,
-    progress: bool = True,
-    log=print,
     **settings: Any,
 ) -> CaptionRun:
     """Train the captioner on ``n`` (default 20,000) composed images of ``layout`` (default
     "row"); keep the best epoch in ``out``. ``settings`` are fields of CaptionerConfig or
-    TrainConfig (``doubly_stochastic`` turns the attention regulariser on)."""
-    resume, saved = base.begin(out, resume, overwrite, threads, log, "caption", "captioner")
+    TrainConfig (``doubly_stochastic`` turns the attention regulariser on), or the job's options
+    (:class:`~attnkit.recipes.base.Job`: ``resume``, ``threads``, ``log``, ...)."""
+    job, settings = base.Job.take(out, settings)
+    resume, saved = base.begin(job, "caption", "captioner")
     if saved is not None:
         task = tcap.CaptionTask.from_config(saved["task"])
         if layout is not None and layout != task.layout:
@@ -91,7 +86,11 @@ def train(
         raise SettingsError(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
     own = frozenset(f.name for f in fields(entry("captioner").config_cls)) - DATA_FIELDS
     model_kw, tcfg = merge_settings(
-        {**settings, "block": block, "progress": progress}, "caption", own, DATA_FIELDS, DEFAULTS
+        {**settings, "block": block, "progress": job.progress},
+        "caption",
+        own,
+        DATA_FIELDS,
+        DEFAULTS,
     )
     n = n or SIZES["train"]
     train_data, valid = _split(task, "train", n, tcfg.seed), _split(task, "valid")
@@ -109,12 +108,12 @@ def train(
         },
     )
     params = sum(p.numel() for p in net.parameters())
-    log(
+    job.log(
         f"captions ({task.layout}): {len(train_data):,} training images, {len(valid):,} "
         f"validation; block {net.cfg.block}, {params:,} parameters"
     )
     meta = {"task": {**task.to_config(), "n": n}}
-    state = fit(net, task, train_data, valid, tcfg, out, meta, resume=resume, log=log)
+    state = fit(net, task, train_data, valid, tcfg, out, meta, resume=resume, log=job.log)
     return base.finish(load, out, state)
 
 
@@ -173,9 +172,7 @@ class CaptionSettings(base.TrainSettings):
     )
     n: int | None = base.setting("training images", kind=base.positive_int)
     block: str | None = base.setting("the attention block of every CNN stage", choices=BLOCKS)
-    hidden_dim: int | None = base.setting(
-        "the decoder's state size", flag="--hidden", kind=base.positive_int
-    )
+    hidden_dim: int | None = base.setting("the decoder's state size", kind=base.positive_int)
     doubly_stochastic: float | None = base.setting(
         "weight of the regulariser that asks every image region to be attended about once over "
         "a caption (Xu et al. 2015, eq. 14; 0: off)",
@@ -216,13 +213,7 @@ class CaptionRecipe(base.Recipe):
 
     def train(self, settings: CaptionSettings, job: base.Job) -> CaptionRun:
         kw = settings.given()
-        return train(
-            kw.pop("layout", None),
-            n=kw.pop("n", None),
-            block=kw.pop("block", None),
-            **job.arguments(),
-            **kw,
-        )
+        return train(kw.pop("layout", None), **job.arguments(), **kw)
 
     def trained(self, run: CaptionRun, job: base.Job) -> list[str]:
         test = evaluate(run)

@@ -66,13 +66,10 @@ DATA_FIELDS = frozenset({"vocab_size", "classes", "pooling", "pad_id"})
 IG_STEPS = 32
 
 
-@dataclass
-class ClassifyRun:
+class ClassifyRun(base.Run):
     """A trained or loaded classifier, its task (vocabulary, classes) and config.json."""
 
-    model: nn.Module
     task: TextTask
-    config: dict[str, Any]
 
 
 def corpus_of(data: str | Path | None, documents: bool = False) -> TextCorpus:
@@ -92,18 +89,15 @@ def train(
     out: str | Path,
     pooling: str | None = None,
     corpus: TextCorpus | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    threads: int | None = None,
-    progress: bool = True,
-    log=print,
     vocab_size: int | None = None,
     **settings: Any,
 ) -> ClassifyRun:
     """Train a text classifier with ``pooling`` (default "attention") on ``data`` (a corpus
     name or CSV file) or a given ``corpus``; keep the best epoch in ``out``. ``settings`` are
-    fields of TextClassifierConfig or of TrainConfig (None: not given)."""
-    resume, saved = base.begin(out, resume, overwrite, threads, log, "classify", "text classifier")
+    fields of TextClassifierConfig or of TrainConfig (None: not given), or the job's options
+    (:class:`~attnkit.recipes.base.Job`: ``resume``, ``threads``, ``log``, ...)."""
+    job, settings = base.Job.take(out, settings)
+    resume, saved = base.begin(job, "classify", "text classifier")
     if saved is not None:
         if pooling is not None and pooling != saved["config"]["pooling"]:
             raise SettingsError(f"{out} holds a {saved['config']['pooling']} run, not {pooling}")
@@ -114,7 +108,7 @@ def train(
         raise SettingsError(f"unknown pooling {pooling!r}; expected one of {', '.join(POOLINGS)}")
     own = frozenset(f.name for f in fields(entry("text-classifier").config_cls)) - DATA_FIELDS
     model_kw, tcfg = merge_settings(
-        {**settings, "progress": progress}, pooling, own, DATA_FIELDS, {**DEFAULTS, **PRESETS}
+        {**settings, "progress": job.progress}, pooling, own, DATA_FIELDS, {**DEFAULTS, **PRESETS}
     )
     documents = pooling == "han"
     if saved is not None:
@@ -140,7 +134,7 @@ def train(
         },
     )
     params = sum(p.numel() for p in net.parameters())
-    log(
+    job.log(
         f"{source.get('corpus', 'given corpus')}: {len(train_ds):,} training examples, "
         f"{len(valid_ds):,} validation; {len(task.classes)} classes; pooling {pooling}, "
         f"{params:,} parameters"
@@ -155,7 +149,7 @@ def train(
         out,
         meta,
         resume=resume,
-        log=log,
+        log=job.log,
         sampler=length_batches(train_ds.sizes, tcfg.batch_size, tcfg.seed),
     )
     return base.finish(load, out, state)
@@ -165,10 +159,7 @@ def load(checkpoint: str | Path) -> ClassifyRun:
     """The classifier saved in ``checkpoint``; CheckpointError if it is not one or its task
     does not fit its model."""
     model, config = load_model(checkpoint)
-    try:
-        task = TextTask.from_config(config.get("task") or {})
-    except ValueError as err:
-        raise CheckpointError(f"{checkpoint}/config.json: {err}") from None
+    task = base.task_of(f"{checkpoint}/config.json", config, TextTask.from_config)
     cfg = model.cfg
     if (len(task.vocab), len(task.classes)) != (cfg.vocab_size, cfg.classes) or (
         task.documents != (cfg.pooling == "han")
@@ -384,9 +375,7 @@ class ClassifySettings(base.TrainSettings):
         "how the words' states become one vector (han reads documents)", choices=POOLINGS
     )
     vocab_size: int | None = base.setting("subwords", kind=base.positive_int)
-    hidden_dim: int | None = base.setting(
-        "the encoder's state size", flag="--hidden", kind=base.positive_int
-    )
+    hidden_dim: int | None = base.setting("the encoder's state size", kind=base.positive_int)
 
 
 class ClassifyRecipe(base.Recipe):
@@ -425,13 +414,7 @@ class ClassifyRecipe(base.Recipe):
         data, pooling = kw.pop("data", None), kw.pop("pooling", None)
         if data is None and pooling == "han" and not job.resume:
             data = "bible-genres"  # han needs documents
-        return train(
-            data,
-            pooling=pooling,
-            **job.arguments(),
-            vocab_size=kw.pop("vocab_size", None),
-            **kw,
-        )
+        return train(data, pooling=pooling, **job.arguments(), **kw)
 
     def trained(self, run: ClassifyRun, job: base.Job) -> list[str]:
         m = run.config["metrics"]

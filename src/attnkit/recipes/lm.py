@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..models import build, entry
 from ..models.transformer import POSITIONS
@@ -53,11 +52,10 @@ DATA_FIELDS = frozenset({"vocab_size", "pad_id", "max_len"})  # from the text, n
 MAX_FILE_CHARS = 200_000_000
 
 
-@dataclass
-class LMRun:
-    model: nn.Module
+class LMRun(base.Run):
+    """A trained or loaded language model, its task (the vocabulary) and config.json."""
+
     task: LMTask
-    config: dict[str, Any]
 
 
 def model_fields(model: str) -> frozenset[str]:
@@ -109,18 +107,16 @@ def train(
     out: str | Path,
     model: str | None = None,
     context: int | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    threads: int | None = None,
-    progress: bool = True,
-    log=print,
     corpus: Corpus | None = None,
     **settings: Any,
 ) -> LMRun:
     """Train a character LM on the default corpus, a text file (``data``) or a given
     ``corpus``; keep the best in ``out``. ``settings`` are fields of the model's config or of
-    TrainConfig (``d_model=128``, ``time_limit=600``, ...). A resumed run keeps its own."""
-    resume, saved = base.begin(out, resume, overwrite, threads, log, "lm", "language model")
+    TrainConfig (``d_model=128``, ``time_limit=600``, ...). The job's options
+    (:class:`~attnkit.recipes.base.Job`: ``resume``, ``threads``, ``log``, ...)
+    come in ``settings`` too. A resumed run keeps its own."""
+    job, settings = base.Job.take(out, settings)
+    resume, saved = base.begin(job, "lm", "language model")
     if saved is not None:
         if model is not None and model != saved.get("model"):
             raise SettingsError(f"{out} holds a {saved.get('model')} run, not {model}")
@@ -129,7 +125,7 @@ def train(
         data = (saved.get("data") or {}).get("file") or data
         context = saved["task"].get("context", context)
     model = model or "decoder-only"
-    model_kw, tcfg = resolve({**settings, "progress": progress}, model)
+    model_kw, tcfg = resolve({**settings, "progress": job.progress}, model)
     context = context or CONTEXT
     if corpus is None:
         corpus = (
@@ -149,7 +145,7 @@ def train(
     torch.manual_seed(tcfg.seed)
     net = build(model, cfg)
     params = sum(p.numel() for p in net.parameters())
-    log(
+    job.log(
         f"{len(corpus.train):,} training characters, {len(corpus.valid):,} validation; "
         f"{model}, {params:,} parameters, context {context}"
     )
@@ -163,7 +159,7 @@ def train(
         out,
         meta,
         resume=resume,
-        log=log,
+        log=job.log,
         sampler=_sampler(train_ds, tcfg.seed),
     )
     return base.finish(load, out, state)
@@ -172,10 +168,7 @@ def train(
 def load(checkpoint: str | Path) -> LMRun:
     """The language model and task saved in ``checkpoint``."""
     model, config = load_model(checkpoint)
-    try:
-        task = LMTask.from_config(config.get("task") or {})
-    except ValueError as err:
-        raise CheckpointError(f"{checkpoint}/config.json: {err}") from None
+    task = base.task_of(f"{checkpoint}/config.json", config, LMTask.from_config)
     if len(task.vocab) != model.cfg.vocab_size:
         raise CheckpointError(
             f"{checkpoint}/config.json: a vocabulary of {len(task.vocab)} "
@@ -194,18 +187,10 @@ def evaluate(run: LMRun, text: str | None = None) -> dict[str, float]:
 MAX_GENERATE = 100_000  # characters one generate call may add (about a minute of a small model)
 
 
-def generate(
-    run: LMRun,
-    prompt: str,
-    length: int = 200,
-    *,
-    temperature: float = 0.8,
-    top_k: int | None = None,
-    seed: int = 0,
-) -> str:
-    """``length`` characters continuing ``prompt`` (sampled; greedy at temperature 0): the
-    pieces of :func:`stream` joined."""
-    return "".join(stream(run, prompt, length, temperature=temperature, top_k=top_k, seed=seed))
+def generate(run: LMRun, prompt: str, length: int = 200, **sampling: Any) -> str:
+    """``length`` characters continuing ``prompt``: the pieces of :func:`stream` joined
+    (``sampling``: its ``temperature``, ``top_k`` and ``seed``; greedy at temperature 0)."""
+    return "".join(stream(run, prompt, length, **sampling))
 
 
 def stream(
@@ -256,14 +241,10 @@ class LMSettings(base.TrainSettings):
     )
     context: int | None = base.setting("characters per training window", kind=base.positive_int)
     d_model: int | None = base.setting("Transformer width", kind=base.positive_int)
-    num_heads: int | None = base.setting(
-        "Transformer heads", flag="--heads", kind=base.positive_int
-    )
+    num_heads: int | None = base.setting("Transformer heads", kind=base.positive_int)
     layers: int | None = base.setting("the model's layers", kind=base.positive_int)
     positions: str | None = base.setting("Transformer positions", choices=POSITIONS)
-    hidden_dim: int | None = base.setting(
-        "LSTM state size", flag="--hidden", kind=base.positive_int
-    )
+    hidden_dim: int | None = base.setting("LSTM state size", kind=base.positive_int)
 
 
 class LMRecipe(base.Recipe):
@@ -285,7 +266,7 @@ class LMRecipe(base.Recipe):
     def load_exported(self, directory: Path, meta: dict[str, Any]) -> LMRun:
         from ..export.lm import OnnxLM
 
-        task = base.exported_task(directory, meta, LMTask.from_config)
+        task = base.task_of(f"{directory}/model.json", meta, LMTask.from_config)
         return LMRun(OnnxLM(directory), task, {"task": meta.get("task"), "export": meta})
 
     def defaults(self, model: str | None = None) -> dict[str, Any]:
@@ -296,13 +277,7 @@ class LMRecipe(base.Recipe):
 
     def train(self, settings: LMSettings, job: base.Job) -> LMRun:
         kw = settings.given()
-        return train(
-            kw.pop("data", None),
-            model=kw.pop("model", None),
-            context=kw.pop("context", None),
-            **job.arguments(),
-            **kw,
-        )
+        return train(kw.pop("data", None), **job.arguments(), **kw)
 
     def trained(self, run: LMRun, job: base.Job) -> list[str]:
         valid = run.config["metrics"]["bits_per_char"]

@@ -75,21 +75,18 @@ def train(
     kind: str = "fractal",
     model: str | None = None,
     window: int = pr.WINDOW,
-    resume: bool = False,
-    overwrite: bool = False,
-    threads: int | None = None,
-    progress: bool = True,
-    log=print,
     bars=None,
     **settings: Any,
 ) -> PriceRun:
     """Train comparison model ``model`` (a name of :data:`MODELS`, default "attention") on
     bars from ``data`` (a series name or CSV file) or ``bars``, for target ``kind``; keep the
     best epoch in ``out``. ``settings`` are fields of the model's config or of TrainConfig
-    (None: not given)."""
+    (None: not given), or the job's options
+    (:class:`~attnkit.recipes.base.Job`: ``resume``, ``threads``, ``log``, ...)."""
     if kind not in pr.TARGETS:
         raise SettingsError(f"unknown target {kind!r}; expected one of {', '.join(pr.TARGETS)}")
-    resume, saved = base.begin(out, resume, overwrite, threads, log, "prices", "price-series")
+    job, settings = base.Job.take(out, settings)
+    resume, saved = base.begin(job, "prices", "price-series")
     if saved is not None:
         kind, window = saved["task"]["kind"], saved["task"]["window"]
         model = saved["task"]["variant"]
@@ -101,7 +98,7 @@ def train(
     variant = model_variants()[model]
     own = frozenset(f.name for f in _fields(variant.model)) - DATA_FIELDS
     model_kw, tcfg = merge_settings(
-        {**settings, "progress": progress},
+        {**settings, "progress": job.progress},
         model,
         own,
         DATA_FIELDS,
@@ -149,12 +146,12 @@ def train(
     torch.manual_seed(tcfg.seed)
     net = variant.build({"features": feats.shape[1], "window": window, "out": classes, **model_kw})
     params = sum(p.numel() for p in net.parameters())
-    log(
+    job.log(
         f"{source}: {len(bars):,} bars; {len(ends[0]):,} training windows, {len(ends[1]):,} "
         f"validation, {len(ends[2]):,} test; {model}, {params:,} parameters"
     )
     task = pw.PriceTask(kind, labels[ends[1]], nxt[ends[1]])
-    state = fit(net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log)
+    state = fit(net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=job.log)
     return base.finish(load, out, state)
 
 
@@ -274,13 +271,9 @@ class PriceSettings(base.TrainSettings):
     )
     window: int | None = base.setting("bars per window", kind=base.positive_int)
     d_model: int | None = base.setting("the attention model's width", kind=base.positive_int)
-    num_heads: int | None = base.setting(
-        "the attention model's heads", flag="--heads", kind=base.positive_int
-    )
+    num_heads: int | None = base.setting("the attention model's heads", kind=base.positive_int)
     layers: int | None = base.setting("the attention model's layers", kind=base.positive_int)
-    hidden_dim: int | None = base.setting(
-        "the LSTM's or MLP's width", flag="--hidden", kind=base.positive_int
-    )
+    hidden_dim: int | None = base.setting("the LSTM's or MLP's width", kind=base.positive_int)
 
 
 class PriceRecipe(base.Recipe):
@@ -312,15 +305,7 @@ class PriceRecipe(base.Recipe):
         kw = settings.given()
         data = kw.pop("data", None)
         bars = None if job.resume else load_bars(data)
-        return train(
-            data,
-            kind=kw.pop("label", "fractal"),
-            model=kw.pop("model", None),
-            window=kw.pop("window", pr.WINDOW),
-            **job.arguments(),
-            bars=bars,
-            **kw,
-        )
+        return train(data, kind=kw.pop("label", "fractal"), bars=bars, **job.arguments(), **kw)
 
     def trained(self, run: PriceRun, job: base.Job) -> list[str]:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in run.config["metrics"].items())

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from .. import tasks
 from ..models import ATTENTIONS, Seq2SeqConfig, build, entry
@@ -77,12 +76,10 @@ def model_fields(model: str = "seq2seq") -> frozenset[str]:
 
 
 @dataclass
-class Run:
-    """A trained or loaded experiment."""
+class Run(base.Run):
+    """A trained or loaded experiment (config: config.json, plus "history" after training)."""
 
-    model: nn.Module
     task: PairTask
-    config: dict[str, Any]  # config.json, plus "history" after training
     held_out: PairDataset | None = None
 
 
@@ -185,11 +182,6 @@ def train(
     *,
     out: str | Path,
     n: int | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    threads: int | None = None,
-    progress: bool = True,
-    log=print,
     normalize: list[str] | None = None,
     unknown_token: bool = False,
     model: str | None = None,
@@ -202,10 +194,12 @@ def train(
     steps its inputs already satisfy); ``unknown_token`` gives the model an id for characters it
     never saw. ``model`` is "seq2seq" (the RNN encoder-decoder, default) or "transformer". A
     resumed run keeps its own.
+    ``settings`` also take the job's options (:class:`~attnkit.recipes.base.Job`).
     With ``resume`` the run in ``out`` continues with its own settings; a directory that
     already holds a checkpoint is replaced only with ``overwrite``."""
-    _check_source(task, data, resume)  # before --out is touched
-    resume, saved = base.begin(out, resume, overwrite, threads, log)
+    _check_source(task, data, settings.get("resume", False))  # before --out is touched
+    job, settings = base.Job.take(out, settings)
+    resume, saved = base.begin(job)
     if saved is not None:
         task, data, n = _check_same_data(saved, task, data, n, out)
         settings = _resume_settings(saved, settings, out)
@@ -213,7 +207,7 @@ def train(
             raise SettingsError(f"{out} holds a {saved.get('model')} run, not {model}")
         model = saved.get("model", "seq2seq")
     model = model or "seq2seq"
-    model_kw, tcfg = resolve(task, {**settings, "progress": progress}, model)
+    model_kw, tcfg = resolve(task, {**settings, "progress": job.progress}, model)
     torch.manual_seed(tcfg.seed)
     pairs, source = _data(task, None if data is None else str(data), n, tcfg.seed, model)
     if task is None and saved is None:  # a user's file: size and schedule from the data
@@ -222,8 +216,8 @@ def train(
             k: v for k, v in data_defaults(pairs).items() if settings.get(k) is None and k in own
         }
         if auto:
-            log("from the data: " + ", ".join(f"{k}={v}" for k, v in auto.items()))
-        model_kw, tcfg = resolve(task, {**settings, **auto, "progress": progress}, model)
+            job.log("from the data: " + ", ".join(f"{k}={v}" for k, v in auto.items()))
+        model_kw, tcfg = resolve(task, {**settings, **auto, "progress": job.progress}, model)
     train_pairs, held = split(pairs, HELD_OUT, tcfg.seed)
     if saved is not None:
         the_task = tasks.from_config(saved["task"])
@@ -242,10 +236,10 @@ def train(
     net = build(model, cfg)
     held_ds = the_task.dataset(held)
     kind = f"attention {cfg.attention}" if model == "seq2seq" else "transformer"
-    log(f"{len(train_pairs)} training pairs, {len(held)} held out; {kind}")
+    job.log(f"{len(train_pairs)} training pairs, {len(held)} held out; {kind}")
     meta = {"task": the_task.to_config(), "data": base.with_digest(source)}
     train_ds = the_task.dataset(train_pairs, train=True)
-    state = fit(net, the_task, train_ds, held_ds, tcfg, out, meta, resume=resume, log=log)
+    state = fit(net, the_task, train_ds, held_ds, tcfg, out, meta, resume=resume, log=job.log)
     best = base.finish(load, out, state)
     best.held_out = held_ds
     return best
@@ -254,10 +248,7 @@ def train(
 def load(checkpoint: str | Path) -> Run:
     """The model and task saved in ``checkpoint``; CheckpointError if they do not fit."""
     model, config = load_model(checkpoint)
-    try:
-        task = tasks.from_config(config.get("task"))
-    except ValueError as err:
-        raise CheckpointError(f"{checkpoint}/config.json: {err}") from None
+    task = base.task_of(f"{checkpoint}/config.json", config, tasks.from_config)
     cfg = model.cfg
     sizes = (len(task.src_vocab), len(task.tgt_vocab))
     if sizes != (cfg.src_vocab_size, cfg.tgt_vocab_size):
@@ -338,13 +329,10 @@ class Seq2SeqSettings(base.TrainSettings):
     attention: str | None = base.setting("the RNN's attention", choices=ATTENTIONS)
     hidden_dim: int | None = base.setting(
         "decoder state size; the encoder has half per direction",
-        flag="--hidden",
         kind=base.positive_int,
     )
     d_model: int | None = base.setting("Transformer width", kind=base.positive_int)
-    num_heads: int | None = base.setting(
-        "Transformer heads", flag="--heads", kind=base.positive_int
-    )
+    num_heads: int | None = base.setting("Transformer heads", kind=base.positive_int)
     layers: int | None = base.setting(
         "Transformer encoder and decoder layers each", kind=base.positive_int
     )
@@ -495,7 +483,7 @@ class Seq2SeqRecipe(base.Recipe):
     def load_exported(self, directory: Path, meta: dict[str, Any]) -> Run:
         from ..export.sequences import OnnxDecoder
 
-        task = base.exported_task(directory, meta, tasks.from_config)
+        task = base.task_of(f"{directory}/model.json", meta, tasks.from_config)
         return Run(OnnxDecoder(directory), task, {"task": meta.get("task"), "export": meta})
 
     def format_scores(self, scores: dict[str, Any], options: base.Options) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..models import ATTENTIONS, build, entry
 from ..models.seq2seq import DATA_FIELDS
@@ -91,11 +91,10 @@ BATCH_CHOICES = ("tokens", "verses")
 MAX_TRAIN_SUBWORDS = 160  # longer training verses are left out (a few dozen); tests keep all
 
 
-@dataclass
-class TranslateRun:
-    model: nn.Module
+class TranslateRun(base.Run):
+    """A trained or loaded translation model, its task (the two vocabularies) and config.json."""
+
     task: TranslationTask
-    config: dict[str, Any]
 
 
 @dataclass
@@ -130,11 +129,6 @@ def train(
     out: str | Path,
     model: str | None = None,
     corpus: ParallelCorpus | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    threads: int | None = None,
-    progress: bool = True,
-    log=print,
     vocab_size: int | None = None,
     joined: float | None = None,
     batch_by: str | None = None,
@@ -149,10 +143,12 @@ def train(
     ``batch_by`` (default ``BATCH_BY``) is "tokens": a batch holds about ``batch_size`` times
     the mean pair length in subwords, so every target subword weighs alike in the loss (see
     :func:`length_batches`); or "verses": ``batch_size`` pairs a batch. A resumed run keeps its
-    own settings and vocabularies."""
+    own settings and vocabularies. The job's options (:class:`~attnkit.recipes.base.Job`:
+    ``resume``, ``threads``, ``log``, ...) come in ``settings`` too."""
     if direction not in tr.DIRECTIONS:
         raise SettingsError(f"direction must be one of {', '.join(tr.DIRECTIONS)}")
-    resume, saved = base.begin(out, resume, overwrite, threads, log, "translate", "translation")
+    job, settings = base.Job.take(out, settings)
+    resume, saved = base.begin(job, "translate", "translation")
     if saved is not None:
         kind = (saved.get("data") or {}).get("model_kind")
         if model is not None and model != kind:
@@ -166,7 +162,7 @@ def train(
     if batch_by not in BATCH_CHOICES:
         raise SettingsError(f"batch_by must be {' or '.join(BATCH_CHOICES)}, got {batch_by!r}")
     model = model or "rnn"
-    model_kw, tcfg = resolve(model, {**settings, "progress": progress})
+    model_kw, tcfg = resolve(model, {**settings, "progress": job.progress})
     torch.manual_seed(tcfg.seed)
     given = corpus is not None
     corpus = corpus if given else tr.parallel_corpus()
@@ -175,7 +171,7 @@ def train(
     if saved is not None:
         task = TranslationTask.from_config(saved["task"])
     else:
-        log(
+        job.log(
             f"training {vocab_size or VOCAB_SIZE} subwords per language on "
             f"{len(train_pairs):,} verse pairs"
         )
@@ -208,7 +204,7 @@ def train(
     net = build(registered, cfg)
     params = sum(p.numel() for p in net.parameters())
     what = f"attention {cfg.attention}" if registered == "seq2seq" else "transformer"
-    log(
+    job.log(
         f"{direction}: {len(train_ds):,} training pairs (with {len(extra):,} of two joined "
         f"verses), {len(valid_ds):,} validation; "
         f"{model} ({what}), {params:,} parameters"
@@ -225,7 +221,7 @@ def train(
     sizes = train_ds.src_len + tgt_len if tokens else train_ds.src_len
     sampler = length_batches(sizes, tcfg.batch_size, tcfg.seed, tokens=tokens)
     state = fit(
-        net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=log, sampler=sampler
+        net, task, train_ds, valid_ds, tcfg, out, meta, resume=resume, log=job.log, sampler=sampler
     )
     return base.finish(load, out, state)
 
@@ -233,10 +229,7 @@ def train(
 def load(checkpoint: str | Path) -> TranslateRun:
     """The translation model and task saved in ``checkpoint``."""
     model, config = load_model(checkpoint)
-    try:
-        task = TranslationTask.from_config(config.get("task") or {})
-    except ValueError as err:
-        raise CheckpointError(f"{checkpoint}/config.json: {err}") from None
+    task = base.task_of(f"{checkpoint}/config.json", config, TranslationTask.from_config)
     sizes = (len(task.src_vocab), len(task.tgt_vocab))
     if sizes != (model.cfg.src_vocab_size, model.cfg.tgt_vocab_size):
         raise CheckpointError(
@@ -331,13 +324,9 @@ class TranslateSettings(base.TrainSettings):
         choices=BATCH_CHOICES,
     )
     attention: str | None = base.setting("the RNN's attention", choices=ATTENTIONS)
-    hidden_dim: int | None = base.setting(
-        "the RNN decoder's state size", flag="--hidden", kind=base.positive_int
-    )
+    hidden_dim: int | None = base.setting("the RNN decoder's state size", kind=base.positive_int)
     d_model: int | None = base.setting("Transformer width", kind=base.positive_int)
-    num_heads: int | None = base.setting(
-        "Transformer heads", flag="--heads", kind=base.positive_int
-    )
+    num_heads: int | None = base.setting("Transformer heads", kind=base.positive_int)
     layers: int | None = base.setting(
         "Transformer encoder and decoder layers each", kind=base.positive_int
     )
@@ -374,15 +363,7 @@ class TranslateRecipe(base.Recipe):
     def train(self, settings: TranslateSettings, job: base.Job) -> TranslateRun:
         kw = settings.given()
         base.split_layers(kw)
-        return train(
-            kw.pop("direction", "en-es"),
-            model=kw.pop("model", None),
-            **job.arguments(),
-            vocab_size=kw.pop("vocab_size", None),
-            joined=kw.pop("joined", None),
-            batch_by=kw.pop("batch_by", None),
-            **kw,
-        )
+        return train(kw.pop("direction", "en-es"), **job.arguments(), **kw)
 
     def trained(self, run: TranslateRun, job: base.Job) -> list[str]:
         m = run.config["metrics"]
@@ -405,7 +386,7 @@ class TranslateRecipe(base.Recipe):
     def load_exported(self, directory: Path, meta: dict[str, Any]) -> TranslateRun:
         from ..export.sequences import OnnxDecoder
 
-        task = base.exported_task(directory, meta, TranslationTask.from_config)
+        task = base.task_of(f"{directory}/model.json", meta, TranslationTask.from_config)
         return TranslateRun(
             OnnxDecoder(directory), task, {"task": meta.get("task"), "export": meta}
         )

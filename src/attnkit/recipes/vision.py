@@ -49,16 +49,13 @@ def train(
     *,
     out: str | Path,
     block: str | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    threads: int | None = None,
-    progress: bool = True,
-    log=print,
     **settings: Any,
 ) -> VisionRun:
     """Train the image classifier with ``block`` (default "none") on ``data``; keep the best
-    epoch in ``out``. ``settings`` are fields of ImageClassifierConfig or TrainConfig."""
-    resume, saved = base.begin(out, resume, overwrite, threads, log, "vision", "image classifier")
+    epoch in ``out``. ``settings`` are fields of ImageClassifierConfig or TrainConfig, or the
+    job's options (:class:`~attnkit.recipes.base.Job`: ``resume``, ``threads``, ``log``, ...)."""
+    job, settings = base.Job.take(out, settings)
+    resume, saved = base.begin(job, "vision", "image classifier")
     if saved is not None:
         if block is not None and block != saved["config"]["block"]:
             raise SettingsError(f"{out} holds a {saved['config']['block']} run, not {block}")
@@ -69,7 +66,7 @@ def train(
         raise SettingsError(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
     own = frozenset(f.name for f in fields(entry("image-classifier").config_cls)) - DATA_FIELDS
     model_kw, tcfg = merge_settings(
-        {**settings, "progress": progress}, block, own, DATA_FIELDS, DEFAULTS
+        {**settings, "progress": job.progress}, block, own, DATA_FIELDS, DEFAULTS
     )
     images = dataset(data)
     torch.manual_seed(tcfg.seed)
@@ -83,13 +80,13 @@ def train(
         },
     )
     params = sum(p.numel() for p in net.parameters())
-    log(
+    job.log(
         f"{data}: {len(images.train):,} training images, {len(images.valid):,} validation; "
         f"block {block}, {params:,} parameters"
     )
     meta = {"task": {"name": "vision", "data": data, "classes": list(images.classes)}}
     state = fit(
-        net, ti.ImageTask(), images.train, images.valid, tcfg, out, meta, resume=resume, log=log
+        net, ti.ImageTask(), images.train, images.valid, tcfg, out, meta, resume=resume, log=job.log
     )
     return base.finish(load, out, state)
 
@@ -151,12 +148,7 @@ class VisionRecipe(base.Recipe):
 
     def train(self, settings: VisionSettings, job: base.Job) -> VisionRun:
         kw = settings.given()
-        return train(
-            kw.pop("data", "digits"),
-            block=kw.pop("block", None),
-            **job.arguments(),
-            **kw,
-        )
+        return train(kw.pop("data", "digits"), **job.arguments(), **kw)
 
     def trained(self, run: VisionRun, job: base.Job) -> list[str]:
         test = evaluate(run)
