@@ -52,6 +52,7 @@ MAY_IMPORT = {
     "models": BELOW_MODELS,
     "viz": set(),
     "bench": {"functional", "layers", "_ext"},
+    "keras": {"layers"},  # Keras layers in keras.ops; the torch layers only to convert weights
     "train": {"models", *BELOW_MODELS},
     "tasks": {"models", "train", *BELOW_MODELS},
     "export": {"tasks", "train", "models", *BELOW_MODELS},
