@@ -26,13 +26,13 @@ test: $(STAMP)
 	$(RUN) $(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks conftest.py
-	$(VENV)/bin/ruff format --check src tests benchmarks conftest.py
+	$(VENV)/bin/ruff check src tests benchmarks examples conftest.py
+	$(VENV)/bin/ruff format --check src tests benchmarks examples conftest.py
 	$(VENV)/bin/mypy
 
 format: $(STAMP)
-	$(VENV)/bin/ruff check --fix src tests benchmarks conftest.py
-	$(VENV)/bin/ruff format src tests benchmarks conftest.py
+	$(VENV)/bin/ruff check --fix src tests benchmarks examples conftest.py
+	$(VENV)/bin/ruff format src tests benchmarks examples conftest.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_attention.py

@@ -488,7 +488,6 @@ def test_bench_attention_command_writes_table_json_and_plot(tmp_path, capsys):
             "bench",
             "attention",
             "--sizes",
-            "16",
             "32",
             "--threads",
             "1",

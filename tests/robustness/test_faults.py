@@ -61,7 +61,7 @@ def test_random_kills_then_resume_end_where_an_uninterrupted_run_does(tmp_path):
     assert ref.returncode == 0, ref.stderr
     want = json.loads((tmp_path / "ref" / "config.json").read_text())["metrics"]
     rng = random.Random(7)
-    for trial in range(4):
+    for trial in range(3):
         out = tmp_path / f"run{trial}"
         proc = subprocess.Popen(
             [sys.executable, "-m", "attnkit.cli", *ARGS, "--out", str(out)],
