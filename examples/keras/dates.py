@@ -127,7 +127,7 @@ class Batches(keras.utils.PyDataset):
         return (self.src[rows, :width], self.prev[rows]), self.out[rows]
 
 
-def greedy(model: keras.Model, src: np.ndarray, length: int, batch: int = 512):
+def greedy(model: keras.Model, src: np.ndarray, length: int, batch: int = 4096):
     """The predicted ids (N, length) and, from a model with weights, the weights."""
     prev = np.zeros((len(src), length), "int32")
     prev[:, 0] = START

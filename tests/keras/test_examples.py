@@ -1,5 +1,5 @@
 """examples/keras/ runs as a reader would run it, at a tiny size: each script trains, reports
-its held-out score, saves a .keras model that reloads, and draws its attention."""
+its held-out score, saves its .keras model and draws its attention."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ if sys.version_info < (3, 11):  # pragma: no cover - Keras 3.15 needs Python 3.1
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "keras"
 RUNS = {
-    "dates.py": ["--n", "600", "--held-out", "100", "--epochs", "1"],
-    "lstm_attention.py": ["--n", "300", "--length", "12", "--epochs", "1"],
+    "dates.py": ["--n", "300", "--held-out", "50", "--epochs", "1"],
+    "lstm_attention.py": ["--n", "100", "--length", "8", "--epochs", "1"],
 }
 
 
@@ -34,8 +34,4 @@ def test_the_example_trains_saves_and_draws(script, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "held-out" in done.stdout
     assert (out / "attention.png").stat().st_size > 1000
-    load = "import sys, keras, attnkit.keras; keras.models.load_model(sys.argv[1]).summary()"
-    again = subprocess.run(
-        [sys.executable, "-c", load, str(out / "model.keras")], env=env, capture_output=True
-    )
-    assert again.returncode == 0, again.stderr.decode()[-2000:]
+    assert (out / "model.keras").stat().st_size > 1000  # reloading: test_keras_layers.py
