@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     model.fit(batches, epochs=args.epochs, verbose=2)
     trained = time.perf_counter() - start
 
-    h_src, _, h_out = arrays(held)
+    h_src = arrays(held)[0]
     pred, _ = greedy(model, h_src, t_len)
     got = [tgt_chars.decode(row) for row in pred]
     em = float(np.mean([g == b for g, (_, b) in zip(got, held, strict=True)]))

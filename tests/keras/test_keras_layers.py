@@ -38,15 +38,20 @@ def _t(x):
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
-@pytest.fixture
-def data():
+def make_data(dtype: str = "float32") -> dict:
+    """Queries x (B, T, D) with padded steps, keys k (B, S, DK) with padded keys."""
     rng = np.random.default_rng(7)
     return {
-        "x": rng.standard_normal((B, T, D)).astype("float32"),
-        "k": rng.standard_normal((B, S, DK)).astype("float32"),
+        "x": rng.standard_normal((B, T, D)).astype(dtype),
+        "k": rng.standard_normal((B, S, DK)).astype(dtype),
         "keys_mask": np.arange(S)[None] < LENGTHS[:, None],
         "steps_mask": np.arange(T)[None] < STEPS[:, None],
     }
+
+
+@pytest.fixture
+def data():
+    return make_data()
 
 
 def _close(got, want, atol=1e-5):
@@ -68,7 +73,7 @@ def _qkv(torch_layer, single=False):
     return torch_layer, run_torch, run_keras
 
 
-def _sequence(torch_layer, returns_weights=True):
+def _sequence(torch_layer):
     def run_torch(d):
         return torch_layer(_t(d["x"]), lengths=_t(STEPS), return_weights=True)
 
@@ -207,6 +212,20 @@ def _grads(layer, loss):
     return [g.numpy() for g in tape.gradient(value, variables)]
 
 
+def gradients(torch_layer, run_torch, run_keras, data):
+    """(Keras gradients, torch gradients in the Keras layout) of every weight of the converted
+    layer, for loss = sum(output * probe)."""
+    layer = ak.from_torch(torch_layer)
+    probe = np.random.default_rng(1).standard_normal(tuple(run_keras(layer, data)[0].shape))
+    probe = probe.astype(data["x"].dtype)
+    got = _grads(layer, lambda: ops.sum(run_keras(layer, data)[0] * ops.convert_to_tensor(probe)))
+    (run_torch(data).context * _t(probe)).sum().backward()
+    as_weights = copy.deepcopy(torch_layer)  # the torch gradients, in the Keras layout
+    for p, g in zip(as_weights.parameters(), torch_layer.parameters(), strict=True):
+        p.data = g.grad.clone()
+    return got, [_np(v) for v in ak.from_torch(as_weights).trainable_variables]
+
+
 @pytest.mark.reference
 @pytest.mark.parametrize(
     "case",
@@ -220,15 +239,7 @@ def _grads(layer, loss):
 )
 def test_gradients_equal_torch_autograd(case, data):
     torch_layer, run_torch, run_keras = CASES[case]()
-    layer = ak.from_torch(torch_layer)
-    probe = np.random.default_rng(1).standard_normal(tuple(run_keras(layer, data)[0].shape))
-    probe = probe.astype("float32")
-    got = _grads(layer, lambda: ops.sum(run_keras(layer, data)[0] * ops.convert_to_tensor(probe)))
-    (run_torch(data).context * _t(probe)).sum().backward()
-    as_weights = copy.deepcopy(torch_layer)  # the torch gradients, in the Keras layout
-    for p, g in zip(as_weights.parameters(), torch_layer.parameters(), strict=True):
-        p.data = g.grad.clone()
-    want = [_np(v) for v in ak.from_torch(as_weights).trainable_variables]
+    got, want = gradients(torch_layer, run_torch, run_keras, data)
     assert len(got) == len(want) > 0
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, atol=2e-5, rtol=1e-4)

@@ -69,6 +69,10 @@ def _keras_dtype(module: Any) -> str:
     return "float32" if p is None else str(p.dtype).replace("torch.", "")
 
 
+_GATE: Table = [("kernel", "proj.weight", True), ("bias", "proj.bias", False)]
+_PREDICTOR: Table = [("p_w", "predictor.0.weight", True), ("p_v", "predictor.2.weight", True)]
+
+
 def _pooling_table(hidden: bool, bias: bool) -> Table:
     t = [("kernel", "proj.weight", True)]
     if bias:
@@ -78,13 +82,9 @@ def _pooling_table(hidden: bool, bias: bool) -> Table:
     return t
 
 
-def _additive_table(prefix: str, bias: bool) -> Table:
-    t = [
-        (f"{prefix}w", "query_proj.weight", True),
-        (f"{prefix}u", "key_proj.weight", True),
-        (f"{prefix}v", "v", False),
-    ]
-    return t + ([(f"{prefix}b", "bias", False)] if bias else [])
+def _additive_table(bias: bool) -> Table:
+    t = [("w", "query_proj.weight", True), ("u", "key_proj.weight", True), ("v", "v", False)]
+    return t + ([("b", "bias", False)] if bias else [])
 
 
 def _mha_table(bias: bool) -> Table:
@@ -104,20 +104,18 @@ def _self_attention_table(additive: bool) -> Table:
     ]
 
 
-def _inner_table(module: Any) -> tuple[Table, Table]:
-    """The table of a LocalAttention's inner score (Keras attributes under ``inner.``)."""
+def _local_table(module: Any) -> Table:
+    """A torch LocalAttention's table: its inner score's (Keras attributes under ``inner.``)
+    and local-p's predictor."""
     from ..layers import AdditiveAttention
 
-    if isinstance(module.inner, AdditiveAttention):
-        inner = [(a, f"inner.{p}", t) for a, p, t in _additive_table("inner.", False)]
-        if module.inner.bias is not None:
-            inner.append(("inner.b", "inner.bias", False))
+    inner = module.inner
+    if isinstance(inner, AdditiveAttention):
+        table = _additive_table(inner.bias is not None)
     else:
-        inner = [("inner.w", "inner.weight", False)] if module.inner.weight is not None else []
-    predictor = []
-    if module.predictor is not None:
-        predictor = [("p_w", "predictor.0.weight", True), ("p_v", "predictor.2.weight", True)]
-    return inner, predictor
+        table = [("w", "weight", False)] if inner.weight is not None else []
+    table = [(f"inner.{a}", f"inner.{p}", t) for a, p, t in table]
+    return table + (_PREDICTOR if module.predictor is not None else [])
 
 
 def from_torch(module: Any) -> Any:
@@ -147,7 +145,7 @@ def from_torch(module: Any) -> Any:
 def _from_gate(m: Any, dtype: str) -> Any:
     layer = kl.AttentionGate(dtype=dtype)
     layer.build((None, None, m.dim))
-    _copy_in(layer, m, [("kernel", "proj.weight", True), ("bias", "proj.bias", False)])
+    _copy_in(layer, m, _GATE)
     return layer
 
 
@@ -180,7 +178,7 @@ def _from_additive(m: Any, dtype: str) -> Any:
     bias = m.bias is not None
     layer = kl.AdditiveAttention(m.hidden_dim, use_bias=bias, dtype=dtype)
     layer.build((None, None, m.query_dim), (None, None, m.key_dim))
-    _copy_in(layer, m, _additive_table("", bias))
+    _copy_in(layer, m, _additive_table(bias))
     return layer
 
 
@@ -207,8 +205,7 @@ def _from_local(m: Any, dtype: str) -> Any:
         dtype=dtype,
     )
     layer.build((None, None, m.query_dim), (None, None, m.key_dim or m.query_dim))
-    inner, predictor = _inner_table(m)
-    _copy_in(layer, m, inner + predictor)
+    _copy_in(layer, m, _local_table(m))
     return layer
 
 
@@ -262,7 +259,7 @@ def _to_gate(layer: Any) -> Any:
     from ..layers import AttentionGate
 
     m = AttentionGate(_dim(layer.kernel))
-    _copy_out(layer, m, [("kernel", "proj.weight", True), ("bias", "proj.bias", False)])
+    _copy_out(layer, m, _GATE)
     return m
 
 
@@ -302,7 +299,7 @@ def _to_additive(layer: Any) -> Any:
     from ..layers import AdditiveAttention
 
     m = AdditiveAttention(_dim(layer.w), _dim(layer.u), layer.hidden_dim, bias=layer.use_bias)
-    _copy_out(layer, m, _additive_table("", layer.use_bias))
+    _copy_out(layer, m, _additive_table(layer.use_bias))
     return m
 
 
@@ -330,13 +327,11 @@ def _to_multiplicative(layer: Any) -> Any:
 def _to_local(layer: Any) -> Any:
     from ..layers import LocalAttention
 
-    inner = _TO[type(layer.inner).__name__](layer.inner)
+    inner = _TO[type(layer.inner).__name__](layer.inner)  # with the inner score's weights
     hidden = None if layer.mode != "predictive" else _dim(layer.p_w, 1)
     m = LocalAttention(inner, layer.width, mode=layer.mode, hidden_dim=hidden)
-    if layer.mode == "predictive":
-        _copy_out(
-            layer, m, [("p_w", "predictor.0.weight", True), ("p_v", "predictor.2.weight", True)]
-        )
+    if m.predictor is not None:
+        _copy_out(layer, m, _PREDICTOR)
     return m
 
 

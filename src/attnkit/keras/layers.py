@@ -169,13 +169,6 @@ class _QKV(keras.layers.Layer):
     def score(self, query: Any, keys: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _mask(self, query, keys, keys_mask, values_mask, attention_mask, single):
-        """The mask over (B, Tq, Tk) (or (B, 1, Tk) for one query), or None."""
-        given = attention_mask
-        if given is not None and single:  # one step: a (B, Tk) mask
-            given = ops.expand_dims(ops.cast(given, "bool"), -2)
-        return combine(given, padding_mask(keys_mask, values_mask))
-
     def call(
         self,
         query: Any,
@@ -201,19 +194,14 @@ class _QKV(keras.layers.Layer):
             The context (B, Tq, Dv), and with ``return_weights`` the weights (rows sum to 1, or
             are 0 where every key is masked)."""
         del query_mask
-        return self._attend(
-            query, keys, values, keys_mask, values_mask, attention_mask, return_weights, **options
-        )
-
-    def _attend(
-        self, query, keys, values, keys_mask, values_mask, attention_mask, return_weights, **extra
-    ):
         values = keys if values is None else values
         single = _single(query)
         q = ops.expand_dims(query, 1) if single else query  # (B, Tq, Dq)
-        mask = self._mask(q, keys, keys_mask, values_mask, attention_mask, single)
-        weights = self._weights(q, keys, mask, **extra)
-        keep = combine(keys_mask, values_mask)
+        given = attention_mask
+        if given is not None and single:  # one step: a (B, Tk) mask
+            given = ops.expand_dims(ops.cast(given, "bool"), -2)
+        keep = combine(keys_mask, values_mask)  # (B, Tk): the real keys
+        weights = self._weights(q, keys, combine(given, padding_mask(keep)), **options)
         context = ops.matmul(weights, zero_masked(values, keep))  # (B, Tq, Dv)
         if single:
             context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)

@@ -197,8 +197,8 @@ def train(
     ``settings`` also take the job's options (:class:`~attnkit.recipes.base.Job`).
     With ``resume`` the run in ``out`` continues with its own settings; a directory that
     already holds a checkpoint is replaced only with ``overwrite``."""
-    _check_source(task, data, settings.get("resume", False))  # before --out is touched
     job, settings = base.Job.take(out, settings)
+    _check_source(task, data, job.resume)  # before --out is touched
     resume, saved = base.begin(job)
     if saved is not None:
         task, data, n = _check_same_data(saved, task, data, n, out)
